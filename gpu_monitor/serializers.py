@@ -1,0 +1,45 @@
+"""Read-only DRF serializers, the single source of the JSON shape (API and command)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+
+class GPUDeviceSerializer(serializers.Serializer[Any]):
+    """One GPU (``gpu_monitor.types.GPUDevice``)."""
+
+    index = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    total_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
+    free_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
+    used_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
+    utilization_percent = serializers.IntegerField(read_only=True, allow_null=True)
+    temperature_c = serializers.IntegerField(read_only=True, allow_null=True)
+    is_available = serializers.BooleanField(read_only=True)
+    error_message = serializers.CharField(read_only=True, allow_null=True)
+    field_errors = serializers.DictField(child=serializers.CharField(), read_only=True)
+
+
+class GPUDevicesResponseSerializer(serializers.Serializer[Any]):
+    """Every GPU and their count (``gpu_monitor.types.GPUDevicesResponse``)."""
+
+    devices = GPUDeviceSerializer(many=True, read_only=True)
+    count = serializers.IntegerField(read_only=True)
+
+
+class DriverInfoSerializer(serializers.Serializer[Any]):
+    """Driver, CUDA and NVML versions (``gpu_monitor.types.DriverInfo``)."""
+
+    driver_version = serializers.CharField(read_only=True)
+    cuda_driver_version = serializers.CharField(read_only=True)
+    nvml_version = serializers.CharField(read_only=True)
+
+
+class GPUStatusSerializer(serializers.Serializer[Any]):
+    """Health summary (``gpu_monitor.types.GPUStatus``)."""
+
+    cuda_available = serializers.BooleanField(read_only=True)
+    device_count = serializers.IntegerField(read_only=True)
+    error_message = serializers.CharField(read_only=True, allow_null=True)

@@ -1,0 +1,20 @@
+"""URLs of the app; projects mount them with ``path("api/gpu/", include("gpu_monitor.urls"))``.
+
+Every path answers with and without a trailing slash, without a redirect.
+"""
+
+from __future__ import annotations
+
+from django.urls import re_path
+
+from gpu_monitor import views
+
+app_name = "gpu_monitor"
+
+urlpatterns = [
+    re_path(r"^devices/?$", views.DeviceListView.as_view(), name="devices"),
+    re_path(r"^devices/(?P<index>[^/]+)/?$", views.DeviceDetailView.as_view(), name="device"),
+    re_path(r"^driver/?$", views.DriverView.as_view(), name="driver"),
+    re_path(r"^status/?$", views.StatusView.as_view(), name="status"),
+    re_path(r"", views.NotFoundView.as_view(), name="not-found"),
+]

@@ -1,0 +1,89 @@
+"""The real NVML, no mocking: graceful without a GPU, real numbers with one.
+
+Each test takes the branch this machine allows; both branches assert.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from django.test import Client
+
+from gpu_monitor import manager as manager_module
+from gpu_monitor.manager import GPUManager
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def real_manager(monkeypatch: pytest.MonkeyPatch) -> GPUManager:
+    """A fresh manager on the real pynvml, installed as the process's manager."""
+    assert "tests.fakes" not in getattr(sys.modules.get("pynvml"), "__name__", "")
+    manager = GPUManager()
+    monkeypatch.setattr(manager_module, "_manager", manager)
+    return manager
+
+
+def _nvidia_smi(query: str) -> list[str]:
+    out = subprocess.run(
+        ["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader,nounits"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    return [line.strip() for line in out.strip().splitlines()]
+
+
+def test_devices_endpoint(real_manager: GPUManager, client: Client) -> None:
+    response = client.get("/api/gpu/devices")
+    body = response.json()
+
+    assert response.status_code == 200
+    if real_manager.error_message is None:
+        assert body["count"] >= 1
+        assert body["devices"][0]["total_memory_mb"] > 0
+        assert all(isinstance(d["name"], str) and d["name"] for d in body["devices"])
+    else:
+        assert body == {"devices": [], "count": 0}
+
+
+def test_driver_endpoint(real_manager: GPUManager, client: Client) -> None:
+    response = client.get("/api/gpu/driver")
+
+    if real_manager.error_message is None:
+        assert response.status_code == 200
+        expected = _nvidia_smi("driver_version")[0]
+        assert response.json()["driver_version"] == expected
+    else:
+        assert response.status_code == 503
+        assert response.json()["detail"].startswith("NVML is not available: ")
+
+
+def test_status_endpoint(real_manager: GPUManager, client: Client) -> None:
+    body = client.get("/api/gpu/status").json()
+
+    if real_manager.error_message is None:
+        assert body["cuda_available"] is True
+        assert body["device_count"] == len(_nvidia_smi("index"))
+        assert body["error_message"] is None
+    else:
+        assert body["cuda_available"] is False
+        assert body["device_count"] == 0
+        assert body["error_message"] == real_manager.error_message
+
+
+def test_memory_agrees_with_nvidia_smi(real_manager: GPUManager) -> None:
+    devices = real_manager.get_devices()
+    if real_manager.error_message is None:
+        assert shutil.which("nvidia-smi"), "NVML works but nvidia-smi is missing"
+        rows = _nvidia_smi("index,memory.total,memory.free")
+        for device, row in zip(devices, rows, strict=True):
+            index, total, _free = (int(x) for x in row.split(","))
+            assert (device.index, device.total_memory_mb) == (index, total)
+    else:
+        assert devices == []
+        assert real_manager.is_cuda_available() is False
