@@ -1,0 +1,167 @@
+"""``manage.py gpu_devices``: every GPU in a terminal, or as the API's JSON."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rest_framework.renderers import JSONRenderer
+
+from gpu_monitor.manager import GPUManager, NVMLUnavailableError, get_manager
+from gpu_monitor.serializers import GPUDevicesResponseSerializer
+from gpu_monitor.types import GPUDevice, GPUDevicesResponse
+
+HIGH_PERCENT = 90  # utilisation or memory use at or above this is highlighted
+HIGH_TEMPERATURE_C = 80
+CLEAR_SCREEN = "\x1b[H\x1b[J"  # cursor home, clear to the end: redraw in place
+
+
+def _positive(kind: type[float] | type[int], what: str) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"must be a positive {what}, not {text!r}")
+        return value
+
+    return parse
+
+
+def _non_negative_int(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"a GPU index is a non-negative integer, not {text!r}")
+    return int(text)
+
+
+class Command(BaseCommand):
+    """Show every GPU: memory, utilisation, temperature, state; or the API's JSON."""
+
+    requires_system_checks = ()  # run in loops: skip the checks' cost and noise
+    help = "Show the NVIDIA GPUs of this machine (memory, utilisation, temperature) read from NVML."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="Print the JSON document of GET api/gpu/devices instead of a table "
+            "(default: table). With --watch, one document per line (JSON Lines).",
+        )
+        parser.add_argument(
+            "--index",
+            type=_non_negative_int,
+            action="append",
+            metavar="N",
+            help="Show only GPU N; repeat for more (default: every GPU).",
+        )
+        parser.add_argument(
+            "--watch",
+            type=_positive(float, "number of seconds"),
+            metavar="SECONDS",
+            help="Refresh every SECONDS until interrupted (default: print once).",
+        )
+        parser.add_argument(
+            "--count",
+            type=_positive(int, "whole number"),
+            metavar="N",
+            help="With --watch, stop after N refreshes (default: until Ctrl-C).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        manager = get_manager()
+        refreshes = 0
+        try:
+            while True:
+                self._show(manager, options["index"], options["json"], bool(options["watch"]))
+                refreshes += 1
+                if not options["watch"] or refreshes == options["count"]:
+                    return
+                time.sleep(options["watch"])
+        except KeyboardInterrupt:
+            self.stdout.write("")
+
+    def _show(
+        self, manager: GPUManager, indexes: Sequence[int] | None, as_json: bool, watch: bool
+    ) -> None:
+        status = manager.get_status()
+        devices = self._select(manager.get_devices(), indexes) if status.cuda_available else []
+        if as_json:
+            data = GPUDevicesResponseSerializer(GPUDevicesResponse(devices, len(devices))).data
+            self.stdout.write(JSONRenderer().render(data).decode())
+        if not status.cuda_available:
+            raise CommandError(
+                f"No NVIDIA GPU available: {status.error_message or 'NVML sees no GPU'}",
+                returncode=1,
+            )
+        if not as_json:
+            if watch:  # redraw in place in a terminal; elsewhere, a blank line between frames
+                self.stdout.write(CLEAR_SCREEN if self.stdout.isatty() else "\n", ending="")
+            self.stdout.write("\n".join(self._table(manager, devices)))
+
+    @staticmethod
+    def _select(devices: list[GPUDevice], indexes: Sequence[int] | None) -> list[GPUDevice]:
+        if not indexes:
+            return devices
+        missing = sorted(set(indexes) - {d.index for d in devices})
+        if missing:
+            raise CommandError(
+                f"No GPU with index {', '.join(map(str, missing))}: "
+                f"this machine has {len(devices)} GPU(s), indexes 0 to {len(devices) - 1}."
+            )
+        return [d for d in devices if d.index in indexes]
+
+    def _table(self, manager: GPUManager, devices: list[GPUDevice]) -> list[str]:
+        try:
+            driver = manager.get_driver_info()
+            versions = f"Driver {driver.driver_version}   CUDA {driver.cuda_driver_version}"
+        except NVMLUnavailableError:
+            versions = "Driver N/A   CUDA N/A"
+        rows: list[list[tuple[str, Callable[[str], str] | None]]] = [
+            [
+                (h, self.style.MIGRATE_HEADING)
+                for h in ("GPU", "Name", "Memory", "Util", "Temp", "State")
+            ]
+        ]
+        rows += [self._row(device) for device in devices]
+        widths = [max(len(row[col][0]) for row in rows if col < len(row)) for col in range(5)]
+        lines = [self.style.MIGRATE_HEADING(f"{versions}   {len(devices)} GPU(s)")]
+        for row in rows:
+            cells = []
+            for col, (text, style) in enumerate(row):
+                padded = text.rjust(widths[col]) if col in (0, 2, 3, 4) else text
+                padded = padded.ljust(widths[col]) if col < 5 else padded
+                cells.append(style(padded) if style else padded)
+            lines.append("  ".join(cells).rstrip())
+        return lines
+
+    def _row(self, device: GPUDevice) -> list[tuple[str, Callable[[str], str] | None]]:
+        if not device.is_available:
+            return [
+                (str(device.index), None),
+                (device.name, None),
+                (f"unavailable: {device.error_message}", self.style.ERROR),
+            ]
+        memory, memory_style = "N/A", None
+        used, total = device.used_memory_mb, device.total_memory_mb
+        if used is not None and total:
+            percent = round(100 * used / total)
+            memory = f"{used} / {total} MiB ({percent}%)"
+            memory_style = self.style.WARNING if percent >= HIGH_PERCENT else None
+        util, temp = device.utilization_percent, device.temperature_c
+        state = "OK" if not device.field_errors else f"OK, N/A: {', '.join(device.field_errors)}"
+        return [
+            (str(device.index), None),
+            (device.name, None),
+            (memory, memory_style),
+            ("N/A" if util is None else f"{util}%", self._high(util, HIGH_PERCENT)),
+            ("N/A" if temp is None else f"{temp} C", self._high(temp, HIGH_TEMPERATURE_C)),
+            (state, self.style.SUCCESS),
+        ]
+
+    def _high(self, value: int | None, threshold: int) -> Callable[[str], str] | None:
+        return self.style.WARNING if value is not None and value >= threshold else None

@@ -1,0 +1,243 @@
+"""``manage.py gpu_devices`` against the fake pynvml."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from gpu_monitor.management.commands import gpu_devices
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("gpu_devices", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_table_has_header_and_aligned_rows(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=3)
+    fake_nvml.STATE.gpus[1].name = "Tesla T4"
+    fake_nvml.STATE.gpus[2].name = "NVIDIA A100-SXM4-80GB with a very long marketing name"
+
+    out, _ = run()
+    lines = out.splitlines()
+
+    assert lines[0] == "Driver 580.159.04   CUDA 13.0   3 GPU(s)"
+    assert lines[1].split() == ["GPU", "Name", "Memory", "Util", "Temp", "State"]
+    assert lines[2].strip().startswith("0  NVIDIA H100 80GB HBM3  ")
+    assert "0 / 81559 MiB (0%)" in lines[2]
+    # Every column starts at the same offset whatever the name length.
+    for marker in ("MiB (0%)", "34 C", "OK"):
+        assert len({line.index(marker) for line in lines[2:]}) == 1
+    assert lines[3].index("Tesla T4") == lines[2].index("NVIDIA H100")
+
+
+def test_null_fields_print_na(fake_nvml: ModuleType) -> None:
+    gpu = fake_nvml.STATE.gpus[0]
+    gpu.errors["temperature"] = fake_nvml.NVML_ERROR_NOT_SUPPORTED
+    gpu.errors["utilization"] = fake_nvml.NVML_ERROR_NOT_SUPPORTED
+    gpu.errors["memory"] = fake_nvml.NVML_ERROR_NOT_SUPPORTED
+
+    row = run("--index", "0")[0].splitlines()[2]
+
+    assert row.split() == ["0", "NVIDIA", "H100", "80GB", "HBM3"] + ["N/A"] * 3 + [
+        "OK,",
+        "N/A:",
+        "total_memory_mb,",
+        "free_memory_mb,",
+        "used_memory_mb,",
+        "utilization_percent,",
+        "temperature_c",
+    ]
+
+
+def test_unavailable_gpu_row_shows_its_error_and_exit_0(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=2, scenario="lost")
+
+    lines = run()[0].splitlines()
+
+    assert "81559 MiB" in lines[2]
+    assert lines[3].split() == ["1", "Unknown", "GPU", "unavailable:", "GPU", "is", "lost"]
+
+
+def test_json_equals_the_api_document(fake_nvml: ModuleType, client: Client) -> None:
+    fake_nvml.configure(gpus=2, scenario="lost")
+
+    out, _ = run("--json")
+
+    assert out == client.get("/api/gpu/devices").content.decode() + "\n"
+    assert json.loads(out)["count"] == 2
+
+
+def test_index_restricts_output(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=3)
+
+    body = json.loads(run("--json", "--index", "2", "--index", "0")[0])
+    table = run("--index", "1")[0].splitlines()
+
+    assert [d["index"] for d in body["devices"]] == [0, 2]
+    assert body["count"] == 2
+    assert len(table) == 3 and table[2].lstrip().startswith("1  ")
+    assert table[0].endswith("1 GPU(s)")
+
+
+def test_unknown_index_is_command_error(fake_nvml: ModuleType) -> None:
+    with pytest.raises(CommandError, match=r"No GPU with index 5, 7: this machine has 2 GPU\(s\)"):
+        run("--index", "5", "--index", "7")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--index", "-1"], "a GPU index is a non-negative integer, not '-1'"),
+        (["--index", "x"], "a GPU index is a non-negative integer, not 'x'"),
+        (["--watch", "0"], "must be a positive number of seconds, not '0'"),
+        (["--watch", "-2"], "must be a positive number of seconds, not '-2'"),
+        (["--watch", "soon"], "must be a positive number of seconds, not 'soon'"),
+        (["--watch", "nan"], "must be a positive number of seconds, not 'nan'"),
+        (["--watch", "1", "--count", "0"], "must be a positive whole number, not '0'"),
+    ],
+)
+def test_bad_arguments_are_rejected(fake_nvml: ModuleType, args: list[str], message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        run(*args)
+
+
+def test_watch_json_lines_with_count(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr(gpu_devices.time, "sleep", sleeps.append)
+    temperatures = iter([40, 41, 42])
+
+    def next_temperature(seconds: float) -> None:
+        sleeps.append(seconds)
+        fake_nvml.STATE.gpus[0].temperature = next(temperatures)
+
+    monkeypatch.setattr(gpu_devices.time, "sleep", next_temperature)
+
+    out, _ = run("--json", "--watch", "2.5", "--count", "3")
+    documents = [json.loads(line) for line in out.splitlines()]
+
+    assert len(documents) == 3
+    assert [d["devices"][0]["temperature_c"] for d in documents] == [34, 40, 41]
+    assert sleeps == [2.5, 2.5]
+
+
+def test_watch_table_outside_terminal_separates_frames(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gpu_devices.time, "sleep", lambda seconds: None)
+
+    out, _ = run("--watch", "1", "--count", "2")
+
+    assert out.count("Driver 580.159.04") == 2
+    assert "\x1b" not in out
+
+
+def test_watch_in_terminal_redraws_in_place(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(gpu_devices.time, "sleep", lambda seconds: None)
+    out = Terminal()
+    call_command("gpu_devices", "--watch", "1", "--count", "2", "--no-color", stdout=out)
+
+    assert out.getvalue().count(gpu_devices.CLEAR_SCREEN) == 2
+
+
+def test_ctrl_c_ends_watch_cleanly(fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gpu_devices.time, "sleep", interrupt)
+
+    out, err = run("--json", "--watch", "1")
+
+    assert len(out.splitlines()) == 2  # one document, then the newline after ^C
+    assert err == ""
+
+
+@pytest.mark.parametrize("args", [[], ["--json"]])
+def test_without_nvml_exit_status_1(fake_nvml: ModuleType, args: list[str]) -> None:
+    fake_nvml.STATE.init_error = fake_nvml.NVML_ERROR_DRIVER_NOT_LOADED
+    out = io.StringIO()
+
+    with pytest.raises(CommandError, match="No NVIDIA GPU available: Driver Not Loaded") as info:
+        call_command("gpu_devices", *args, stdout=out)
+
+    assert info.value.returncode == 1
+    if args:
+        assert json.loads(out.getvalue()) == {"devices": [], "count": 0}
+    else:
+        assert out.getvalue() == ""
+
+
+def test_no_color_output_has_no_escape_codes(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=2, scenario="lost")
+    fake_nvml.STATE.gpus[0].temperature = 95
+
+    plain, _ = run("--no-color")
+    coloured, _ = run("--force-color")
+
+    assert "\x1b[" not in plain
+    assert "\x1b[" in coloured
+    strip = coloured
+    for code in ("\x1b[31;1m", "\x1b[32;1m", "\x1b[33;1m", "\x1b[36;1m", "\x1b[0m"):
+        strip = strip.replace(code, "")
+    assert strip == plain
+
+
+def test_high_values_are_highlighted(fake_nvml: ModuleType) -> None:
+    gpu = fake_nvml.STATE.gpus[0]
+    gpu.temperature, gpu.utilization_gpu, gpu.used_v2 = 85, 97, 80000 * 1024 * 1024
+
+    row = run("--force-color", "--index", "0")[0].splitlines()[2]
+
+    assert "\x1b[33;1m 97%\x1b[0m" in row  # padded to the "Util" header
+    assert "\x1b[33;1m85 C\x1b[0m" in row
+    assert "\x1b[33;1m80000 / 81559 MiB (98%)\x1b[0m" in row
+
+
+def test_driver_failure_prints_na_header(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> int:
+        raise fake_nvml.NVMLError(fake_nvml.NVML_ERROR_UNKNOWN)
+
+    monkeypatch.setattr(fake_nvml, "nvmlSystemGetCudaDriverVersion", broken)
+
+    assert run()[0].splitlines()[0] == "Driver N/A   CUDA N/A   2 GPU(s)"
+
+
+def test_real_process_prints_json() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests" / "fakes"), "FAKE_NVML_GPUS": "2"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "gpu_devices", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["count"] == 2
+    assert body["devices"][1]["total_memory_mb"] == 81559
