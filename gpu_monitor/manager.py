@@ -36,6 +36,11 @@ def format_cuda_version(value: int) -> str:
     return f"{value // 1000}.{(value % 1000) // 10}"
 
 
+def _watts(milliwatts: int) -> float:
+    """NVML reports power in milliwatts; nvidia-smi shows watts with two decimals."""
+    return round(milliwatts / 1000, 2)
+
+
 def _text(value: bytes | str) -> str:
     """NVML strings are ``bytes`` in older bindings and ``str`` in newer ones."""
     if isinstance(value, bytes):
@@ -162,6 +167,20 @@ class GPUManager:
             raise GPUNotFoundError(f"No GPU with index {index} ({reason}).")
         return self._query_device(index)
 
+    def get_device_by_uuid(self, uuid: str) -> GPUDevice:
+        """The GPU whose UUID is ``uuid``; raises GPUNotFoundError when there is none."""
+        if not self._ensure_initialized():
+            raise GPUNotFoundError(f"No GPU with UUID {uuid} ({self._error_message}).")
+        nvml = self._nvml
+        try:
+            handle = nvml.nvmlDeviceGetHandleByUUID(uuid.encode())
+            index = int(nvml.nvmlDeviceGetIndex(handle))
+        except nvml.NVMLError as exc:
+            if exc.value == nvml.NVML_ERROR_GPU_IS_LOST:
+                raise GPUNotFoundError(f"GPU {uuid} is lost.") from exc
+            raise GPUNotFoundError(f"No GPU with UUID {uuid} ({exc}).") from exc
+        return self._query_device(index, handle)
+
     def get_driver_info(self) -> DriverInfo:
         """Driver, CUDA and NVML versions; raises NVMLUnavailableError without NVML."""
         if not self._ensure_initialized():
@@ -179,10 +198,11 @@ class GPUManager:
 
     # -- one device -------------------------------------------------------------------
 
-    def _query_device(self, index: int) -> GPUDevice:
+    def _query_device(self, index: int, handle: Any = None) -> GPUDevice:
         key = f"gpu{index}"
         try:
-            handle = self._nvml.nvmlDeviceGetHandleByIndex(index)
+            if handle is None:
+                handle = self._nvml.nvmlDeviceGetHandleByIndex(index)
             device = self._read_device(index, handle)
         except self._nvml.NVMLError as exc:
             self._report(key, logging.ERROR, "Error querying GPU device %d: %s", index, exc)
@@ -235,12 +255,15 @@ class GPUManager:
             ("total_memory_mb", "free_memory_mb", "used_memory_mb"), lambda: self._memory(handle)
         )
         utilization = read(
-            ("utilization_percent",), lambda: nvml.nvmlDeviceGetUtilizationRates(handle)
+            ("utilization_percent", "memory_utilization_percent"),
+            lambda: nvml.nvmlDeviceGetUtilizationRates(handle),
         )
-        temperature = read(
-            ("temperature_c",),
-            lambda: nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU),
+        pstate = read(
+            ("performance_state",), lambda: int(nvml.nvmlDeviceGetPerformanceState(handle))
         )
+        if pstate is not None and not 0 <= pstate <= 15:  # NVML_PSTATE_UNKNOWN is 32
+            errors["performance_state"] = f"Unknown performance state {pstate}"
+            pstate = None
         return GPUDevice(
             index=index,
             name=name if name is not None else UNKNOWN_NAME,
@@ -248,7 +271,33 @@ class GPUManager:
             free_memory_mb=memory.free // MIB if memory is not None else None,
             used_memory_mb=memory.used // MIB if memory is not None else None,
             utilization_percent=int(utilization.gpu) if utilization is not None else None,
-            temperature_c=int(temperature) if temperature is not None else None,
+            temperature_c=read(
+                ("temperature_c",),
+                lambda: int(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
+            ),
+            uuid=read(("uuid",), lambda: _text(nvml.nvmlDeviceGetUUID(handle))),
+            pci_bus_id=read(
+                ("pci_bus_id",), lambda: _text(nvml.nvmlDeviceGetPciInfo(handle).busId)
+            ),
+            power_draw_w=read(
+                ("power_draw_w",), lambda: _watts(nvml.nvmlDeviceGetPowerUsage(handle))
+            ),
+            power_limit_w=read(
+                ("power_limit_w",), lambda: _watts(nvml.nvmlDeviceGetEnforcedPowerLimit(handle))
+            ),
+            fan_speed_percent=read(
+                ("fan_speed_percent",), lambda: int(nvml.nvmlDeviceGetFanSpeed(handle))
+            ),
+            memory_utilization_percent=int(utilization.memory) if utilization is not None else None,
+            performance_state=f"P{pstate}" if pstate is not None else None,
+            sm_clock_mhz=read(
+                ("sm_clock_mhz",),
+                lambda: int(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM)),
+            ),
+            memory_clock_mhz=read(
+                ("memory_clock_mhz",),
+                lambda: int(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM)),
+            ),
             field_errors=errors,
         )
 

@@ -20,6 +20,15 @@ class GPUDeviceSerializer(serializers.Serializer[Any]):
     is_available = serializers.BooleanField(read_only=True)
     error_message = serializers.CharField(read_only=True, allow_null=True)
     field_errors = serializers.DictField(child=serializers.CharField(), read_only=True)
+    uuid = serializers.CharField(read_only=True, allow_null=True)
+    pci_bus_id = serializers.CharField(read_only=True, allow_null=True)
+    power_draw_w = serializers.FloatField(read_only=True, allow_null=True)
+    power_limit_w = serializers.FloatField(read_only=True, allow_null=True)
+    fan_speed_percent = serializers.IntegerField(read_only=True, allow_null=True)
+    memory_utilization_percent = serializers.IntegerField(read_only=True, allow_null=True)
+    performance_state = serializers.CharField(read_only=True, allow_null=True)
+    sm_clock_mhz = serializers.IntegerField(read_only=True, allow_null=True)
+    memory_clock_mhz = serializers.IntegerField(read_only=True, allow_null=True)
 
 
 class GPUDevicesResponseSerializer(serializers.Serializer[Any]):

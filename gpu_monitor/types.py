@@ -24,6 +24,15 @@ class GPUDevice:
     is_available: bool = True
     error_message: str | None = None
     field_errors: dict[str, str] = field(default_factory=dict)
+    uuid: str | None = None
+    pci_bus_id: str | None = None
+    power_draw_w: float | None = None
+    power_limit_w: float | None = None
+    fan_speed_percent: int | None = None
+    memory_utilization_percent: int | None = None
+    performance_state: str | None = None
+    sm_clock_mhz: int | None = None
+    memory_clock_mhz: int | None = None
 
 
 @dataclass(frozen=True)

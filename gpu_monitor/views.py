@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rest_framework.exceptions import APIException, NotFound
@@ -17,6 +18,8 @@ from gpu_monitor.serializers import (
     GPUStatusSerializer,
 )
 from gpu_monitor.types import GPUDevicesResponse
+
+UUID_PATTERN = re.compile(r"(GPU|MIG)-[0-9A-Za-z-]{1,80}")
 
 
 class ServiceUnavailable(APIException):
@@ -48,16 +51,25 @@ class DeviceListView(APIView):
 
 
 class DeviceDetailView(APIView):
-    """One GPU by index, shaped like an item of ``devices``; 404 when there is none.
+    """One GPU by index or by UUID, shaped like an item of ``devices``; 404 when none.
+
+    ``devices/0`` or ``devices/GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772`` (UUIDs are
+    stable across reboots, indexes are not):
 
     {"index": 0, "name": "NVIDIA H100 80GB HBM3", "total_memory_mb": 81559, ...}
     """
 
     def get(self, request: Request, index: str) -> Response:
-        if not (index.isascii() and index.isdigit()):
-            raise NotFound(f"No GPU with index {index!r}: an index is a non-negative integer.")
+        manager = get_manager()
         try:
-            device = get_manager().get_device(int(index))
+            if index.isascii() and index.isdigit():
+                device = manager.get_device(int(index))
+            elif UUID_PATTERN.fullmatch(index):
+                device = manager.get_device_by_uuid(index)
+            else:
+                raise GPUNotFoundError(
+                    f"No GPU {index!r}: use an index (0, 1, ...) or a UUID (GPU-...)."
+                )
         except GPUNotFoundError as exc:
             raise NotFound(str(exc)) from exc
         return Response(GPUDeviceSerializer(device).data)

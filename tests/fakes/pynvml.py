@@ -28,6 +28,7 @@ NVML_ERROR_UNINITIALIZED = 1
 NVML_ERROR_INVALID_ARGUMENT = 2
 NVML_ERROR_NOT_SUPPORTED = 3
 NVML_ERROR_NO_PERMISSION = 4
+NVML_ERROR_NOT_FOUND = 6
 NVML_ERROR_DRIVER_NOT_LOADED = 9
 NVML_ERROR_LIBRARY_NOT_FOUND = 12
 NVML_ERROR_FUNCTION_NOT_FOUND = 13
@@ -38,6 +39,7 @@ NVML_ERROR_UNKNOWN = 999
 NVML_TEMPERATURE_GPU = 0
 NVML_CLOCK_SM = 1
 NVML_CLOCK_MEM = 2
+NVML_PSTATE_UNKNOWN = 32
 nvmlMemory_v2 = 0x02000028
 
 _ERROR_STRINGS = {
@@ -45,6 +47,7 @@ _ERROR_STRINGS = {
     NVML_ERROR_INVALID_ARGUMENT: "Invalid Argument",
     NVML_ERROR_NOT_SUPPORTED: "Not Supported",
     NVML_ERROR_NO_PERMISSION: "Insufficient Permissions",
+    NVML_ERROR_NOT_FOUND: "Not Found",
     NVML_ERROR_DRIVER_NOT_LOADED: "Driver Not Loaded",
     NVML_ERROR_LIBRARY_NOT_FOUND: "NVML Shared Library Not Found",
     NVML_ERROR_FUNCTION_NOT_FOUND: "Function Not Found",
@@ -88,6 +91,7 @@ class FakeGPU:
     pstate: int = 0
     clock_sm: int = 345
     clock_mem: int = 2619
+    fan_speed: int = 0
     errors: dict[str, int] = field(default_factory=lambda: {"fan_speed": NVML_ERROR_NOT_SUPPORTED})
     handle_error: int | None = None
     raises: Exception | None = None
@@ -115,7 +119,10 @@ _state_file_mtime: float | None = None
 
 def make_gpus(count: int, scenario: str = "healthy") -> list[FakeGPU]:
     """``count`` identical H100s; with ``scenario="lost"`` the last one is lost."""
-    gpus = [FakeGPU(uuid=f"GPU-3a34af56-e2e8-164a-8e46-{index:012x}") for index in range(count)]
+    gpus = [FakeGPU() for _ in range(count)]
+    for index, gpu in enumerate(gpus[1:], start=1):  # GPU 0 keeps the captured identity
+        gpu.uuid = f"GPU-3a34af56-e2e8-164a-8e46-{index:012x}"
+        gpu.pci_bus_id = f"00000000:{index:02X}:06.0"
     if scenario == "lost" and gpus:
         gpus[-1].handle_error = NVML_ERROR_GPU_IS_LOST
     return gpus
@@ -268,10 +275,56 @@ def nvmlDeviceGetTemperature(handle: _Handle, sensor: int) -> int:
     return _gpu(handle, "temperature").temperature
 
 
+def nvmlDeviceGetHandleByUUID(uuid: str | bytes) -> _Handle:
+    _call("nvmlDeviceGetHandleByUUID")
+    text = uuid.decode() if isinstance(uuid, bytes) else uuid
+    for index, gpu in enumerate(STATE.gpus):
+        if gpu.uuid == text:
+            if gpu.handle_error is not None:
+                raise NVMLError(gpu.handle_error)
+            return _Handle(index)
+    raise NVMLError(NVML_ERROR_NOT_FOUND)
+
+
+def nvmlDeviceGetIndex(handle: _Handle) -> int:
+    _call("nvmlDeviceGetIndex")
+    return handle.index
+
+
+@dataclass
+class _PciInfo:
+    busId: str | bytes  # pynvml's struct field name
+
+
+def nvmlDeviceGetPciInfo(handle: _Handle) -> _PciInfo:
+    _call("nvmlDeviceGetPciInfo")
+    return _PciInfo(_str(_gpu(handle, "pci").pci_bus_id))
+
+
+def nvmlDeviceGetPowerUsage(handle: _Handle) -> int:
+    _call("nvmlDeviceGetPowerUsage")
+    return _gpu(handle, "power_usage").power_mw
+
+
+def nvmlDeviceGetEnforcedPowerLimit(handle: _Handle) -> int:
+    _call("nvmlDeviceGetEnforcedPowerLimit")
+    return _gpu(handle, "power_limit").power_limit_mw
+
+
 def nvmlDeviceGetFanSpeed(handle: _Handle) -> int:
     _call("nvmlDeviceGetFanSpeed")
-    _gpu(handle, "fan_speed")
-    return 0
+    return _gpu(handle, "fan_speed").fan_speed
+
+
+def nvmlDeviceGetPerformanceState(handle: _Handle) -> int:
+    _call("nvmlDeviceGetPerformanceState")
+    return _gpu(handle, "pstate").pstate
+
+
+def nvmlDeviceGetClockInfo(handle: _Handle, clock_type: int) -> int:
+    _call("nvmlDeviceGetClockInfo")
+    gpu = _gpu(handle, "clock_sm" if clock_type == NVML_CLOCK_SM else "clock_mem")
+    return gpu.clock_sm if clock_type == NVML_CLOCK_SM else gpu.clock_mem
 
 
 configure(

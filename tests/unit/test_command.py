@@ -51,15 +51,30 @@ def test_null_fields_print_na(fake_nvml: ModuleType) -> None:
 
     row = run("--index", "0")[0].splitlines()[2]
 
-    assert row.split() == ["0", "NVIDIA", "H100", "80GB", "HBM3"] + ["N/A"] * 3 + [
-        "OK,",
-        "N/A:",
-        "total_memory_mb,",
-        "free_memory_mb,",
-        "used_memory_mb,",
-        "utilization_percent,",
-        "temperature_c",
-    ]
+    assert row.split() == ["0", "NVIDIA", "H100", "80GB", "HBM3", "N/A", "N/A", "N/A", "OK"]
+
+
+def test_wide_table_adds_fleet_columns(fake_nvml: ModuleType) -> None:
+    lines = run("--wide")[0].splitlines()
+
+    for header in ("Mem util", "Power", "Fan", "Perf", "SM clock", "Mem clock", "Bus ID", "UUID"):
+        assert header in lines[1]
+    assert "71.07 / 700.00 W" in lines[2]
+    assert "345 MHz" in lines[2] and "2619 MHz" in lines[2] and " P0 " in lines[2]
+    assert "GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772" in lines[2]
+    assert lines[2].index("00000000:00:06.0") == lines[3].index("00000000:01:06.0")
+    fan_column = lines[1].index("Fan")
+    assert lines[2][fan_column : fan_column + 3] == "N/A"
+
+
+def test_wide_table_power_without_limit(fake_nvml: ModuleType) -> None:
+    fake_nvml.STATE.gpus[0].errors["power_limit"] = fake_nvml.NVML_ERROR_NOT_SUPPORTED
+    fake_nvml.STATE.gpus[1].errors["power_usage"] = fake_nvml.NVML_ERROR_NOT_SUPPORTED
+
+    lines = run("--wide")[0].splitlines()
+
+    assert "71.07 W" in lines[2]
+    assert "N/A / 700.00 W" in lines[3]
 
 
 def test_unavailable_gpu_row_shows_its_error_and_exit_0(fake_nvml: ModuleType) -> None:

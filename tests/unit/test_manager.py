@@ -35,8 +35,18 @@ def test_enumerates_every_gpu_with_nvidia_smi_numbers(fake_nvml: ModuleType) -> 
         temperature_c=34,
         is_available=True,
         error_message=None,
-        field_errors={},
+        field_errors={"fan_speed_percent": "Not Supported"},  # the H100 SXM has no fan
+        uuid="GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772",
+        pci_bus_id="00000000:00:06.0",
+        power_draw_w=71.07,  # 71071 mW
+        power_limit_w=700.0,
+        fan_speed_percent=None,
+        memory_utilization_percent=0,
+        performance_state="P0",
+        sm_clock_mhz=345,
+        memory_clock_mhz=2619,
     )
+    assert devices[1].uuid == "GPU-3a34af56-e2e8-164a-8e46-000000000001"
 
 
 def test_memory_falls_back_to_v1_when_driver_lacks_v2(fake_nvml: ModuleType) -> None:
@@ -82,6 +92,7 @@ def test_memory_error_other_than_missing_v2_is_a_field_error(fake_nvml: ModuleTy
         "total_memory_mb": "Unknown Error",
         "free_memory_mb": "Unknown Error",
         "used_memory_mb": "Unknown Error",
+        "fan_speed_percent": "Not Supported",
     }
 
 
@@ -181,10 +192,73 @@ def test_unsupported_field_is_null_and_named(fake_nvml: ModuleType) -> None:
     devices = GPUManager().get_devices()
 
     assert devices[1].temperature_c is None
-    assert devices[1].field_errors == {"temperature_c": "Not Supported"}
+    assert devices[1].field_errors == {
+        "temperature_c": "Not Supported",
+        "fan_speed_percent": "Not Supported",
+    }
     assert devices[1].is_available is True
     assert devices[1].utilization_percent == 0
-    assert devices[0].field_errors == {}
+    assert devices[0].field_errors == {"fan_speed_percent": "Not Supported"}
+
+
+def test_every_field_can_be_unsupported_alone(fake_nvml: ModuleType) -> None:
+    fake_nvml.STATE.gpus[0].errors = {
+        query: fake_nvml.NVML_ERROR_NOT_SUPPORTED
+        for query in ("uuid", "pci", "power_usage", "power_limit", "pstate", "clock_sm")
+    }
+
+    device = GPUManager().get_devices()[0]
+
+    assert device.is_available is True
+    assert set(device.field_errors) == {
+        "uuid",
+        "pci_bus_id",
+        "power_draw_w",
+        "power_limit_w",
+        "performance_state",
+        "sm_clock_mhz",
+    }
+    assert (device.uuid, device.pci_bus_id, device.power_draw_w) == (None, None, None)
+    assert (device.power_limit_w, device.performance_state, device.sm_clock_mhz) == (
+        None,
+        None,
+        None,
+    )
+    assert device.memory_clock_mhz == 2619
+    assert device.fan_speed_percent == 0
+
+
+def test_unknown_performance_state_is_null(fake_nvml: ModuleType) -> None:
+    fake_nvml.STATE.gpus[0].pstate = fake_nvml.NVML_PSTATE_UNKNOWN
+
+    device = GPUManager().get_devices()[0]
+
+    assert device.performance_state is None
+    assert device.field_errors["performance_state"] == "Unknown performance state 32"
+
+
+def test_device_by_uuid(fake_nvml: ModuleType) -> None:
+    manager = GPUManager()
+
+    device = manager.get_device_by_uuid("GPU-3a34af56-e2e8-164a-8e46-000000000001")
+
+    assert device.index == 1
+    assert device.total_memory_mb == 81559
+    with pytest.raises(GPUNotFoundError, match="No GPU with UUID GPU-0 \\(Not Found\\)"):
+        manager.get_device_by_uuid("GPU-0")
+
+
+def test_device_by_uuid_lost_or_unavailable(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=2, scenario="lost")
+    manager = GPUManager()
+    uuid = fake_nvml.STATE.gpus[1].uuid
+
+    with pytest.raises(GPUNotFoundError, match="is lost"):
+        manager.get_device_by_uuid(uuid)
+
+    fake_nvml.STATE.init_error = fake_nvml.NVML_ERROR_DRIVER_NOT_LOADED
+    with pytest.raises(GPUNotFoundError, match="Driver Not Loaded"):
+        GPUManager().get_device_by_uuid(uuid)
 
 
 def test_unreadable_name_is_still_a_string(fake_nvml: ModuleType) -> None:
@@ -193,7 +267,7 @@ def test_unreadable_name_is_still_a_string(fake_nvml: ModuleType) -> None:
     device = GPUManager().get_devices()[0]
 
     assert device.name == UNKNOWN_NAME
-    assert device.field_errors == {"name": "Unknown Error"}
+    assert device.field_errors == {"name": "Unknown Error", "fan_speed_percent": "Not Supported"}
     assert device.is_available is True
 
 
@@ -282,6 +356,13 @@ def test_request_makes_only_the_calls_it_needs(fake_nvml: ModuleType) -> None:
         "nvmlDeviceGetMemoryInfo": 2,
         "nvmlDeviceGetUtilizationRates": 2,
         "nvmlDeviceGetTemperature": 2,
+        "nvmlDeviceGetUUID": 2,
+        "nvmlDeviceGetPciInfo": 2,
+        "nvmlDeviceGetPowerUsage": 2,
+        "nvmlDeviceGetEnforcedPowerLimit": 2,
+        "nvmlDeviceGetFanSpeed": 2,
+        "nvmlDeviceGetPerformanceState": 2,
+        "nvmlDeviceGetClockInfo": 4,  # SM and memory
     }
 
 

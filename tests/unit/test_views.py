@@ -17,7 +17,22 @@ H100 = {
     "temperature_c": 34,
     "is_available": True,
     "error_message": None,
-    "field_errors": {},
+    "field_errors": {"fan_speed_percent": "Not Supported"},
+    "uuid": "GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772",
+    "pci_bus_id": "00000000:00:06.0",
+    "power_draw_w": 71.07,
+    "power_limit_w": 700.0,
+    "fan_speed_percent": None,
+    "memory_utilization_percent": 0,
+    "performance_state": "P0",
+    "sm_clock_mhz": 345,
+    "memory_clock_mhz": 2619,
+}
+GPU1 = {
+    **H100,
+    "index": 1,
+    "uuid": "GPU-3a34af56-e2e8-164a-8e46-000000000001",
+    "pci_bus_id": "00000000:01:06.0",
 }
 
 
@@ -27,7 +42,7 @@ def test_devices_lists_every_gpu(fake_nvml: ModuleType, client: Client, path: st
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
-    assert response.json() == {"devices": [H100, {**H100, "index": 1}], "count": 2}
+    assert response.json() == {"devices": [H100, GPU1], "count": 2}
 
 
 def test_devices_without_nvml_is_empty_200(fake_nvml: ModuleType, client: Client) -> None:
@@ -57,7 +72,12 @@ def test_devices_with_unsupported_field(fake_nvml: ModuleType, client: Client) -
     device = client.get("/api/gpu/devices").json()["devices"][0]
 
     assert device["utilization_percent"] is None
-    assert device["field_errors"] == {"utilization_percent": "Not Supported"}
+    assert device["memory_utilization_percent"] is None
+    assert device["field_errors"] == {
+        "utilization_percent": "Not Supported",
+        "memory_utilization_percent": "Not Supported",
+        "fan_speed_percent": "Not Supported",
+    }
     assert device["is_available"] is True
 
 
@@ -66,7 +86,27 @@ def test_device_detail(fake_nvml: ModuleType, client: Client, path: str) -> None
     response = client.get(path)
 
     assert response.status_code == 200
-    assert response.json() == {**H100, "index": 1}
+    assert response.json() == GPU1
+
+
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_device_detail_by_uuid(fake_nvml: ModuleType, client: Client, suffix: str) -> None:
+    response = client.get(f"/api/gpu/devices/GPU-3a34af56-e2e8-164a-8e46-000000000001{suffix}")
+
+    assert response.status_code == 200
+    assert response.json() == GPU1
+
+
+@pytest.mark.parametrize(
+    "uuid", ["GPU-00000000-0000-0000-0000-000000000000", "GPU-", "MIG-x", "GPU-%00", "gpu-1"]
+)
+def test_device_detail_unknown_uuid_is_404(
+    fake_nvml: ModuleType, client: Client, uuid: str
+) -> None:
+    response = client.get(f"/api/gpu/devices/{uuid}")
+
+    assert response.status_code == 404
+    assert set(response.json()) == {"detail"}
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,21 @@ from gpu_monitor.types import GPUDevice, GPUDevicesResponse
 
 HIGH_PERCENT = 90  # utilisation or memory use at or above this is highlighted
 HIGH_TEMPERATURE_C = 80
+COLUMNS = ("GPU", "Name", "Memory", "Util", "Temp", "State")
+WIDE_COLUMNS = (
+    *COLUMNS[:-1],
+    "Mem util",
+    "Power",
+    "Fan",
+    "Perf",
+    "SM clock",
+    "Mem clock",
+    "Bus ID",
+    "UUID",
+    "State",
+)
+LEFT_ALIGNED = {"Name", "Bus ID", "UUID", "State"}
+Cell = tuple[str, "Callable[[str], str] | None"]
 CLEAR_SCREEN = "\x1b[H\x1b[J"  # cursor home, clear to the end: redraw in place
 
 
@@ -53,6 +68,12 @@ class Command(BaseCommand):
             "(default: table). With --watch, one document per line (JSON Lines).",
         )
         parser.add_argument(
+            "--wide",
+            action="store_true",
+            help="Add power, fan, memory utilisation, performance state, clocks, PCI bus id "
+            "and UUID to the table (default: off).",
+        )
+        parser.add_argument(
             "--index",
             type=_non_negative_int,
             action="append",
@@ -77,7 +98,7 @@ class Command(BaseCommand):
         refreshes = 0
         try:
             while True:
-                self._show(manager, options["index"], options["json"], bool(options["watch"]))
+                self._show(manager, options)
                 refreshes += 1
                 if not options["watch"] or refreshes == options["count"]:
                     return
@@ -85,11 +106,12 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("")
 
-    def _show(
-        self, manager: GPUManager, indexes: Sequence[int] | None, as_json: bool, watch: bool
-    ) -> None:
+    def _show(self, manager: GPUManager, options: dict[str, Any]) -> None:
+        as_json, watch = options["json"], bool(options["watch"])
         status = manager.get_status()
-        devices = self._select(manager.get_devices(), indexes) if status.cuda_available else []
+        devices = (
+            self._select(manager.get_devices(), options["index"]) if status.cuda_available else []
+        )
         if as_json:
             data = GPUDevicesResponseSerializer(GPUDevicesResponse(devices, len(devices))).data
             self.stdout.write(JSONRenderer().render(data).decode())
@@ -101,7 +123,7 @@ class Command(BaseCommand):
         if not as_json:
             if watch:  # redraw in place in a terminal; elsewhere, a blank line between frames
                 self.stdout.write(CLEAR_SCREEN if self.stdout.isatty() else "\n", ending="")
-            self.stdout.write("\n".join(self._table(manager, devices)))
+            self.stdout.write("\n".join(self._table(manager, devices, options["wide"])))
 
     @staticmethod
     def _select(devices: list[GPUDevice], indexes: Sequence[int] | None) -> list[GPUDevice]:
@@ -115,37 +137,36 @@ class Command(BaseCommand):
             )
         return [d for d in devices if d.index in indexes]
 
-    def _table(self, manager: GPUManager, devices: list[GPUDevice]) -> list[str]:
+    def _table(self, manager: GPUManager, devices: list[GPUDevice], wide: bool) -> list[str]:
         try:
             driver = manager.get_driver_info()
             versions = f"Driver {driver.driver_version}   CUDA {driver.cuda_driver_version}"
         except NVMLUnavailableError:
             versions = "Driver N/A   CUDA N/A"
-        rows: list[list[tuple[str, Callable[[str], str] | None]]] = [
-            [
-                (h, self.style.MIGRATE_HEADING)
-                for h in ("GPU", "Name", "Memory", "Util", "Temp", "State")
-            ]
+        headers = WIDE_COLUMNS if wide else COLUMNS
+        rows: list[list[Cell]] = [[(h, self.style.MIGRATE_HEADING) for h in headers]]
+        rows += [self._row(device, wide) for device in devices]
+        widths = [
+            max(len(row[col][0]) for row in rows if col < len(row)) for col in range(len(headers))
         ]
-        rows += [self._row(device) for device in devices]
-        widths = [max(len(row[col][0]) for row in rows if col < len(row)) for col in range(5)]
         lines = [self.style.MIGRATE_HEADING(f"{versions}   {len(devices)} GPU(s)")]
         for row in rows:
             cells = []
             for col, (text, style) in enumerate(row):
-                padded = text.rjust(widths[col]) if col in (0, 2, 3, 4) else text
-                padded = padded.ljust(widths[col]) if col < 5 else padded
+                if col == len(row) - 1:  # the last cell (State, or an error) is not padded
+                    padded = text
+                elif headers[col] in LEFT_ALIGNED:
+                    padded = text.ljust(widths[col])
+                else:
+                    padded = text.rjust(widths[col])
                 cells.append(style(padded) if style else padded)
-            lines.append("  ".join(cells).rstrip())
+            lines.append("  ".join(cells))
         return lines
 
-    def _row(self, device: GPUDevice) -> list[tuple[str, Callable[[str], str] | None]]:
+    def _row(self, device: GPUDevice, wide: bool) -> list[Cell]:
+        first: list[Cell] = [(str(device.index), None), (device.name, None)]
         if not device.is_available:
-            return [
-                (str(device.index), None),
-                (device.name, None),
-                (f"unavailable: {device.error_message}", self.style.ERROR),
-            ]
+            return [*first, (f"unavailable: {device.error_message}", self.style.ERROR)]
         memory, memory_style = "N/A", None
         used, total = device.used_memory_mb, device.total_memory_mb
         if used is not None and total:
@@ -153,15 +174,33 @@ class Command(BaseCommand):
             memory = f"{used} / {total} MiB ({percent}%)"
             memory_style = self.style.WARNING if percent >= HIGH_PERCENT else None
         util, temp = device.utilization_percent, device.temperature_c
-        state = "OK" if not device.field_errors else f"OK, N/A: {', '.join(device.field_errors)}"
-        return [
-            (str(device.index), None),
-            (device.name, None),
+        cells: list[Cell] = [
+            *first,
             (memory, memory_style),
-            ("N/A" if util is None else f"{util}%", self._high(util, HIGH_PERCENT)),
-            ("N/A" if temp is None else f"{temp} C", self._high(temp, HIGH_TEMPERATURE_C)),
-            (state, self.style.SUCCESS),
+            (_na(util, "{}%"), self._high(util, HIGH_PERCENT)),
+            (_na(temp, "{} C"), self._high(temp, HIGH_TEMPERATURE_C)),
         ]
+        if wide:
+            power = _na(device.power_draw_w, "{:.2f}")
+            if device.power_limit_w is not None:
+                power += f" / {device.power_limit_w:.2f} W"
+            elif device.power_draw_w is not None:
+                power += " W"
+            cells += [
+                (_na(device.memory_utilization_percent, "{}%"), None),
+                (power, None),
+                (_na(device.fan_speed_percent, "{}%"), None),
+                (_na(device.performance_state, "{}"), None),
+                (_na(device.sm_clock_mhz, "{} MHz"), None),
+                (_na(device.memory_clock_mhz, "{} MHz"), None),
+                (_na(device.pci_bus_id, "{}"), None),
+                (_na(device.uuid, "{}"), None),
+            ]
+        return [*cells, ("OK", self.style.SUCCESS)]
 
     def _high(self, value: int | None, threshold: int) -> Callable[[str], str] | None:
         return self.style.WARNING if value is not None and value >= threshold else None
+
+
+def _na(value: object, template: str) -> str:
+    return "N/A" if value is None else template.format(value)
