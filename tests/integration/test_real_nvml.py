@@ -5,6 +5,7 @@ Each test takes the branch this machine allows; both branches assert.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -87,3 +88,27 @@ def test_memory_agrees_with_nvidia_smi(real_manager: GPUManager) -> None:
     else:
         assert devices == []
         assert real_manager.is_cuda_available() is False
+
+
+def test_forked_child_reads_real_gpus(real_manager: GPUManager) -> None:
+    expected = len(real_manager.get_devices())
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: the manager must initialise NVML again here
+        try:
+            devices = real_manager.get_devices()
+            total = devices[0].total_memory_mb if devices else 0
+            os.write(write_fd, f"{len(devices)}|{total}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        count, total = (int(x) for x in pipe.read().split("|"))
+    os.waitpid(pid, 0)
+
+    assert count == expected
+    if real_manager.error_message is None:
+        assert count >= 1
+        assert total > 0
+    else:
+        assert count == 0
