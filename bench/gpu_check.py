@@ -317,6 +317,7 @@ def main() -> int:
     else:
         print(run(["nvidia-smi", "-L"]).stdout, flush=True)
         for step in (
+            show_command_output,
             check_integration_tests,
             check_server_against_smi,
             check_gunicorn_preload,

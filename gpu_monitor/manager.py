@@ -36,6 +36,16 @@ def format_cuda_version(value: int) -> str:
     return f"{value // 1000}.{(value % 1000) // 10}"
 
 
+def _mib(size: int) -> int:
+    """Bytes to whole MiB, rounded up as nvidia-smi does.
+
+    On a real H200, NVML said free = 150109880320 B (143155.94 MiB) and reserved =
+    644939776 B (615.06 MiB); nvidia-smi showed 143156 and 616 MiB. Flooring would
+    disagree with nvidia-smi by 1 MiB whenever a value is not a whole number of MiB.
+    """
+    return -(-size // MIB)
+
+
 def _watts(milliwatts: int) -> float:
     """NVML reports power in milliwatts; nvidia-smi shows watts with two decimals."""
     return round(milliwatts / 1000, 2)
@@ -267,9 +277,9 @@ class GPUManager:
         return GPUDevice(
             index=index,
             name=name if name is not None else UNKNOWN_NAME,
-            total_memory_mb=memory.total // MIB if memory is not None else None,
-            free_memory_mb=memory.free // MIB if memory is not None else None,
-            used_memory_mb=memory.used // MIB if memory is not None else None,
+            total_memory_mb=_mib(memory.total) if memory is not None else None,
+            free_memory_mb=_mib(memory.free) if memory is not None else None,
+            used_memory_mb=_mib(memory.used) if memory is not None else None,
             utilization_percent=int(utilization.gpu) if utilization is not None else None,
             temperature_c=read(
                 ("temperature_c",),

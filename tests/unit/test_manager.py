@@ -49,6 +49,21 @@ def test_enumerates_every_gpu_with_nvidia_smi_numbers(fake_nvml: ModuleType) -> 
     assert devices[1].uuid == "GPU-3a34af56-e2e8-164a-8e46-000000000001"
 
 
+def test_memory_rounds_up_to_whole_mib_like_nvidia_smi(fake_nvml: ModuleType) -> None:
+    # Captured on a real NVIDIA H200 (driver 580.159.04); nvidia-smi showed
+    # 143771 MiB total, 0 used, 143156 free (616 reserved).
+    gpu = fake_nvml.STATE.gpus[0]
+    gpu.total, gpu.free, gpu.used_v2, gpu.reserved = 150754820096, 150109880320, 0, 644939776
+
+    device = GPUManager().get_devices()[0]
+
+    assert (device.total_memory_mb, device.used_memory_mb, device.free_memory_mb) == (
+        143771,
+        0,
+        143156,
+    )
+
+
 def test_memory_falls_back_to_v1_when_driver_lacks_v2(fake_nvml: ModuleType) -> None:
     fake_nvml.STATE.memory_v2 = False
     manager = GPUManager()

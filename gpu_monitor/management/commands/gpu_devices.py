@@ -9,10 +9,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from rest_framework.renderers import JSONRenderer
 
 from gpu_monitor.manager import GPUManager, NVMLUnavailableError, get_manager
-from gpu_monitor.serializers import GPUDevicesResponseSerializer
 from gpu_monitor.types import GPUDevice, GPUDevicesResponse
 
 HIGH_PERCENT = 90  # utilisation or memory use at or above this is highlighted
@@ -112,7 +110,11 @@ class Command(BaseCommand):
         devices = (
             self._select(manager.get_devices(), options["index"]) if status.cuda_available else []
         )
-        if as_json:
+        if as_json:  # DRF is imported only here: the table needs none of it
+            from rest_framework.renderers import JSONRenderer
+
+            from gpu_monitor.serializers import GPUDevicesResponseSerializer
+
             data = GPUDevicesResponseSerializer(GPUDevicesResponse(devices, len(devices))).data
             self.stdout.write(JSONRenderer().render(data).decode())
         if not status.cuda_available:

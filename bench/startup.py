@@ -1,0 +1,73 @@
+"""Whole-process wall time of ``manage.py gpu_devices`` against ``manage.py version``.
+
+Both start Django the same way (settings, apps, ``ready()`` and NVML init), so their
+ratio shows only the command's own cost. Runs alternate to spread machine noise;
+medians are reported. Uses the fake NVML (tests/fakes) unless ``--real`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = {
+    "manage.py version": ["version"],
+    "manage.py gpu_devices --json": ["gpu_devices", "--json"],
+    "manage.py gpu_devices": ["gpu_devices", "--no-color"],
+}
+
+
+def measure(runs: int, real: bool, gpus: int) -> dict[str, list[float]]:
+    env = {**os.environ, "FAKE_NVML_GPUS": str(gpus)}
+    if not real:
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(ROOT / "tests" / "fakes"), env.get("PYTHONPATH")])
+        )
+    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    for _ in range(runs):
+        for name, args in COMMANDS.items():
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "manage.py", *args],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--gpus", type=int, default=8)
+    parser.add_argument("--real", action="store_true", help="use the installed pynvml")
+    args = parser.parse_args()
+    times = measure(args.runs, args.real, args.gpus)
+    base = statistics.median(times["manage.py version"])
+    print(
+        f"\n## Command start-up ({args.runs} runs each, medians, "
+        f"{'real NVML' if args.real else f'fake NVML, {args.gpus} GPUs'})\n"
+    )
+    print("| command | median s | min s | ratio to version |")
+    print("|---|---:|---:|---:|")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"| {name} | {median:.3f} | {min(values):.3f} | {median / base:.2f} |")
+    ratio = statistics.median(times["manage.py gpu_devices --json"]) / base
+    print(
+        f"\nTarget gpu_devices --json / version <= 1.15: {'PASS' if ratio <= 1.15 else 'FAIL'}"
+        f" ({ratio:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
