@@ -1,9 +1,22 @@
-"""URLs of the example project: the GPU API under api/gpu/."""
+"""URLs of the example project: the GPU API under api/gpu/, and its OpenAPI docs."""
 
-from django.contrib import admin
+from django.conf import settings
 from django.urls import include, path
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
     path("api/gpu/", include("gpu_monitor.urls")),
+    path("api-auth/", include("rest_framework.urls")),  # log in to the browsable API
 ]
+
+if settings.OPENAPI:
+    from drf_spectacular.views import (
+        SpectacularAPIView,
+        SpectacularRedocView,
+        SpectacularSwaggerView,
+    )
+
+    urlpatterns += [
+        path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+        path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+        path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    ]

@@ -52,3 +52,9 @@ class GPUStatusSerializer(serializers.Serializer[Any]):
     cuda_available = serializers.BooleanField(read_only=True)
     device_count = serializers.IntegerField(read_only=True)
     error_message = serializers.CharField(read_only=True, allow_null=True)
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    """Every error body: ``{"detail": "..."}``."""
+
+    detail = serializers.CharField(read_only=True)

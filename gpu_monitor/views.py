@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from django.utils.module_loading import import_string
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from gpu_monitor.conf import conf
 from gpu_monitor.manager import GPUNotFoundError, NVMLUnavailableError, get_manager
+from gpu_monitor.schema import document
 from gpu_monitor.serializers import (
     DriverInfoSerializer,
     GPUDeviceSerializer,
@@ -19,6 +27,10 @@ from gpu_monitor.serializers import (
 )
 from gpu_monitor.types import GPUDevicesResponse
 
+if TYPE_CHECKING:
+    from rest_framework.permissions import _SupportsHasPermission
+
+logger = logging.getLogger(__name__)
 UUID_PATTERN = re.compile(r"(GPU|MIG)-[0-9A-Za-z-]{1,80}")
 
 
@@ -30,7 +42,49 @@ class ServiceUnavailable(APIException):
     default_code = "service_unavailable"
 
 
-class DeviceListView(APIView):
+def _load(setting: str, paths: list[str]) -> list[Any]:
+    try:
+        return [import_string(path)() for path in paths]
+    except ImportError as exc:
+        logger.error("GPU_MONITOR[%r] cannot be loaded: %s", setting, exc)
+        raise ServiceUnavailable(
+            f"GPU_MONITOR[{setting!r}] is misconfigured; run `manage.py check`."
+        ) from exc
+
+
+def _defaults(setting: str) -> list[Any]:
+    classes: list[type[Any]] = getattr(api_settings, setting)
+    return [cls() for cls in classes]
+
+
+class GPUMonitorAPIView(APIView):
+    """Base view: authentication, permission and throttle classes from ``GPU_MONITOR``.
+
+    A key left unset falls back to the project's ``REST_FRAMEWORK`` defaults, read on
+    each request (DRF's own class attributes are fixed at import time).
+    """
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        paths = conf.AUTHENTICATION_CLASSES
+        if paths is None:
+            return _defaults("DEFAULT_AUTHENTICATION_CLASSES")
+        return _load("AUTHENTICATION_CLASSES", paths)
+
+    def get_permissions(self) -> Sequence[_SupportsHasPermission]:
+        paths = conf.PERMISSION_CLASSES
+        if paths is None:
+            return _defaults("DEFAULT_PERMISSION_CLASSES")
+        return _load("PERMISSION_CLASSES", paths)
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        paths = conf.THROTTLE_CLASSES
+        if paths is None:
+            return _defaults("DEFAULT_THROTTLE_CLASSES")
+        return _load("THROTTLE_CLASSES", paths)
+
+
+@document("devices")
+class DeviceListView(GPUMonitorAPIView):
     """Every GPU with memory (MiB), utilisation and temperature. Always 200.
 
         {"devices": [{"index": 0, "name": "NVIDIA H100 80GB HBM3",
@@ -50,7 +104,8 @@ class DeviceListView(APIView):
         )
 
 
-class DeviceDetailView(APIView):
+@document("device")
+class DeviceDetailView(GPUMonitorAPIView):
     """One GPU by index or by UUID, shaped like an item of ``devices``; 404 when none.
 
     ``devices/0`` or ``devices/GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772`` (UUIDs are
@@ -75,7 +130,8 @@ class DeviceDetailView(APIView):
         return Response(GPUDeviceSerializer(device).data)
 
 
-class DriverView(APIView):
+@document("driver")
+class DriverView(GPUMonitorAPIView):
     """Driver, CUDA and NVML versions; 503 when NVML is not available.
 
     {"driver_version": "580.159.04", "cuda_driver_version": "13.0",
@@ -90,7 +146,8 @@ class DriverView(APIView):
         return Response(DriverInfoSerializer(info).data)
 
 
-class StatusView(APIView):
+@document("status")
+class StatusView(GPUMonitorAPIView):
     """Cheap health summary for load balancers and probes. Always 200.
 
     {"cuda_available": true, "device_count": 1, "error_message": null}
@@ -100,8 +157,10 @@ class StatusView(APIView):
         return Response(GPUStatusSerializer(get_manager().get_status()).data)
 
 
-class NotFoundView(APIView):
+class NotFoundView(GPUMonitorAPIView):
     """Any other path under the app: a JSON 404 whatever the method."""
+
+    schema = None  # not an API operation: keep it out of the OpenAPI schema
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

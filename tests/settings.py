@@ -1,5 +1,7 @@
 """Minimal settings for the test suite."""
 
+from importlib.util import find_spec
+
 SECRET_KEY = "tests-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost"]
@@ -34,3 +36,19 @@ TEMPLATES = [
 ]
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+STATIC_URL = "static/"
+INSTALLED_APPS += ["django.contrib.staticfiles"]
+# The dev extra installs drf-spectacular; the real-GPU check runs the integration tests
+# on a machine that may not have it.
+OPENAPI = find_spec("drf_spectacular") is not None
+if OPENAPI:
+    INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "gpu_monitor tests",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
