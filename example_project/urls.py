@@ -9,14 +9,12 @@ urlpatterns = [
 ]
 
 if settings.OPENAPI:
-    from drf_spectacular.views import (
-        SpectacularAPIView,
-        SpectacularRedocView,
-        SpectacularSwaggerView,
-    )
+    from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+    from example_project.views import OfflineRedocView
 
     urlpatterns += [
         path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
         path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-        path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+        path("api/redoc/", OfflineRedocView.as_view(url_name="schema"), name="redoc"),
     ]

@@ -1,6 +1,7 @@
 """Minimal settings for the test suite."""
 
 from importlib.util import find_spec
+from pathlib import Path
 
 SECRET_KEY = "tests-not-secret"
 DEBUG = False
@@ -24,6 +25,7 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memor
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [Path(__file__).resolve().parents[1] / "example_project" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

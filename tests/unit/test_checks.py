@@ -5,9 +5,13 @@ from __future__ import annotations
 import io
 from types import ModuleType
 
+import pytest
+from django.core.checks import CheckMessage
 from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
 
-from gpu_monitor.checks import check_nvml
+from gpu_monitor.checks import check_anonymous_access, check_nvml, check_settings
 
 
 def test_w001_when_nvml_unavailable(fake_nvml: ModuleType) -> None:
@@ -38,3 +42,78 @@ def test_check_command_clean_with_gpus(fake_nvml: ModuleType) -> None:
     call_command("check", stdout=out, stderr=io.StringIO())
 
     assert "no issues" in out.getvalue()
+
+
+def ids(messages: list[CheckMessage]) -> list[str]:
+    return [m.id or "" for m in messages]
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ({}, []),
+        ({"PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]}, []),
+        ({"PERMISSION_CLASES": []}, ["gpu_monitor.E001"]),
+        ("not a dict", ["gpu_monitor.E002"]),
+        ({"THROTTLE_CLASSES": "rest_framework.throttling.AnonRateThrottle"}, ["gpu_monitor.E002"]),
+        ({"AUTHENTICATION_CLASSES": [42]}, ["gpu_monitor.E002"]),
+        ({"PERMISSION_CLASSES": ["rest_framework.permissions.Nope"]}, ["gpu_monitor.E003"]),
+        (
+            {"PERMISSION_CLASSES": ["nowhere.Nope"], "X": 1},
+            ["gpu_monitor.E001", "gpu_monitor.E003"],
+        ),
+    ],
+)
+def test_settings_checks(setting: object, expected: list[str]) -> None:
+    with override_settings(GPU_MONITOR=setting):
+        assert ids(check_settings()) == expected
+
+
+def test_unknown_key_hint_suggests_the_right_one() -> None:
+    with override_settings(GPU_MONITOR={"PERMISSION_CLASES": []}):
+        (error,) = check_settings()
+
+    assert error.hint is not None and "Did you mean 'PERMISSION_CLASSES'?" in error.hint
+
+
+def test_bad_setting_fails_manage_py_check(fake_nvml: ModuleType) -> None:
+    with override_settings(GPU_MONITOR={"PERMISSION_CLASSES": ["nowhere.Nope"]}):
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.raises(SystemCheckError, match=r"gpu_monitor\.E003"):
+            call_command("check", stdout=out, stderr=err)
+
+
+@pytest.mark.parametrize(
+    ("debug", "setting", "expected"),
+    [
+        (False, {}, ["gpu_monitor.W002"]),  # DRF's default: AllowAny
+        (True, {}, []),
+        (False, {"PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]}, []),
+        (False, {"PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"]}, []),
+        (
+            False,
+            {"PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]},
+            ["gpu_monitor.W002"],
+        ),
+        (False, {"PERMISSION_CLASSES": ["nowhere.Nope"]}, []),  # E003 says why
+    ],
+)
+def test_w002_anonymous_access_deploy_check(
+    debug: bool, setting: object, expected: list[str]
+) -> None:
+    with override_settings(DEBUG=debug, GPU_MONITOR=setting):
+        messages = check_anonymous_access()
+
+    assert ids(messages) == expected
+    if expected:
+        assert "driver and CUDA versions" in (messages[0].hint or "")
+
+
+def test_w002_shown_by_check_deploy_only(fake_nvml: ModuleType, db: None) -> None:
+    plain, deploy = io.StringIO(), io.StringIO()
+    with override_settings(DEBUG=False):
+        call_command("check", stdout=io.StringIO(), stderr=plain)
+        call_command("check", "--deploy", stdout=io.StringIO(), stderr=deploy)
+
+    assert "gpu_monitor.W002" not in plain.getvalue()
+    assert "gpu_monitor.W002" in deploy.getvalue()

@@ -1,0 +1,78 @@
+"""The OpenAPI schema (drf-spectacular) and the offline documentation pages."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+import yaml
+from django.core.management import call_command
+from django.test import Client
+
+OPERATIONS = {
+    "/api/gpu/devices/": {"200", "401", "403", "405", "429"},
+    "/api/gpu/devices/{index}/": {"200", "401", "403", "404", "405", "429"},
+    "/api/gpu/driver/": {"200", "401", "403", "405", "429", "503"},
+    "/api/gpu/status/": {"200", "401", "403", "405", "429"},
+}
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    out = io.StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+    loaded: dict[str, Any] = yaml.safe_load(out.getvalue())
+    return loaded
+
+
+def test_schema_validates_without_warnings_and_lists_every_operation(
+    schema: dict[str, Any],
+) -> None:
+    assert schema["openapi"].startswith("3.")
+    assert set(schema["paths"]) == set(OPERATIONS)
+    for path, statuses in OPERATIONS.items():
+        operation = schema["paths"][path]
+        assert list(operation) == ["get"], path
+        assert set(operation["get"]["responses"]) == statuses, path
+
+
+def test_every_response_has_an_example(schema: dict[str, Any]) -> None:
+    for path, operation in schema["paths"].items():
+        for status, response in operation["get"]["responses"].items():
+            examples = response["content"]["application/json"]["examples"]
+            assert examples, (path, status)
+
+
+def test_device_schema_mirrors_the_serializer(schema: dict[str, Any]) -> None:
+    device = schema["components"]["schemas"]["GPUDevice"]
+    assert device["properties"]["temperature_c"] == {
+        "type": "integer",
+        "readOnly": True,
+        "nullable": True,
+    }
+    assert device["properties"]["field_errors"]["additionalProperties"] == {"type": "string"}
+    assert "uuid" in device["required"]
+
+
+def test_index_parameter_accepts_index_or_uuid(schema: dict[str, Any]) -> None:
+    (parameter,) = schema["paths"]["/api/gpu/devices/{index}/"]["get"]["parameters"]
+    assert parameter["schema"]["pattern"] == r"^([0-9]+|(GPU|MIG)-[0-9A-Za-z-]{1,80})$"
+
+
+@pytest.mark.parametrize("path", ["/api/docs/", "/api/redoc/"])
+def test_docs_pages_use_local_assets_only(client: Client, path: str) -> None:
+    response = client.get(path)
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert "/static/drf_spectacular_sidecar/" in html
+    assert "cdn" not in html.lower()
+    assert "https://" not in html
+
+
+def test_schema_endpoint_serves_json(client: Client) -> None:
+    response = client.get("/api/schema/?format=json")
+
+    assert response.status_code == 200
+    assert "/api/gpu/devices/" in response.json()["paths"]
