@@ -18,6 +18,7 @@ from gpu_monitor.serializers import (
 )
 
 try:
+    from drf_spectacular.types import OpenApiTypes
     from drf_spectacular.utils import (
         OpenApiExample,
         OpenApiParameter,
@@ -61,6 +62,14 @@ LOST: dict[str, Any] = {
     "error_message": "GPU is lost",
     "field_errors": {},
 }
+
+METRICS_EXAMPLE = """# HELP gpu_monitor_up 1 when NVML is available in this process, else 0
+# TYPE gpu_monitor_up gauge
+gpu_monitor_up 1.0
+# HELP gpu_monitor_memory_used_bytes Used memory (nvidia-smi memory.used)
+# TYPE gpu_monitor_memory_used_bytes gauge
+gpu_monitor_memory_used_bytes{gpu="0",name="NVIDIA H100 80GB HBM3",uuid="GPU-3a34af56-..."} 0.0
+"""
 
 
 def _error(description: str, detail: str) -> Any:
@@ -167,6 +176,26 @@ def _docs() -> dict[str, dict[str, Any]]:
                             },
                         ),
                     ],
+                ),
+                **_common(),
+            },
+        },
+        "metrics": {
+            "summary": "Prometheus metrics",
+            "description": "Prometheus text exposition (version 0.0.4) of every GPU, read "
+            "at scrape time. Needs the optional extra gpu-monitor[prometheus].",
+            # DRF's ?format= override is not part of this API.
+            "parameters": [OpenApiParameter("format", exclude=True)],
+            "responses": {
+                (200, "text/plain"): OpenApiResponse(
+                    OpenApiTypes.STR,
+                    description="Prometheus text format",
+                    examples=[OpenApiExample("One H100", value=METRICS_EXAMPLE)],
+                ),
+                501: _error(
+                    "prometheus_client not installed",
+                    "Prometheus metrics need the prometheus_client package: "
+                    "pip install gpu-monitor[prometheus]",
                 ),
                 **_common(),
             },

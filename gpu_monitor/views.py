@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from django.http import HttpResponse
 from django.utils.module_loading import import_string
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException, NotFound
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -157,6 +160,54 @@ class StatusView(GPUMonitorAPIView):
         return Response(GPUStatusSerializer(get_manager().get_status()).data)
 
 
+class PlainTextRenderer(BaseRenderer):
+    """``text/plain`` for clients that ask only for it (Prometheus does): errors as text."""
+
+    media_type = "text/plain"
+    format = "txt"
+    charset = "utf-8"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        if isinstance(data, dict) and "detail" in data:
+            data = data["detail"]
+        return f"{data}\n".encode()
+
+
+class NotImplementedResponse(APIException):
+    """501: an optional feature whose package is not installed."""
+
+    status_code = 501
+    default_code = "not_implemented"
+
+
+@document("metrics")
+class MetricsView(GPUMonitorAPIView):
+    """Prometheus text exposition of every GPU, read from NVML at scrape time.
+
+    Needs ``pip install gpu-monitor[prometheus]``; without it: 501.
+
+        gpu_monitor_up 1.0
+        gpu_monitor_memory_used_bytes{gpu="0",name="NVIDIA H100 80GB HBM3",uuid="GPU-..."} 0.0
+    """
+
+    renderer_classes = (JSONRenderer, BrowsableAPIRenderer, PlainTextRenderer)
+
+    def get(self, request: Request) -> HttpResponse:
+        try:
+            metrics = import_module("gpu_monitor.metrics")  # needs prometheus_client
+        except ImportError as exc:
+            raise NotImplementedResponse(
+                "Prometheus metrics need the prometheus_client package: "
+                "pip install gpu-monitor[prometheus]"
+            ) from exc
+        return HttpResponse(metrics.render(get_manager()), content_type=metrics.CONTENT_TYPE)
+
+
 class NotFoundView(GPUMonitorAPIView):
     """Any other path under the app: a JSON 404 whatever the method."""
 
@@ -164,4 +215,4 @@ class NotFoundView(GPUMonitorAPIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        raise NotFound("Not found. Endpoints: devices, devices/<index>, driver, status.")
+        raise NotFound("Not found. Endpoints: devices, devices/<index>, driver, status, metrics.")

@@ -15,6 +15,7 @@ OPERATIONS = {
     "/api/gpu/devices/{index}/": {"200", "401", "403", "404", "405", "429"},
     "/api/gpu/driver/": {"200", "401", "403", "405", "429", "503"},
     "/api/gpu/status/": {"200", "401", "403", "405", "429"},
+    "/api/gpu/metrics/": {"200", "401", "403", "405", "429", "501"},
 }
 
 
@@ -40,8 +41,14 @@ def test_schema_validates_without_warnings_and_lists_every_operation(
 def test_every_response_has_an_example(schema: dict[str, Any]) -> None:
     for path, operation in schema["paths"].items():
         for status, response in operation["get"]["responses"].items():
-            examples = response["content"]["application/json"]["examples"]
-            assert examples, (path, status)
+            for media_type, content in response["content"].items():
+                assert content["examples"], (path, status, media_type)
+
+
+def test_metrics_are_documented_as_text(schema: dict[str, Any]) -> None:
+    ok = schema["paths"]["/api/gpu/metrics/"]["get"]["responses"]["200"]
+    assert list(ok["content"]) == ["text/plain"]
+    assert ok["content"]["text/plain"]["schema"] == {"type": "string"}
 
 
 def test_device_schema_mirrors_the_serializer(schema: dict[str, Any]) -> None:

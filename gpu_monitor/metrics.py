@@ -1,0 +1,119 @@
+"""Prometheus exposition of the GPUs, through the official ``prometheus_client``.
+
+Needs the optional extra ``gpu-monitor[prometheus]``. A collector queries NVML at scrape
+time into a registry made for that scrape: no background thread, nothing registered in
+prometheus_client's global default registry. Units follow Prometheus conventions (bytes,
+watts, celsius, hertz, ratios 0-1); a field the GPU does not support has no series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gpu_monitor.manager import MIB, GPUManager, NVMLUnavailableError
+from gpu_monitor.types import GPUDevice
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LABELS = ["gpu", "uuid", "name"]
+
+# name, help, value of a device (None: no series)
+DEVICE_METRICS: list[tuple[str, str, Callable[[GPUDevice], float | None]]] = [
+    (
+        "memory_total_bytes",
+        "Total memory (nvidia-smi memory.total)",
+        lambda d: _scale(d.total_memory_mb, MIB),
+    ),
+    (
+        "memory_used_bytes",
+        "Used memory (nvidia-smi memory.used)",
+        lambda d: _scale(d.used_memory_mb, MIB),
+    ),
+    (
+        "memory_free_bytes",
+        "Free memory (nvidia-smi memory.free)",
+        lambda d: _scale(d.free_memory_mb, MIB),
+    ),
+    ("utilization_ratio", "GPU utilisation, 0 to 1", lambda d: _scale(d.utilization_percent, 0.01)),
+    (
+        "memory_utilization_ratio",
+        "Memory controller utilisation, 0 to 1",
+        lambda d: _scale(d.memory_utilization_percent, 0.01),
+    ),
+    ("temperature_celsius", "GPU core temperature", lambda d: d.temperature_c),
+    ("power_draw_watts", "Power draw (nvidia-smi power.draw)", lambda d: d.power_draw_w),
+    ("power_limit_watts", "Enforced power limit", lambda d: d.power_limit_w),
+    ("fan_speed_ratio", "Fan speed, 0 to 1", lambda d: _scale(d.fan_speed_percent, 0.01)),
+    ("sm_clock_hertz", "SM clock", lambda d: _scale(d.sm_clock_mhz, 1_000_000)),
+    ("memory_clock_hertz", "Memory clock", lambda d: _scale(d.memory_clock_mhz, 1_000_000)),
+    (
+        "performance_state",
+        "Performance state: 0 (P0, maximum) to 15 (P15, minimum)",
+        lambda d: int(d.performance_state[1:]) if d.performance_state else None,
+    ),
+]
+
+
+def _scale(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
+class GPUCollector(Collector):
+    """Reads every GPU from the manager on each ``collect()`` (each scrape)."""
+
+    def __init__(self, manager: GPUManager) -> None:
+        self.manager = manager
+
+    def collect(self) -> Iterator[Metric]:
+        status = self.manager.get_status()
+        yield GaugeMetricFamily(
+            "gpu_monitor_up",
+            "1 when NVML is available in this process, else 0",
+            value=1 if status.error_message is None else 0,
+        )
+        yield GaugeMetricFamily(
+            "gpu_monitor_devices", "Number of GPUs NVML sees", value=status.device_count
+        )
+        try:
+            driver = self.manager.get_driver_info()
+        except NVMLUnavailableError:
+            pass
+        else:
+            info = InfoMetricFamily(
+                "gpu_monitor_driver",
+                "NVIDIA driver, CUDA driver API and NVML versions",
+                labels=["driver_version", "cuda_driver_version", "nvml_version"],
+            )
+            info.add_metric(
+                [driver.driver_version, driver.cuda_driver_version, driver.nvml_version], {}
+            )
+            yield info
+        devices = self.manager.get_devices() if status.error_message is None else []
+        available = GaugeMetricFamily(
+            "gpu_monitor_device_available",
+            "1 when the GPU answers, 0 when it is lost or broken",
+            labels=LABELS,
+        )
+        families = {
+            name: GaugeMetricFamily(f"gpu_monitor_{name}", text, labels=LABELS)
+            for name, text, _ in DEVICE_METRICS
+        }
+        for device in devices:
+            labels = [str(device.index), device.uuid or "", device.name]
+            available.add_metric(labels, 1 if device.is_available else 0)
+            for name, _, value_of in DEVICE_METRICS:
+                value = value_of(device)
+                if value is not None:
+                    families[name].add_metric(labels, value)
+        yield available
+        yield from families.values()
+
+
+def render(manager: GPUManager) -> bytes:
+    """The text exposition of one scrape."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(GPUCollector(manager))
+    return generate_latest(registry)
