@@ -30,6 +30,10 @@ OPENAPI = (
 )
 if OPENAPI:
     INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+# With gpu-monitor[health]: django-health-check at /health/ with the GPU check.
+HEALTH = find_spec("health_check") is not None
+if HEALTH:
+    INSTALLED_APPS += ["health_check"]
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -18,3 +18,16 @@ if settings.OPENAPI:
         path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
         path("api/redoc/", OfflineRedocView.as_view(url_name="schema"), name="redoc"),
     ]
+
+if settings.HEALTH:
+    from health_check.views import HealthCheckView
+
+    urlpatterns += [
+        path(
+            "health/",
+            HealthCheckView.as_view(
+                checks=[("gpu_monitor.health.GPUHealthCheck", {"min_gpu_count": 1})]
+            ),
+            name="health",
+        ),
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import prometheus_client
@@ -186,3 +187,16 @@ def test_prometheus_with_basic_auth_gets_metrics(fake_nvml: ModuleType, client: 
         )
 
     assert response.status_code == 200
+
+
+def test_example_alert_rules_are_valid() -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: install Debian's prometheus package (.ci/run does)"
+    rules = Path(__file__).resolve().parents[2] / "docs" / "prometheus-alerts.yml"
+
+    result = subprocess.run(
+        [promtool, "check", "rules", str(rules)], capture_output=True, timeout=60, check=False
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert b"SUCCESS: 4 rules found" in result.stdout
