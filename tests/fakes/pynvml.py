@@ -146,9 +146,12 @@ def _call(name: str) -> None:
         raise NVMLError(NVML_ERROR_UNINITIALIZED)
 
 
+_STATE_FILE = os.environ.get("FAKE_NVML_STATE_FILE")
+
+
 def _load_state_file() -> None:
     global _state_file_mtime
-    path = os.environ.get("FAKE_NVML_STATE_FILE")
+    path = _STATE_FILE
     if not path or not os.path.exists(path):
         return
     mtime = os.stat(path).st_mtime
