@@ -17,5 +17,6 @@ urlpatterns = [
     re_path(r"^driver/?$", views.DriverView.as_view(), name="driver"),
     re_path(r"^status/?$", views.StatusView.as_view(), name="status"),
     re_path(r"^metrics/?$", views.MetricsView.as_view(), name="metrics"),
+    re_path(r"^dashboard/?$", views.DashboardView.as_view(), name="dashboard"),
     re_path(r"", views.NotFoundView.as_view(), name="not-found"),
 ]

@@ -9,10 +9,16 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from django.http import HttpResponse
+from django.urls import reverse
 from django.utils.module_loading import import_string
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException, NotFound
-from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import (
+    BaseRenderer,
+    BrowsableAPIRenderer,
+    JSONRenderer,
+    TemplateHTMLRenderer,
+)
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -28,7 +34,7 @@ from gpu_monitor.serializers import (
     GPUDevicesResponseSerializer,
     GPUStatusSerializer,
 )
-from gpu_monitor.types import GPUDevicesResponse
+from gpu_monitor.types import GPUDevice, GPUDevicesResponse
 
 if TYPE_CHECKING:
     from rest_framework.permissions import _SupportsHasPermission
@@ -208,6 +214,77 @@ class MetricsView(GPUMonitorAPIView):
         return HttpResponse(metrics.render(get_manager()), content_type=metrics.CONTENT_TYPE)
 
 
+DEFAULT_INTERVAL_S = 5
+
+
+def _card(device: GPUDevice) -> dict[str, Any]:
+    """What a dashboard card shows; dashboard.js formats refreshed data the same way."""
+    used, total = device.used_memory_mb, device.total_memory_mb
+    memory_percent = 100 * used / total if used is not None and total else 0
+    power = "Power N/A"
+    if device.power_draw_w is not None:
+        power = f"{device.power_draw_w:.0f} W"
+        if device.power_limit_w:
+            power += f" / {device.power_limit_w:.0f} W"
+    return {
+        "device": device,
+        "memory": f"{used} / {total} MiB ({memory_percent:.0f}%)" if total else "N/A",
+        "memory_percent": f"{memory_percent:.1f}",
+        "utilization": "N/A"
+        if device.utilization_percent is None
+        else f"{device.utilization_percent}%",
+        "utilization_percent": device.utilization_percent or 0,
+        "temperature": "N/A" if device.temperature_c is None else f"{device.temperature_c} °C",
+        "temperature_percent": min(100, max(0, device.temperature_c or 0)),
+        "power": power,
+    }
+
+
+def _interval(text: str | None) -> int:
+    """The refresh interval from ``?interval=`` in seconds, 1 to 3600."""
+    if text and text.isascii() and text.isdigit():
+        return min(3600, max(1, int(text)))
+    return DEFAULT_INTERVAL_S
+
+
+class DashboardView(GPUMonitorAPIView):
+    """An HTML page with one card per GPU, refreshed in place from the JSON API.
+
+    ``?interval=SECONDS`` sets the refresh period (default 5, 1 to 3600). Same
+    permission, authentication and throttle settings as the API.
+    """
+
+    renderer_classes = (TemplateHTMLRenderer,)
+    template_name = "gpu_monitor/dashboard.html"
+    schema = None  # an HTML page, not an operation of the JSON API
+
+    def get(self, request: Request) -> Response:
+        manager = get_manager()
+        status = manager.get_status()
+        devices = manager.get_devices() if status.error_message is None else []
+        try:
+            driver = manager.get_driver_info()
+        except NVMLUnavailableError:
+            driver = None
+        namespace = request.resolver_match.namespace if request.resolver_match else ""
+        prefix = f"{namespace}:" if namespace else ""
+        interval = _interval(request.query_params.get("interval"))
+        return Response(
+            {
+                "cards": [_card(device) for device in devices],
+                "status": status,
+                "driver": driver,
+                "interval": interval,
+                "config": {
+                    "devices": reverse(f"{prefix}devices"),
+                    "status": reverse(f"{prefix}status"),
+                    "driver": reverse(f"{prefix}driver"),
+                    "interval": interval,
+                },
+            }
+        )
+
+
 class NotFoundView(GPUMonitorAPIView):
     """Any other path under the app: a JSON 404 whatever the method."""
 
@@ -215,4 +292,6 @@ class NotFoundView(GPUMonitorAPIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        raise NotFound("Not found. Endpoints: devices, devices/<index>, driver, status, metrics.")
+        raise NotFound(
+            "Not found. Endpoints: devices, devices/<index>, driver, status, metrics, dashboard."
+        )

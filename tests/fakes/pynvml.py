@@ -110,6 +110,7 @@ class FakeState:
     strings_as_bytes: bool = False
     memory_v2: bool = True
     initialized_pids: set[int] = field(default_factory=set)
+    scenario: str = "healthy"
 
 
 STATE = FakeState()
@@ -131,7 +132,7 @@ def make_gpus(count: int, scenario: str = "healthy") -> list[FakeGPU]:
 def configure(gpus: int = 1, scenario: str = "healthy", **fields: Any) -> FakeState:
     """Reset the fake to ``gpus`` H100s in ``scenario``; ``fields`` override FakeState."""
     global STATE, _state_file_mtime
-    STATE = FakeState(gpus=make_gpus(gpus, scenario), **fields)
+    STATE = FakeState(gpus=make_gpus(gpus, scenario), scenario=scenario, **fields)
     if scenario == "no_nvml":
         STATE.init_error = NVML_ERROR_LIBRARY_NOT_FOUND
     CALLS.clear()
@@ -160,7 +161,7 @@ def _load_state_file() -> None:
     _state_file_mtime = mtime
     with open(path) as f:
         overrides = json.load(f)
-    base = make_gpus(len(STATE.gpus))
+    base = make_gpus(len(STATE.gpus), STATE.scenario)
     STATE.gpus = [replace(gpu, **overrides.get(str(i), {})) for i, gpu in enumerate(base)]
 
 

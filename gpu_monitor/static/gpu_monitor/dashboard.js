@@ -1,0 +1,103 @@
+// Refreshes the GPU cards from the JSON API in place: no page reload, no flicker.
+(function () {
+  "use strict";
+  const config = JSON.parse(document.getElementById("gpu-monitor-config").textContent);
+  const $ = (id) => document.getElementById(id);
+  const HIGH_PERCENT = 90;
+  const HIGH_TEMPERATURE_C = 80;
+  let lastSuccess = null;
+
+  async function getJSON(url) {
+    const response = await fetch(url, {
+      headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store",
+    });
+    if (!response.ok) {
+      const error = new Error(`HTTP ${response.status}`);
+      error.status = response.status;
+      throw error;
+    }
+    return response.json();
+  }
+
+  const na = (value, suffix) => (value === null || value === undefined ? "N/A" : `${value}${suffix}`);
+  const clamp = (value) => Math.max(0, Math.min(100, value));
+
+  function setText(card, field, text) {
+    const element = card.querySelector(`[data-field="${field}"]`);
+    if (element.textContent !== text) element.textContent = text;
+  }
+
+  function setBar(card, name, percent, high) {
+    const bar = card.querySelector(`[data-bar="${name}"]`);
+    bar.style.width = `${clamp(percent || 0)}%`;
+    bar.classList.toggle("high", Boolean(high));
+  }
+
+  function fill(card, d) {
+    card.dataset.index = d.index;
+    card.classList.toggle("unavailable", !d.is_available);
+    setText(card, "index", String(d.index));
+    setText(card, "name", d.name);
+    card.querySelector('[data-field="error"]').hidden = d.is_available;
+    card.querySelector(".metrics").hidden = !d.is_available;
+    setText(card, "error_message", d.error_message || "");
+    if (!d.is_available) return;
+    const memoryPercent = d.total_memory_mb ? (100 * d.used_memory_mb) / d.total_memory_mb : null;
+    setText(card, "memory", d.total_memory_mb === null ? "N/A"
+      : `${d.used_memory_mb} / ${d.total_memory_mb} MiB (${Math.round(memoryPercent)}%)`);
+    setBar(card, "memory", memoryPercent, memoryPercent >= HIGH_PERCENT);
+    setText(card, "utilization", na(d.utilization_percent, "%"));
+    setBar(card, "utilization", d.utilization_percent, d.utilization_percent >= HIGH_PERCENT);
+    setText(card, "temperature", na(d.temperature_c, " °C"));
+    setBar(card, "temperature", d.temperature_c, d.temperature_c >= HIGH_TEMPERATURE_C);
+    setText(card, "power", d.power_draw_w === null ? "Power N/A"
+      : `${d.power_draw_w.toFixed(0)} W` + (d.power_limit_w ? ` / ${d.power_limit_w.toFixed(0)} W` : ""));
+    setText(card, "performance_state", d.performance_state || "N/A");
+  }
+
+  function render(devices, status, driver) {
+    const cards = $("cards");
+    const seen = new Set();
+    devices.devices.forEach((d, position) => {
+      let card = cards.querySelector(`[data-index="${d.index}"]`);
+      if (!card) {
+        card = $("card-template").content.firstElementChild.cloneNode(true);
+      }
+      if (cards.children[position] !== card) cards.insertBefore(card, cards.children[position] || null);
+      fill(card, d);
+      seen.add(String(d.index));
+    });
+    Array.from(cards.children).forEach((card) => {
+      if (!seen.has(card.dataset.index)) card.remove();
+    });
+    $("gpu-count").textContent = String(devices.count);
+    $("no-gpu").hidden = status.cuda_available;
+    $("no-gpu-reason").textContent = status.error_message || "NVML sees no GPU";
+    $("driver-version").textContent = driver ? driver.driver_version : "N/A";
+    $("cuda-version").textContent = driver ? driver.cuda_driver_version : "N/A";
+  }
+
+  async function refresh() {
+    try {
+      const [devices, status] = await Promise.all([getJSON(config.devices), getJSON(config.status)]);
+      let driver = null;
+      try {
+        driver = await getJSON(config.driver);
+      } catch (error) {
+        if (error.status !== 503) throw error; // 503: no NVML, said by the status message
+      }
+      render(devices, status, driver);
+      lastSuccess = new Date();
+      $("updated").textContent = `Updated ${lastSuccess.toLocaleTimeString()}`;
+      $("api-error").hidden = true;
+    } catch (error) {
+      const since = lastSuccess ? lastSuccess.toLocaleTimeString() : "page load";
+      $("api-error").textContent = `Cannot reach the GPU API (${error.message}); showing data from ${since}.`;
+      $("api-error").hidden = false;
+    } finally {
+      setTimeout(refresh, config.interval * 1000);
+    }
+  }
+
+  refresh();
+})();

@@ -1,0 +1,158 @@
+"""The dashboard in a real headless Chromium (Debian's package, driven by Playwright).
+
+Starts the example server on the fake NVML (three GPUs, one lost), waits for the cards,
+checks the numbers shown equal the API's, changes the fake data and sees the page update
+in place, and sees the page say so when the API cannot be reached. A screenshot is
+saved (``GPU_MONITOR_SCREENSHOT=docs/dashboard.png`` to refresh the README's picture).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+MIB = 1024 * 1024
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+pytestmark = pytest.mark.e2e
+
+
+class Server:
+    def __init__(self, tmp_path: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.state = tmp_path / "nvml-state.json"
+        self.state.write_text("{}")
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT / "tests" / "fakes"),
+            "FAKE_NVML_GPUS": "3",
+            "FAKE_NVML_SCENARIO": "lost",
+            "FAKE_NVML_STATE_FILE": str(self.state),
+            "DJANGO_SETTINGS_MODULE": "example_project.settings",
+            "DJANGO_DEBUG": "1",  # runserver serves the static files
+        }
+        self.log = (tmp_path / "server.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(150):
+            try:
+                self.get("/api/gpu/status")
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the example server did not start")
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = Server(tmp_path)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: install Debian's chromium package (scripts/test does)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser.new_page(viewport={"width": 1280, "height": 720})
+        browser.close()
+
+
+def card_text(page: Page, index: int, field: str) -> str:
+    return page.locator(f'.card[data-index="{index}"] [data-field="{field}"]').inner_text()
+
+
+def test_dashboard_shows_updates_and_reports_an_unreachable_api(
+    server: Server, page: Page, tmp_path: Path
+) -> None:
+    page.goto(f"{server.url}/api/gpu/dashboard/?interval=1")
+    page.wait_for_function("document.getElementById('updated').textContent.startsWith('Updated')")
+
+    api = server.get("/api/gpu/devices")
+    assert page.locator("#cards .card").count() == api["count"] == 3
+    for device in api["devices"]:
+        i = device["index"]
+        assert card_text(page, i, "name") == device["name"]
+        if device["is_available"]:
+            used, total = device["used_memory_mb"], device["total_memory_mb"]
+            assert (
+                card_text(page, i, "memory")
+                == f"{used} / {total} MiB ({round(100 * used / total)}%)"
+            )
+            assert card_text(page, i, "utilization") == f"{device['utilization_percent']}%"
+            assert card_text(page, i, "temperature") == f"{device['temperature_c']} °C"
+        else:
+            assert "unavailable" in (
+                page.locator(f'.card[data-index="{i}"]').get_attribute("class") or ""
+            )
+            assert card_text(page, i, "error") == f"Unavailable: {device['error_message']}"
+    driver = server.get("/api/gpu/driver")
+    assert page.locator("#driver-version").inner_text() == driver["driver_version"]
+
+    # Change the data under the running server: the page updates in place.
+    page.evaluate("window.notReloaded = true")
+    server.state.write_text(
+        json.dumps({"0": {"temperature": 77, "utilization_gpu": 93, "used_v2": 61170 * MIB}})
+    )
+    page.wait_for_function(
+        """document.querySelector('.card[data-index="0"] [data-field="temperature"]')
+               .textContent === '77 °C'"""
+    )
+    assert page.evaluate("window.notReloaded") is True
+    assert card_text(page, 0, "utilization") == "93%"
+    assert card_text(page, 0, "memory") == "61170 / 81559 MiB (75%)"
+    assert "high" in (
+        page.locator('.card[data-index="0"] [data-bar="utilization"]').get_attribute("class") or ""
+    )
+    assert server.get("/api/gpu/devices")["devices"][0]["temperature_c"] == 77
+
+    page.wait_for_timeout(800)  # let the bars finish their 0.4 s transition
+    screenshot = Path(os.environ.get("GPU_MONITOR_SCREENSHOT", tmp_path / "dashboard.png"))
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.read_bytes().startswith(b"\x89PNG")
+
+    # The API goes away: the page says so and keeps the last data.
+    server.stop()
+    page.wait_for_selector("#api-error:not([hidden])", timeout=10_000)
+    assert page.locator("#api-error").inner_text().startswith("Cannot reach the GPU API")
+    assert card_text(page, 0, "temperature") == "77 °C"
