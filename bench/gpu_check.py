@@ -129,6 +129,7 @@ def check_server_against_smi() -> None:
         _, devices = get(f"http://127.0.0.1:{port}/api/gpu/devices")
         driver_status, driver = get(f"http://127.0.0.1:{port}/api/gpu/driver")
         after = smi_rows()
+        check_other_endpoints(port, devices)
     finally:
         server.terminate()
         server.wait(10)
@@ -187,6 +188,47 @@ def check_server_against_smi() -> None:
             f"api {device['fan_speed_percent']!r} "
             f"(field_errors {device['field_errors']}), nvidia-smi {smi0['fan.speed']!r}",
         )
+
+
+def fetch_text(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def check_other_endpoints(port: int, devices: dict[str, Any]) -> None:
+    base = f"http://127.0.0.1:{port}/api/gpu"
+    first = devices["devices"][0]
+    status, by_uuid = get(f"{base}/devices/{first['uuid']}")
+    record(
+        "devices/<uuid> answers the same GPU",
+        status == 200 and by_uuid["index"] == 0,
+        f"{status}, index {by_uuid.get('index')}",
+    )
+    status, text = fetch_text(f"{base}/metrics")
+    raw["metrics"] = text
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        samples = {
+            (s.name, s.labels.get("gpu")): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        ok = (
+            status == 200
+            and samples[("gpu_monitor_up", None)] == 1
+            and samples[("gpu_monitor_memory_total_bytes", "0")]
+            == first["total_memory_mb"] * 1048576
+        )
+        detail = f"{status}, {len(samples)} samples, up={samples.get(('gpu_monitor_up', None))}"
+    except Exception as exc:  # prometheus_client missing or output unparsable
+        ok, detail = False, f"{status}: {type(exc).__name__}: {exc}"
+    record("metrics parse with prometheus_client and match the API", ok, detail)
+    status, html = fetch_text(f"{base}/dashboard/")
+    record("dashboard page shows the GPU", status == 200 and first["name"] in html, f"{status}")
 
 
 def check_gunicorn_preload() -> None:
