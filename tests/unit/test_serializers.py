@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import ModuleType
 
+import pytest
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 
+from gpu_monitor.management.commands.gpu_devices import devices_json
 from gpu_monitor.manager import GPUManager
-from gpu_monitor.serializers import GPUDeviceSerializer, GPUDevicesResponseSerializer
-from gpu_monitor.types import GPUDevicesResponse
+from gpu_monitor.serializers import (
+    DriverInfoSerializer,
+    GPUDeviceSerializer,
+    GPUDevicesResponseSerializer,
+    GPUStatusSerializer,
+)
+from gpu_monitor.types import DriverInfo, GPUDevice, GPUDevicesResponse, GPUStatus
 
 
 def test_lean_path_equals_drf_generic_path(fake_nvml: ModuleType) -> None:
@@ -36,3 +45,31 @@ def test_fields_are_bound_once_per_class(fake_nvml: ModuleType) -> None:
     assert (first["index"], second["index"]) == (0, 1)
     assert GPUDeviceSerializer._representation_plan() is plan
     assert [name for name, _, _ in plan] == list(GPUDeviceSerializer().fields)
+
+
+@pytest.mark.parametrize(
+    ("dataclass", "serializer"),
+    [
+        (GPUDevice, GPUDeviceSerializer),
+        (GPUDevicesResponse, GPUDevicesResponseSerializer),
+        (DriverInfo, DriverInfoSerializer),
+        (GPUStatus, GPUStatusSerializer),
+    ],
+)
+def test_dataclasses_mirror_serializers_field_for_field(dataclass: type, serializer: type) -> None:
+    # gpu_devices --json dumps the dataclasses (to stay fast); this keeps the two in step.
+    assert [f.name for f in dataclasses.fields(dataclass)] == list(serializer().fields)
+
+
+def test_command_json_equals_drf_rendering_with_unicode_and_separators(
+    fake_nvml: ModuleType,
+) -> None:
+    fake_nvml.configure(gpus=2, scenario="lost")
+    fake_nvml.STATE.gpus[0].name = "GPU «Ünïcode» \u2028 line"
+    devices = GPUManager().get_devices()
+
+    drf = JSONRenderer().render(
+        GPUDevicesResponseSerializer(GPUDevicesResponse(devices, len(devices))).data
+    )
+
+    assert devices_json(devices).encode() == drf
