@@ -151,6 +151,17 @@ def test_dashboard_shows_updates_and_reports_an_unreachable_api(
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.read_bytes().startswith(b"\x89PNG")
 
+    # A phone: the cards stack in one column. Dark mode: the page follows it.
+    page.set_viewport_size({"width": 390, "height": 844})
+    boxes = [page.locator(f'.card[data-index="{i}"]').bounding_box() for i in range(3)]
+    assert all(box is not None for box in boxes)
+    assert len({round(box["x"]) for box in boxes if box}) == 1
+    assert all(box["width"] < 390 for box in boxes if box)
+    background = "getComputedStyle(document.body).backgroundColor"
+    light = page.evaluate(background)
+    page.emulate_media(color_scheme="dark")
+    assert page.evaluate(background) != light
+
     # The API goes away: the page says so and keeps the last data.
     server.stop()
     page.wait_for_selector("#api-error:not([hidden])", timeout=10_000)
