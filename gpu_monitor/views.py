@@ -52,9 +52,10 @@ class ServiceUnavailable(APIException):
 
 
 def _load(setting: str, paths: list[str]) -> list[Any]:
+    """Instances of the classes named in a GPU_MONITOR key; a bad value fails closed (503)."""
     try:
         return [import_string(path)() for path in paths]
-    except ImportError as exc:
+    except Exception as exc:  # wrong type, bad path, broken class: E001-E003 say which
         logger.error("GPU_MONITOR[%r] cannot be loaded: %s", setting, exc)
         raise ServiceUnavailable(
             f"GPU_MONITOR[{setting!r}] is misconfigured; run `manage.py check`."

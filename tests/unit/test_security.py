@@ -119,8 +119,11 @@ def test_throttle_gives_429_with_retry_after(fake_nvml: ModuleType, client: Clie
     cache.clear()
 
 
-def test_unimportable_class_is_json_503_not_500(fake_nvml: ModuleType, client: Client) -> None:
-    with override_settings(GPU_MONITOR={"PERMISSION_CLASSES": ["no.such.Permission"]}):
+@pytest.mark.parametrize("value", [["no.such.Permission"], [42], "rest_framework"])
+def test_misconfigured_classes_are_json_503_not_500(
+    fake_nvml: ModuleType, client: Client, value: object
+) -> None:
+    with override_settings(GPU_MONITOR={"PERMISSION_CLASSES": value}):
         response = client.get("/api/gpu/devices")
 
     assert response.status_code == 503
