@@ -104,7 +104,7 @@ class GPUManager:
         self._error_message = None
         try:
             count = pynvml.nvmlDeviceGetCount()
-        except pynvml.NVMLError as exc:
+        except Exception as exc:  # initialisation must never raise
             logger.warning("NVML initialized, but the GPU count could not be read: %s", exc)
         else:
             logger.info("NVML initialized successfully. Found %d GPU(s)", count)
@@ -189,6 +189,9 @@ class GPUManager:
             if exc.value == nvml.NVML_ERROR_GPU_IS_LOST:
                 raise GPUNotFoundError(f"GPU {uuid} is lost.") from exc
             raise GPUNotFoundError(f"No GPU with UUID {uuid} ({exc}).") from exc
+        except Exception as exc:  # e.g. bindings rejecting the argument
+            logger.debug("UUID lookup of %r failed", uuid, exc_info=True)
+            raise GPUNotFoundError(f"No GPU with UUID {uuid} ({type(exc).__name__}).") from exc
         return self._query_device(index, handle)
 
     def get_driver_info(self) -> DriverInfo:
@@ -197,14 +200,16 @@ class GPUManager:
             raise NVMLUnavailableError(self._error_message)
         nvml = self._nvml
         try:
-            return DriverInfo(
+            info = DriverInfo(
                 driver_version=_text(nvml.nvmlSystemGetDriverVersion()),
                 cuda_driver_version=format_cuda_version(nvml.nvmlSystemGetCudaDriverVersion()),
                 nvml_version=_text(nvml.nvmlSystemGetNVMLVersion()),
             )
         except Exception as exc:
-            logger.error("Error reading driver information: %s", exc)
+            self._report("driver", logging.ERROR, "Error reading driver information: %s", exc)
             raise NVMLUnavailableError(f"driver information could not be read: {exc}") from exc
+        self._reported.pop("driver", None)
+        return info
 
     # -- one device -------------------------------------------------------------------
 

@@ -510,6 +510,55 @@ def test_log_init_count_failure(fake_nvml: ModuleType, caplog: pytest.LogCapture
     ]
 
 
+def test_count_raising_anything_at_init_does_not_raise(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> int:
+        raise RuntimeError("ctypes trouble")
+
+    monkeypatch.setattr(fake_nvml, "nvmlDeviceGetCount", broken)
+
+    manager = GPUManager()
+
+    assert manager._nvml_initialized is True
+    assert manager.get_devices() == []
+
+
+def test_uuid_lookup_raising_anything_is_not_found(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(uuid: bytes) -> None:
+        raise TypeError("bad argument")
+
+    manager = GPUManager()
+    monkeypatch.setattr(fake_nvml, "nvmlDeviceGetHandleByUUID", broken)
+
+    with pytest.raises(GPUNotFoundError, match=r"No GPU with UUID GPU-1 \(TypeError\)"):
+        manager.get_device_by_uuid("GPU-1")
+
+
+def test_driver_error_logged_once_per_state(
+    fake_nvml: ModuleType, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> str:
+        raise fake_nvml.NVMLError(fake_nvml.NVML_ERROR_UNKNOWN)
+
+    manager = GPUManager()
+    original = fake_nvml.nvmlSystemGetDriverVersion
+    monkeypatch.setattr(fake_nvml, "nvmlSystemGetDriverVersion", broken)
+    with caplog.at_level(logging.DEBUG, logger="gpu_monitor.manager"):
+        for _ in range(2):
+            with pytest.raises(NVMLUnavailableError):
+                manager.get_driver_info()
+        monkeypatch.setattr(fake_nvml, "nvmlSystemGetDriverVersion", original)
+        manager.get_driver_info()
+        monkeypatch.setattr(fake_nvml, "nvmlSystemGetDriverVersion", broken)
+        with pytest.raises(NVMLUnavailableError):
+            manager.get_driver_info()
+
+    assert [r.levelno for r in caplog.records] == [logging.ERROR, logging.DEBUG, logging.ERROR]
+
+
 def test_log_init_failure_and_empty_list(
     fake_nvml: ModuleType, caplog: pytest.LogCaptureFixture
 ) -> None:
