@@ -164,10 +164,14 @@ class GPUManager:
 
     def get_devices(self) -> list[GPUDevice]:
         """Every GPU, in index order; ``[]`` when NVML is unavailable."""
-        if not self._ensure_initialized():
+        return self.get_status_and_devices()[1]
+
+    def get_status_and_devices(self) -> tuple[GPUStatus, list[GPUDevice]]:
+        """The status and every GPU, from a single count lookup."""
+        status = self.get_status()
+        if not self._nvml_initialized:
             logger.debug("NVML not initialized, returning empty device list")
-            return []
-        return [self._query_device(index) for index in range(self.get_status().device_count)]
+        return status, [self._query_device(index) for index in range(status.device_count)]
 
     def get_device(self, index: int) -> GPUDevice:
         """The GPU at ``index``; raises GPUNotFoundError when there is none."""

@@ -68,7 +68,7 @@ class GPUCollector(Collector):
         self.manager = manager
 
     def collect(self) -> Iterator[Metric]:
-        status = self.manager.get_status()
+        status, devices = self.manager.get_status_and_devices()
         yield GaugeMetricFamily(
             "gpu_monitor_up",
             "1 when NVML is available in this process, else 0",
@@ -91,7 +91,6 @@ class GPUCollector(Collector):
                 [driver.driver_version, driver.cuda_driver_version, driver.nvml_version], {}
             )
             yield info
-        devices = self.manager.get_devices() if status.error_message is None else []
         available = GaugeMetricFamily(
             "gpu_monitor_device_available",
             "1 when the GPU answers, 0 when it is lost or broken",

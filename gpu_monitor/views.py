@@ -261,8 +261,7 @@ class DashboardView(GPUMonitorAPIView):
 
     def get(self, request: Request) -> Response:
         manager = get_manager()
-        status = manager.get_status()
-        devices = manager.get_devices() if status.error_message is None else []
+        status, devices = manager.get_status_and_devices()
         try:
             driver = manager.get_driver_info()
         except NVMLUnavailableError:

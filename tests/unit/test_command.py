@@ -256,3 +256,12 @@ def test_real_process_prints_json() -> None:
     body = json.loads(result.stdout)
     assert body["count"] == 2
     assert body["devices"][1]["total_memory_mb"] == 81559
+
+
+def test_one_refresh_counts_gpus_once(fake_nvml: ModuleType) -> None:
+    run("--json")
+    fake_nvml.CALLS.clear()
+
+    run("--json")
+
+    assert fake_nvml.CALLS["nvmlDeviceGetCount"] == 1

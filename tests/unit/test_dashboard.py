@@ -106,3 +106,12 @@ def test_assets_are_local_static_files() -> None:
         assert "http://" not in text and "https://" not in text and "@import" not in text
     css = (package / "static" / "gpu_monitor" / "dashboard.css").read_text()
     assert "prefers-color-scheme: dark" in css
+
+
+def test_a_page_counts_gpus_once(fake_nvml: ModuleType, client: Client) -> None:
+    page(client)
+    fake_nvml.CALLS.clear()
+
+    page(client)
+
+    assert fake_nvml.CALLS["nvmlDeviceGetCount"] == 1

@@ -628,3 +628,14 @@ def test_count_error_logged_once(fake_nvml: ModuleType, caplog: pytest.LogCaptur
         manager.get_status()
 
     assert [r.levelno for r in caplog.records] == [logging.ERROR, logging.DEBUG]
+
+
+def test_status_and_devices_share_one_count_lookup(fake_nvml: ModuleType) -> None:
+    manager = GPUManager()
+    fake_nvml.CALLS.clear()
+
+    status, devices = manager.get_status_and_devices()
+
+    assert (status.device_count, len(devices)) == (2, 2)
+    assert fake_nvml.CALLS["nvmlDeviceGetCount"] == 1
+    assert fake_nvml.CALLS["nvmlDeviceGetHandleByIndex"] == 2

@@ -200,3 +200,13 @@ def test_example_alert_rules_are_valid() -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert b"SUCCESS: 4 rules found" in result.stdout
+
+
+def test_a_scrape_counts_gpus_once(fake_nvml: ModuleType, client: Client) -> None:
+    scrape(client)
+    fake_nvml.CALLS.clear()
+
+    scrape(client)
+
+    assert fake_nvml.CALLS["nvmlDeviceGetCount"] == 1
+    assert fake_nvml.CALLS["nvmlDeviceGetHandleByIndex"] == 2

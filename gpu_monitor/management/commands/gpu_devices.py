@@ -128,10 +128,8 @@ class Command(BaseCommand):
 
     def _show(self, manager: GPUManager, options: dict[str, Any]) -> None:
         as_json, watch = options["json"], bool(options["watch"])
-        status = manager.get_status()
-        devices = (
-            self._select(manager.get_devices(), options["index"]) if status.cuda_available else []
-        )
+        status, devices = manager.get_status_and_devices()
+        devices = self._select(devices, options["index"]) if status.cuda_available else []
         if as_json:
             self.stdout.write(devices_json(devices))
         if not status.cuda_available:
