@@ -32,19 +32,9 @@ class Settings:
             return raw[key]
         return DEFAULTS[key]
 
-    @property
-    def PERMISSION_CLASSES(self) -> list[str] | None:
-        value: list[str] | None = self.get("PERMISSION_CLASSES")
-        return value
-
-    @property
-    def AUTHENTICATION_CLASSES(self) -> list[str] | None:
-        value: list[str] | None = self.get("AUTHENTICATION_CLASSES")
-        return value
-
-    @property
-    def THROTTLE_CLASSES(self) -> list[str] | None:
-        value: list[str] | None = self.get("THROTTLE_CLASSES")
+    def class_paths(self, key: str) -> list[str] | None:
+        """A key of CLASS_LIST_KEYS: dotted paths, or None for REST_FRAMEWORK's default."""
+        value: list[str] | None = self.get(key)
         return value
 
 

@@ -51,46 +51,35 @@ class ServiceUnavailable(APIException):
     default_code = "service_unavailable"
 
 
-def _load(setting: str, paths: list[str]) -> list[Any]:
-    """Instances of the classes named in a GPU_MONITOR key; a bad value fails closed (503)."""
+def _instances(key: str) -> list[Any]:
+    """Instances of the classes a GPU_MONITOR key names, or when it is unset of
+    REST_FRAMEWORK's ``DEFAULT_<key>``, read on each request (DRF's own view attributes
+    are fixed at import time). A bad value fails closed with a 503."""
+    paths = conf.class_paths(key)
+    if paths is None:
+        classes: list[type[Any]] = getattr(api_settings, f"DEFAULT_{key}")
+        return [cls() for cls in classes]
     try:
         return [import_string(path)() for path in paths]
     except Exception as exc:  # wrong type, bad path, broken class: E001-E003 say which
-        logger.error("GPU_MONITOR[%r] cannot be loaded: %s", setting, exc)
+        logger.error("GPU_MONITOR[%r] cannot be loaded: %s", key, exc)
         raise ServiceUnavailable(
-            f"GPU_MONITOR[{setting!r}] is misconfigured; run `manage.py check`."
+            f"GPU_MONITOR[{key!r}] is misconfigured; run `manage.py check`."
         ) from exc
 
 
-def _defaults(setting: str) -> list[Any]:
-    classes: list[type[Any]] = getattr(api_settings, setting)
-    return [cls() for cls in classes]
-
-
 class GPUMonitorAPIView(APIView):
-    """Base view: authentication, permission and throttle classes from ``GPU_MONITOR``.
-
-    A key left unset falls back to the project's ``REST_FRAMEWORK`` defaults, read on
-    each request (DRF's own class attributes are fixed at import time).
-    """
+    """Base view: authentication, permission and throttle classes from ``GPU_MONITOR``,
+    falling back to the project's ``REST_FRAMEWORK`` defaults."""
 
     def get_authenticators(self) -> list[BaseAuthentication]:
-        paths = conf.AUTHENTICATION_CLASSES
-        if paths is None:
-            return _defaults("DEFAULT_AUTHENTICATION_CLASSES")
-        return _load("AUTHENTICATION_CLASSES", paths)
+        return _instances("AUTHENTICATION_CLASSES")
 
     def get_permissions(self) -> Sequence[_SupportsHasPermission]:
-        paths = conf.PERMISSION_CLASSES
-        if paths is None:
-            return _defaults("DEFAULT_PERMISSION_CLASSES")
-        return _load("PERMISSION_CLASSES", paths)
+        return _instances("PERMISSION_CLASSES")
 
     def get_throttles(self) -> list[BaseThrottle]:
-        paths = conf.THROTTLE_CLASSES
-        if paths is None:
-            return _defaults("DEFAULT_THROTTLE_CLASSES")
-        return _load("THROTTLE_CLASSES", paths)
+        return _instances("THROTTLE_CLASSES")
 
 
 @document("devices")
