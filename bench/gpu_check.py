@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from startup import DJANGO_FLOOR  # bench/startup.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(os.environ.get("OUT") or "/tmp/gpu_check")
 PY = sys.executable
@@ -29,6 +31,11 @@ SMI_FIELDS = (
     "index,name,memory.total,memory.used,memory.free,temperature.gpu,utilization.gpu,"
     "driver_version,uuid,pci.bus_id,power.draw,enforced.power.limit,pstate,clocks.sm,"
     "clocks.mem,utilization.memory,fan.speed"
+)
+PYNVML_FLOOR = (
+    "import pynvml; pynvml.nvmlInit(); "
+    "h = pynvml.nvmlDeviceGetHandleByIndex(0); pynvml.nvmlDeviceGetMemoryInfo(h); "
+    "pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU); pynvml.nvmlShutdown()"
 )
 results: list[tuple[str, bool, str]] = []
 raw: dict[str, Any] = {}
@@ -290,16 +297,22 @@ def check_gunicorn_preload() -> None:
     )
 
 
-def median_wall(cmd: list[str], runs: int = 10) -> float | None:
-    times = []
+def median_walls(commands: dict[str, list[str]], runs: int = 10) -> dict[str, float | None]:
+    """Median whole-process wall time of each command; rounds alternate between them so
+    that machine noise spreads over all. A command that fails once gets None."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    failed: set[str] = set()
     for _ in range(runs):
-        t0 = time.perf_counter()
-        result = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=60)
-        times.append(time.perf_counter() - t0)
-        if result.returncode != 0:
-            raw.setdefault("timing_errors", {})[" ".join(cmd[-3:])] = result.stderr.decode()[-500:]
-            return None
-    return statistics.median(times)
+        for name, cmd in commands.items():
+            if name in failed:
+                continue
+            t0 = time.perf_counter()
+            result = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=60)
+            times[name].append(time.perf_counter() - t0)
+            if result.returncode != 0:
+                raw.setdefault("timing_errors", {})[name] = result.stderr.decode()[-500:]
+                failed.add(name)
+    return {n: None if n in failed else statistics.median(t) for n, t in times.items()}
 
 
 def check_command_speed() -> None:
@@ -313,12 +326,15 @@ def check_command_speed() -> None:
         ],
         "gpustat --json": [PY, "-m", "gpustat", "--json"],
         "nvitop --once": [PY, "-m", "nvitop", "--once"],
+        # Floors, to tell what no Django command and no Python tool can go below here.
+        "empty Django project, version (floor)": [PY, "-c", DJANGO_FLOOR],
+        "python: import pynvml, init, query (floor)": [PY, "-c", PYNVML_FLOOR],
     }
-    timings = {name: median_wall(cmd) for name, cmd in commands.items()}
+    timings = median_walls(commands)
     raw["timings_s"] = timings
     for name, seconds in timings.items():
         record(
-            f"median wall time (10 runs): {name}",
+            f"median wall time (10 interleaved runs): {name}",
             seconds is not None,
             "failed" if seconds is None else f"{seconds:.3f} s",
         )
@@ -332,12 +348,14 @@ def check_command_speed() -> None:
             else f"ratio ours/{peer.split()[0]} = {ours / theirs:.2f}"
         )
         record(f"gpu_devices faster than {peer}", ok, detail)
-    if ours is not None and timings["manage.py version"]:
-        record(
-            "gpu_devices / manage.py version (info)",
-            True,
-            f"{ours / timings['manage.py version']:.2f}",
-        )
+    for name in ("manage.py version", "empty Django project, version (floor)"):
+        base = timings[name]
+        if ours is not None and base:
+            record(f"gpu_devices / {name} (info)", True, f"{ours / base:.2f}")
+    floor, nvitop = timings["empty Django project, version (floor)"], timings["nvitop --once"]
+    if floor and nvitop:
+        # Above 1, no manage.py command of any project can beat nvitop on this machine.
+        record("empty Django project / nvitop --once (info)", True, f"{floor / nvitop:.2f}")
 
 
 def show_command_output() -> None:

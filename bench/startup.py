@@ -16,10 +16,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The least any management command costs: Django with no app and no NVML, the same
+# execute_from_command_line as manage.py. No project can start a command faster.
+DJANGO_FLOOR = (
+    "from django.conf import settings; settings.configure(); "
+    "from django.core.management import execute_from_command_line; "
+    "execute_from_command_line(['manage.py', 'version'])"
+)
 COMMANDS = {
-    "manage.py version": ["version"],
-    "manage.py gpu_devices --json": ["gpu_devices", "--json"],
-    "manage.py gpu_devices": ["gpu_devices", "--no-color"],
+    "manage.py version": ["manage.py", "version"],
+    "manage.py gpu_devices --json": ["manage.py", "gpu_devices", "--json"],
+    "manage.py gpu_devices": ["manage.py", "gpu_devices", "--no-color"],
+    "empty Django project: version (floor)": ["-c", DJANGO_FLOOR],
 }
 
 
@@ -34,7 +42,7 @@ def measure(runs: int, real: bool, gpus: int) -> dict[str, list[float]]:
         for name, args in COMMANDS.items():
             start = time.perf_counter()
             subprocess.run(
-                [sys.executable, "manage.py", *args],
+                [sys.executable, *args],
                 cwd=ROOT,
                 env=env,
                 check=True,
