@@ -257,18 +257,16 @@ class DashboardView(GPUMonitorAPIView):
             driver = None
         namespace = request.resolver_match.namespace if request.resolver_match else ""
         prefix = f"{namespace}:" if namespace else ""
-        interval = _interval(request.query_params.get("interval"))
         return Response(
             {
                 "cards": [_card(device) for device in devices],
                 "status": status,
                 "driver": driver,
-                "interval": interval,
                 "config": {
                     "devices": reverse(f"{prefix}devices"),
                     "status": reverse(f"{prefix}status"),
                     "driver": reverse(f"{prefix}driver"),
-                    "interval": interval,
+                    "interval": _interval(request.query_params.get("interval")),
                 },
             }
         )
