@@ -280,5 +280,6 @@ class NotFoundView(GPUMonitorAPIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         raise NotFound(
-            "Not found. Endpoints: devices, devices/<index>, driver, status, metrics, dashboard."
+            "Not found. Endpoints: devices, devices/<index> or devices/<uuid>, driver, status, "
+            "metrics, dashboard."
         )
