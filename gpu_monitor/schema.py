@@ -6,6 +6,7 @@ leaves the views untouched and the app works the same.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -89,6 +90,7 @@ def _common() -> dict[int, Any]:
     }
 
 
+@functools.cache  # built once, when the first view is decorated
 def _docs() -> dict[str, dict[str, Any]]:
     return {
         "devices": {
