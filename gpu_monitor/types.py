@@ -34,6 +34,16 @@ class GPUDevice:
     sm_clock_mhz: int | None = None
     memory_clock_mhz: int | None = None
 
+    @property
+    def memory_used_percent(self) -> float | None:
+        """Used memory as a percentage of the total; None when memory is unknown.
+
+        Derived, so not part of the JSON: the command and the dashboard show it.
+        """
+        if self.used_memory_mb is None or not self.total_memory_mb:
+            return None
+        return 100 * self.used_memory_mb / self.total_memory_mb
+
 
 @dataclass(frozen=True)
 class GPUDevicesResponse:

@@ -209,8 +209,7 @@ DEFAULT_INTERVAL_S = 5
 
 def _card(device: GPUDevice) -> dict[str, Any]:
     """What a dashboard card shows; dashboard.js formats refreshed data the same way."""
-    used, total = device.used_memory_mb, device.total_memory_mb
-    memory_percent = 100 * used / total if used is not None and total else 0
+    memory_percent = device.memory_used_percent
     power = "Power N/A"
     if device.power_draw_w is not None:
         power = f"{device.power_draw_w:.0f} W"
@@ -218,8 +217,10 @@ def _card(device: GPUDevice) -> dict[str, Any]:
             power += f" / {device.power_limit_w:.0f} W"
     return {
         "device": device,
-        "memory": f"{used} / {total} MiB ({memory_percent:.0f}%)" if total else "N/A",
-        "memory_percent": f"{memory_percent:.1f}",
+        "memory": "N/A"
+        if memory_percent is None
+        else f"{device.used_memory_mb} / {device.total_memory_mb} MiB ({memory_percent:.0f}%)",
+        "memory_percent": f"{memory_percent or 0:.1f}",
         "utilization": "N/A"
         if device.utilization_percent is None
         else f"{device.utilization_percent}%",

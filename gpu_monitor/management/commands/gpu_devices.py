@@ -185,10 +185,9 @@ class Command(BaseCommand):
         if not device.is_available:
             return [*first, (f"unavailable: {device.error_message}", self.style.ERROR)]
         memory, memory_style = "N/A", None
-        used, total = device.used_memory_mb, device.total_memory_mb
-        if used is not None and total:
-            percent = round(100 * used / total)
-            memory = f"{used} / {total} MiB ({percent}%)"
+        if device.memory_used_percent is not None:
+            percent = round(device.memory_used_percent)
+            memory = f"{device.used_memory_mb} / {device.total_memory_mb} MiB ({percent}%)"
             memory_style = self.style.WARNING if percent >= HIGH_PERCENT else None
         util, temp = device.utilization_percent, device.temperature_c
         cells: list[Cell] = [
