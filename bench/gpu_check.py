@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from common import ROOT, free_port, interleaved_wall_times  # bench/common.py, beside this
 from startup import DJANGO_FLOOR  # bench/startup.py, beside this script
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(os.environ.get("OUT") or "/tmp/gpu_check")
 PY = sys.executable
 SMI_FIELDS = (
@@ -64,21 +63,18 @@ def smi_cuda_version() -> str:
     return match.group(1) if match else "?"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def fetch_text(url: str, accept: str | None = None) -> tuple[int, str]:
+    headers = {"Connection": "close", **({"Accept": accept} if accept else {})}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def get(url: str) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        url, headers={"Accept": "application/json", "Connection": "close"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+    status, text = fetch_text(url, accept="application/json")
+    return status, json.loads(text or "null")
 
 
 def start(cmd: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -197,14 +193,6 @@ def check_server_against_smi() -> None:
         )
 
 
-def fetch_text(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 def check_other_endpoints(port: int, devices: dict[str, Any]) -> None:
     base = f"http://127.0.0.1:{port}/api/gpu"
     first = devices["devices"][0]
@@ -298,21 +286,11 @@ def check_gunicorn_preload() -> None:
 
 
 def median_walls(commands: dict[str, list[str]], runs: int = 10) -> dict[str, float | None]:
-    """Median whole-process wall time of each command; rounds alternate between them so
-    that machine noise spreads over all. A command that fails once gets None."""
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    failed: set[str] = set()
-    for _ in range(runs):
-        for name, cmd in commands.items():
-            if name in failed:
-                continue
-            t0 = time.perf_counter()
-            result = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=60)
-            times[name].append(time.perf_counter() - t0)
-            if result.returncode != 0:
-                raw.setdefault("timing_errors", {})[name] = result.stderr.decode()[-500:]
-                failed.add(name)
-    return {n: None if n in failed else statistics.median(t) for n, t in times.items()}
+    """Median wall time of each command over interleaved rounds; None if it failed."""
+    times, failures = interleaved_wall_times(commands, runs)
+    if failures:
+        raw["timing_errors"] = failures
+    return {n: None if n in failures else statistics.median(t) for n, t in times.items()}
 
 
 def check_command_speed() -> None:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, interleaved_wall_times  # bench/common.py, beside this script
+
 # The least any management command costs: Django with no app and no NVML, the same
 # execute_from_command_line as manage.py. No project can start a command faster.
 DJANGO_FLOOR = (
@@ -37,19 +35,10 @@ def measure(runs: int, real: bool, gpus: int) -> dict[str, list[float]]:
         env["PYTHONPATH"] = os.pathsep.join(
             filter(None, [str(ROOT / "tests" / "fakes"), env.get("PYTHONPATH")])
         )
-    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for _ in range(runs):
-        for name, args in COMMANDS.items():
-            start = time.perf_counter()
-            subprocess.run(
-                [sys.executable, *args],
-                cwd=ROOT,
-                env=env,
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            times[name].append(time.perf_counter() - start)
+    commands = {name: [sys.executable, *args] for name, args in COMMANDS.items()}
+    times, failures = interleaved_wall_times(commands, runs, env)
+    if failures:
+        raise SystemExit(f"start-up benchmark: a command failed: {failures}")
     return times
 
 
