@@ -14,6 +14,7 @@ Everything runs on the fake NVML (tests/fakes) so results do not depend on a GPU
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -220,7 +221,7 @@ def nvml_calls() -> None:
             capture_output=True,
             text=True,
         ).stdout
-        rows[gpus] = eval(out)
+        rows[gpus] = json.loads(out)
     names = sorted({name for counts in rows.values() for name in counts})
     print("| call | 1 GPU | 8 GPUs | 64 GPUs |")
     print("|---|---:|---:|---:|")
