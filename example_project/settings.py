@@ -94,5 +94,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"gpu_monitor": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "gpu_monitor": {"handlers": ["console"], "level": "INFO"},
+        # django-health-check logs each failing probe with a traceback; gpu_monitor's
+        # own logger already says a failure once per change of state.
+        "health_check": {"level": "ERROR"},
+    },
 }

@@ -1,22 +1,46 @@
-"""The ``GPU_MONITOR`` settings dict, read live on every access.
+"""The ``GPU_MONITOR`` settings dict, read live on every access, and its validation.
 
 Like django-cors-headers: no cache and no signal, so ``override_settings`` takes effect
-on the next request. Wrong types and unknown keys are reported by system checks
-(``gpu_monitor.checks``), never by an exception here.
+on the next request. ``problems()`` is the one judge of the setting: the system checks
+report what it finds (``gpu_monitor.checks``), and every GPU endpoint answers 503 while
+it finds anything (fail closed: a setting meant to lock the API never leaves it open).
 """
 
 from __future__ import annotations
 
+import difflib
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 DEFAULTS: dict[str, Any] = {
     "PERMISSION_CLASSES": None,  # None: REST_FRAMEWORK's DEFAULT_PERMISSION_CLASSES
     "AUTHENTICATION_CLASSES": None,  # None: REST_FRAMEWORK's DEFAULT_AUTHENTICATION_CLASSES
     "THROTTLE_CLASSES": None,  # None: REST_FRAMEWORK's DEFAULT_THROTTLE_CLASSES
 }
-CLASS_LIST_KEYS = ("PERMISSION_CLASSES", "AUTHENTICATION_CLASSES", "THROTTLE_CLASSES")
+# Keys holding a list of dotted paths, and the method an instance of each must have.
+CLASS_LIST_KEYS: dict[str, str] = {
+    "PERMISSION_CLASSES": "has_permission",
+    "AUTHENTICATION_CLASSES": "authenticate",
+    "THROTTLE_CLASSES": "allow_request",
+}
+BOOLEAN_KEYS: tuple[str, ...] = ()
+KIND = {
+    "has_permission": "permission",
+    "authenticate": "authentication",
+    "allow_request": "throttle",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with ``GPU_MONITOR``: a system check id, a message, a hint."""
+
+    id: str
+    message: str
+    hint: str
 
 
 class Settings:
@@ -36,6 +60,102 @@ class Settings:
         """A key of CLASS_LIST_KEYS: dotted paths, or None for REST_FRAMEWORK's default."""
         value: list[str] | None = self.get(key)
         return value
+
+    def problems(self) -> list[Problem]:
+        """Everything wrong with the setting; ``[]`` when it can be used as it is."""
+        raw = self.raw
+        if not isinstance(raw, dict):
+            return [
+                Problem(
+                    "gpu_monitor.E002",
+                    f"GPU_MONITOR must be a dict, not {type(raw).__name__}",
+                    "For example: GPU_MONITOR = {'PERMISSION_CLASSES': [...]}.",
+                )
+            ]
+        found: list[Problem] = []
+        for key in raw:
+            if key not in DEFAULTS:
+                close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
+                hint = f"Did you mean {close[0]!r}? " if close else ""
+                found.append(
+                    Problem(
+                        "gpu_monitor.E001",
+                        f"GPU_MONITOR has an unknown key {key!r}",
+                        f"{hint}Known keys: {', '.join(DEFAULTS)}.",
+                    )
+                )
+        for key in BOOLEAN_KEYS:
+            if key in raw and not isinstance(raw[key], bool):
+                found.append(
+                    Problem(
+                        "gpu_monitor.E002",
+                        f"GPU_MONITOR[{key!r}] must be True or False, "
+                        f"not {type(raw[key]).__name__}",
+                        f"For example: {key!r}: False.",
+                    )
+                )
+        for key, method in CLASS_LIST_KEYS.items():
+            found += _class_list_problems(key, method, raw.get(key))
+        return found
+
+
+def _class_list_problems(key: str, method: str, value: Any) -> list[Problem]:
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)) or not all(isinstance(p, str) for p in value):
+        return [
+            Problem(
+                "gpu_monitor.E002",
+                f"GPU_MONITOR[{key!r}] must be a list of dotted paths, not {_describe(value)}",
+                f"For example: {key!r}: ['rest_framework.permissions.IsAuthenticated'].",
+            )
+        ]
+    found: list[Problem] = []
+    for path in value:
+        try:
+            target = import_string(path)
+        except ImportError as exc:
+            found.append(
+                Problem(
+                    "gpu_monitor.E003",
+                    f"GPU_MONITOR[{key!r}] names {path!r}, which cannot be imported: {exc}",
+                    "Check the spelling and that the package is installed.",
+                )
+            )
+            continue
+        reason = _not_a(target, method)
+        if reason:
+            found.append(
+                Problem(
+                    "gpu_monitor.E004",
+                    f"GPU_MONITOR[{key!r}] names {path!r}, which is not a "
+                    f"{KIND[method]} class: {reason}",
+                    f"Name a class with a {method}() method that takes no constructor "
+                    "arguments, like those of rest_framework.",
+                )
+            )
+    return found
+
+
+def _not_a(target: Any, method: str) -> str | None:
+    """Why ``target()`` is not an object with ``method``; None when it is."""
+    if not callable(target):
+        return f"a {type(target).__name__} cannot be instantiated"
+    try:
+        instance = target()
+    except Exception as exc:  # a class that needs arguments or settings it lacks
+        return f"instantiating it failed ({type(exc).__name__}: {exc})"
+    if not callable(getattr(instance, method, None)):
+        return f"it has no {method}() method"
+    return None
+
+
+def _describe(value: Any) -> str:
+    """A value's type, and the items' types of a list: never the value (it may be shown)."""
+    if isinstance(value, (list, tuple)):
+        kinds = sorted({type(item).__name__ for item in value})
+        return f"a {type(value).__name__} of {', '.join(kinds) or 'nothing'}"
+    return f"a {type(value).__name__}"
 
 
 conf = Settings()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -51,34 +52,70 @@ class ServiceUnavailable(APIException):
     default_code = "service_unavailable"
 
 
+_logged_misconfiguration: str | None = None
+
+
+def configuration_error() -> str | None:
+    """The 503 detail while ``GPU_MONITOR`` is misconfigured, else None.
+
+    Logged at ERROR once per change of the problem, then at DEBUG on each request.
+    """
+    global _logged_misconfiguration
+    problems = conf.problems()
+    if not problems:
+        _logged_misconfiguration = None
+        return None
+    what = "; ".join(problem.message for problem in problems)
+    detail = f"GPU_MONITOR is misconfigured: {what}; run manage.py check"
+    level = logging.DEBUG if detail == _logged_misconfiguration else logging.ERROR
+    _logged_misconfiguration = detail
+    logger.log(level, "%s (every GPU endpoint answers 503 until it is fixed)", detail)
+    return detail
+
+
 def _instances(key: str) -> list[Any]:
     """Instances of the classes a GPU_MONITOR key names, or when it is unset of
     REST_FRAMEWORK's ``DEFAULT_<key>``, read on each request (DRF's own view attributes
-    are fixed at import time). A bad value fails closed with a 503."""
+    are fixed at import time). Only called once ``conf.problems()`` found nothing."""
     paths = conf.class_paths(key)
     if paths is None:
         classes: list[type[Any]] = getattr(api_settings, f"DEFAULT_{key}")
         return [cls() for cls in classes]
-    try:
-        return [import_string(path)() for path in paths]
-    except Exception as exc:  # wrong type, bad path, broken class: E001-E003 say which
-        logger.error("GPU_MONITOR[%r] cannot be loaded: %s", key, exc)
-        raise ServiceUnavailable(
-            f"GPU_MONITOR[{key!r}] is misconfigured; run `manage.py check`."
-        ) from exc
+    return [import_string(path)() for path in paths]
 
 
 class GPUMonitorAPIView(APIView):
     """Base view: authentication, permission and throttle classes from ``GPU_MONITOR``,
-    falling back to the project's ``REST_FRAMEWORK`` defaults."""
+    falling back to the project's ``REST_FRAMEWORK`` defaults.
+
+    Fails closed: while ``GPU_MONITOR`` is misconfigured every request is a 503 (in the
+    negotiated format), raised before authentication, permissions and the handler.
+    """
+
+    @functools.cached_property
+    def configuration_error(self) -> str | None:
+        """Computed once per request (DRF makes a view instance per request)."""
+        return configuration_error()
 
     def get_authenticators(self) -> list[BaseAuthentication]:
+        # Called by DRF before its error handling starts: must not raise.
+        if self.configuration_error:
+            return []
         return _instances("AUTHENTICATION_CLASSES")
 
+    def perform_authentication(self, request: Request) -> None:
+        if self.configuration_error:
+            raise ServiceUnavailable(self.configuration_error)
+        super().perform_authentication(request)
+
     def get_permissions(self) -> Sequence[_SupportsHasPermission]:
+        if self.configuration_error:
+            raise ServiceUnavailable(self.configuration_error)
         return _instances("PERMISSION_CLASSES")
 
     def get_throttles(self) -> list[BaseThrottle]:
+        if self.configuration_error:
+            raise ServiceUnavailable(self.configuration_error)
         return _instances("THROTTLE_CLASSES")
 
 
@@ -103,6 +140,41 @@ class DeviceListView(GPUMonitorAPIView):
         )
 
 
+TOO_LARGE = 10**9  # past any index or interval; int() of 4301+ digits would raise
+
+
+def whole_number(text: str) -> int | None:
+    """A non-negative decimal number of any length from user input, capped at
+    ``TOO_LARGE``; None when ``text`` is not one."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) < len(str(TOO_LARGE)) else TOO_LARGE
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """User input as quoted in an error message: repr, cut to ``limit`` characters."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}..."
+
+
+def find_device(key: str) -> GPUDevice:
+    """The GPU named by ``key`` in a URL (an index or a UUID); raises NotFound (404)."""
+    manager = get_manager()
+    try:
+        index = whole_number(key)
+        if index == TOO_LARGE:
+            raise GPUNotFoundError(f"No GPU with index {_shown(key)}.")
+        if index is not None:
+            return manager.get_device(index)
+        if UUID_PATTERN.fullmatch(key):
+            return manager.get_device_by_uuid(key)
+        raise GPUNotFoundError(
+            f"No GPU {_shown(key)}: use an index (0, 1, ...) or a UUID (GPU-...)."
+        )
+    except GPUNotFoundError as exc:
+        raise NotFound(str(exc)) from exc
+
+
 @document("device")
 class DeviceDetailView(GPUMonitorAPIView):
     """One GPU by index or by UUID, shaped like an item of ``devices``; 404 when none.
@@ -114,19 +186,7 @@ class DeviceDetailView(GPUMonitorAPIView):
     """
 
     def get(self, request: Request, index: str) -> Response:
-        manager = get_manager()
-        try:
-            if index.isascii() and index.isdigit():
-                device = manager.get_device(int(index))
-            elif UUID_PATTERN.fullmatch(index):
-                device = manager.get_device_by_uuid(index)
-            else:
-                raise GPUNotFoundError(
-                    f"No GPU {index!r}: use an index (0, 1, ...) or a UUID (GPU-...)."
-                )
-        except GPUNotFoundError as exc:
-            raise NotFound(str(exc)) from exc
-        return Response(GPUDeviceSerializer(device).data)
+        return Response(GPUDeviceSerializer(find_device(index)).data)
 
 
 @document("driver")
@@ -205,6 +265,7 @@ class MetricsView(GPUMonitorAPIView):
 
 
 DEFAULT_INTERVAL_S = 5
+MAX_INTERVAL_S = 3600
 
 
 def _card(device: GPUDevice) -> dict[str, Any]:
@@ -233,9 +294,17 @@ def _card(device: GPUDevice) -> dict[str, Any]:
 
 def _interval(text: str | None) -> int:
     """The refresh interval from ``?interval=`` in seconds, 1 to 3600."""
-    if text and text.isascii() and text.isdigit():
-        return min(3600, max(1, int(text)))
-    return DEFAULT_INTERVAL_S
+    seconds = whole_number(text or "")
+    if seconds is None:
+        return DEFAULT_INTERVAL_S
+    return min(MAX_INTERVAL_S, max(1, seconds))
+
+
+class DashboardRenderer(TemplateHTMLRenderer):
+    """The dashboard page; errors as a short page of their own with the status and detail
+    (a browser asked for a page). A client that asks for JSON gets DRF's JSON errors."""
+
+    exception_template_names = ("gpu_monitor/error.html",)
 
 
 class DashboardView(GPUMonitorAPIView):
@@ -245,9 +314,13 @@ class DashboardView(GPUMonitorAPIView):
     permission, authentication and throttle settings as the API.
     """
 
-    renderer_classes = (TemplateHTMLRenderer,)
+    renderer_classes = (DashboardRenderer, JSONRenderer)
     template_name = "gpu_monitor/dashboard.html"
     schema = None  # an HTML page, not an operation of the JSON API
+
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
+        """The allowed methods (``Allow`` header) and no body: never a page without data."""
+        return HttpResponse(content_type="text/plain")
 
     def get(self, request: Request) -> Response:
         manager = get_manager()

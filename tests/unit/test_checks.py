@@ -58,6 +58,11 @@ def ids(messages: list[CheckMessage]) -> list[str]:
         ({"THROTTLE_CLASSES": "rest_framework.throttling.AnonRateThrottle"}, ["gpu_monitor.E002"]),
         ({"AUTHENTICATION_CLASSES": [42]}, ["gpu_monitor.E002"]),
         ({"PERMISSION_CLASSES": ["rest_framework.permissions.Nope"]}, ["gpu_monitor.E003"]),
+        ({"PERMISSION_CLASSES": ["builtins.object"]}, ["gpu_monitor.E004"]),
+        ({"AUTHENTICATION_CLASSES": ["builtins.dict"]}, ["gpu_monitor.E004"]),
+        ({"PERMISSION_CLASSES": ["os.sep"]}, ["gpu_monitor.E004"]),
+        ({"PERMISSION_CLASSES": ["tests.throttles.AuthOrStaff"]}, []),
+        ({"THROTTLE_CLASSES": ["tests.throttles.ThreePerMinute"]}, []),
         (
             {"PERMISSION_CLASSES": ["nowhere.Nope"], "X": 1},
             ["gpu_monitor.E001", "gpu_monitor.E003"],

@@ -7,11 +7,14 @@ NVML, one GPU lost. It must find nothing.
 from __future__ import annotations
 
 from types import ModuleType
+from urllib.parse import quote
 
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
-from hypothesis import HealthCheck, settings
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 
 # Every check is on. One exception, scoped to one operation: the driver endpoint answers
@@ -48,3 +51,20 @@ def scenario(request: pytest.FixtureRequest, fake_nvml: ModuleType, db: None) ->
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_schema(case: schemathesis.Case, scenario: str) -> None:
     case.call_and_validate()
+
+
+# Schemathesis keeps to the schema's patterns; these go past them: any text, and digit
+# strings longer than int()'s limit of 4300 digits.
+ANY_INPUT = st.text(max_size=50) | st.from_regex(r"\A[0-9]{4290,4400}\Z") | st.just("9" * 4301)
+
+
+@given(text=ANY_INPUT)
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_index_or_interval_reaches_a_500(fake_nvml: ModuleType, text: str) -> None:
+    client = Client()
+    device = client.get(f"/api/gpu/devices/{quote(text, safe='')}")
+    dashboard = client.get("/api/gpu/dashboard/", {"interval": text})
+
+    assert device.status_code in (200, 404), text
+    assert device["Content-Type"] == "application/json"
+    assert dashboard.status_code == 200, text

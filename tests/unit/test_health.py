@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from types import ModuleType
 
 import pytest
@@ -62,3 +63,19 @@ def test_through_health_check_view(fake_nvml: ModuleType, scenario: str, status:
     ((label, result),) = body.items()
     assert label.startswith("GPUHealthCheck(min_gpu_count=2")
     assert (result == "OK") is (status == 200)
+
+
+def test_repeated_failure_logged_once_by_gpu_monitor(
+    fake_nvml: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    """django-health-check logs every failing probe; our own logger says it once."""
+    fake_nvml.configure(gpus=2, scenario="lost")
+    caplog.set_level(logging.DEBUG, logger="gpu_monitor")
+    for _ in range(3):
+        assert run(GPUHealthCheck()) == "Unavailable: GPU 1: GPU is lost"
+
+    ours = [r for r in caplog.records if r.name.startswith("gpu_monitor")]
+    loud = [r for r in ours if r.levelno >= logging.WARNING]
+    assert [r.levelno for r in loud] == [logging.ERROR]
+    assert "GPU is lost" in loud[0].getMessage()
+    assert sum("GPU is lost" in r.getMessage() for r in ours) == 3  # then at DEBUG

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -119,12 +120,20 @@ class Command(BaseCommand):
         try:
             while True:
                 self._show(manager, options)
+                self.stdout.flush()  # a reader of a pipe sees each refresh as it happens
                 refreshes += 1
                 if not options["watch"] or refreshes == options["count"]:
                     return
                 time.sleep(options["watch"])
         except KeyboardInterrupt:
             self.stdout.write("")
+        except BrokenPipeError:
+            # The reader went away (`... | head -1`): stop quietly with status 0, as
+            # nvidia-smi and gpustat do. Point stdout at /dev/null so that Python's
+            # final flush of what is still buffered cannot raise again at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stdout.fileno())
+            os.close(devnull)
 
     def _show(self, manager: GPUManager, options: dict[str, Any]) -> None:
         as_json, watch = options["json"], bool(options["watch"])
