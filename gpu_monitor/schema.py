@@ -44,7 +44,10 @@ H100: dict[str, Any] = {
     "temperature_c": 34,
     "is_available": True,
     "error_message": None,
-    "field_errors": {"fan_speed_percent": "Not Supported"},
+    "field_errors": {
+        "fan_speed_percent": "Not Supported",
+        "retired_pages_pending": "Not Supported",
+    },
     "uuid": "GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772",
     "pci_bus_id": "00000000:00:06.0",
     "power_draw_w": 71.07,
@@ -54,6 +57,23 @@ H100: dict[str, Any] = {
     "performance_state": "P0",
     "sm_clock_mhz": 345,
     "memory_clock_mhz": 2619,
+    "ecc_mode": "enabled",
+    "ecc_errors_corrected_volatile": 0,
+    "ecc_errors_uncorrected_volatile": 0,
+    "ecc_errors_corrected_aggregate": 0,
+    "ecc_errors_uncorrected_aggregate": 0,
+    "remapped_rows_correctable": 0,
+    "remapped_rows_uncorrectable": 0,
+    "remapped_rows_pending": False,
+    "remapped_rows_failure": False,
+    "retired_pages_pending": None,
+    "clocks_event_reasons": ["gpu_idle"],
+    "persistence_mode": "enabled",
+    "compute_mode": "default",
+    "encoder_utilization_percent": 0,
+    "decoder_utilization_percent": 0,
+    "mig_mode": "disabled",
+    "mig_devices": [],
 }
 LOST: dict[str, Any] = {
     **{key: None for key in H100},
@@ -62,6 +82,7 @@ LOST: dict[str, Any] = {
     "is_available": False,
     "error_message": "GPU is lost",
     "field_errors": {},
+    "mig_devices": [],
 }
 
 METRICS_EXAMPLE = """# HELP gpu_monitor_up 1 when NVML is available in this process, else 0

@@ -40,6 +40,20 @@ class ReadOnlySerializer(serializers.Serializer[Any]):
         return representation
 
 
+class MIGDeviceSerializer(ReadOnlySerializer):
+    """One MIG device of a GPU (``gpu_monitor.types.MIGDevice``)."""
+
+    uuid = serializers.CharField(read_only=True, allow_null=True)
+    name = serializers.CharField(read_only=True, allow_null=True)
+    gpu_instance_id = serializers.IntegerField(read_only=True, allow_null=True)
+    compute_instance_id = serializers.IntegerField(read_only=True, allow_null=True)
+    total_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
+    used_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
+    free_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
+    utilization_percent = serializers.IntegerField(read_only=True, allow_null=True)
+    field_errors = serializers.DictField(child=serializers.CharField(), read_only=True)
+
+
 class GPUDeviceSerializer(ReadOnlySerializer):
     """One GPU (``gpu_monitor.types.GPUDevice``)."""
 
@@ -62,6 +76,29 @@ class GPUDeviceSerializer(ReadOnlySerializer):
     performance_state = serializers.CharField(read_only=True, allow_null=True)
     sm_clock_mhz = serializers.IntegerField(read_only=True, allow_null=True)
     memory_clock_mhz = serializers.IntegerField(read_only=True, allow_null=True)
+    ecc_mode = serializers.ChoiceField(["enabled", "disabled"], read_only=True, allow_null=True)
+    ecc_errors_corrected_volatile = serializers.IntegerField(read_only=True, allow_null=True)
+    ecc_errors_uncorrected_volatile = serializers.IntegerField(read_only=True, allow_null=True)
+    ecc_errors_corrected_aggregate = serializers.IntegerField(read_only=True, allow_null=True)
+    ecc_errors_uncorrected_aggregate = serializers.IntegerField(read_only=True, allow_null=True)
+    remapped_rows_correctable = serializers.IntegerField(read_only=True, allow_null=True)
+    remapped_rows_uncorrectable = serializers.IntegerField(read_only=True, allow_null=True)
+    remapped_rows_pending = serializers.BooleanField(read_only=True, allow_null=True)
+    remapped_rows_failure = serializers.BooleanField(read_only=True, allow_null=True)
+    retired_pages_pending = serializers.BooleanField(read_only=True, allow_null=True)
+    clocks_event_reasons = serializers.ListField(
+        child=serializers.CharField(), read_only=True, allow_null=True
+    )
+    persistence_mode = serializers.CharField(read_only=True, allow_null=True)
+    compute_mode = serializers.ChoiceField(
+        ["default", "exclusive_thread", "prohibited", "exclusive_process"],
+        read_only=True,
+        allow_null=True,
+    )
+    encoder_utilization_percent = serializers.IntegerField(read_only=True, allow_null=True)
+    decoder_utilization_percent = serializers.IntegerField(read_only=True, allow_null=True)
+    mig_mode = serializers.CharField(read_only=True, allow_null=True)
+    mig_devices = MIGDeviceSerializer(many=True, read_only=True)
 
 
 class GPUDevicesResponseSerializer(ReadOnlySerializer):
@@ -69,6 +106,37 @@ class GPUDevicesResponseSerializer(ReadOnlySerializer):
 
     devices = GPUDeviceSerializer(many=True, read_only=True)
     count = serializers.IntegerField(read_only=True)
+
+
+class GPUProcessSerializer(ReadOnlySerializer):
+    """A process on a GPU (``gpu_monitor.types.GPUProcess``)."""
+
+    gpu_index = serializers.IntegerField(read_only=True)
+    gpu_uuid = serializers.CharField(read_only=True, allow_null=True)
+    pid = serializers.IntegerField(read_only=True)
+    type = serializers.ChoiceField(["compute", "graphics", "compute+graphics"], read_only=True)
+    used_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
+    sm_utilization_percent = serializers.IntegerField(read_only=True, allow_null=True)
+    memory_utilization_percent = serializers.IntegerField(read_only=True, allow_null=True)
+    username = serializers.CharField(read_only=True, allow_null=True)
+    name = serializers.CharField(read_only=True, allow_null=True)
+    command_line = serializers.ListField(
+        child=serializers.CharField(), read_only=True, allow_null=True
+    )
+    host_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
+    started_at = serializers.CharField(read_only=True, allow_null=True)
+    gpu_instance_id = serializers.IntegerField(read_only=True, allow_null=True)
+    compute_instance_id = serializers.IntegerField(read_only=True, allow_null=True)
+    mig_uuid = serializers.CharField(read_only=True, allow_null=True)
+    field_errors = serializers.DictField(child=serializers.CharField(), read_only=True)
+
+
+class GPUProcessesResponseSerializer(ReadOnlySerializer):
+    """Processes on the GPUs (``gpu_monitor.types.GPUProcessesResponse``)."""
+
+    processes = GPUProcessSerializer(many=True, read_only=True)
+    count = serializers.IntegerField(read_only=True)
+    errors = serializers.DictField(child=serializers.CharField(), read_only=True)
 
 
 class DriverInfoSerializer(ReadOnlySerializer):

@@ -33,6 +33,23 @@ class GPUDevice:
     performance_state: str | None = None
     sm_clock_mhz: int | None = None
     memory_clock_mhz: int | None = None
+    ecc_mode: str | None = None
+    ecc_errors_corrected_volatile: int | None = None
+    ecc_errors_uncorrected_volatile: int | None = None
+    ecc_errors_corrected_aggregate: int | None = None
+    ecc_errors_uncorrected_aggregate: int | None = None
+    remapped_rows_correctable: int | None = None
+    remapped_rows_uncorrectable: int | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failure: bool | None = None
+    retired_pages_pending: bool | None = None
+    clocks_event_reasons: list[str] | None = None
+    persistence_mode: str | None = None
+    compute_mode: str | None = None
+    encoder_utilization_percent: int | None = None
+    decoder_utilization_percent: int | None = None
+    mig_mode: str | None = None
+    mig_devices: list[MIGDevice] = field(default_factory=list)
 
     @property
     def memory_used_percent(self) -> float | None:
@@ -43,6 +60,63 @@ class GPUDevice:
         if self.used_memory_mb is None or not self.total_memory_mb:
             return None
         return 100 * self.used_memory_mb / self.total_memory_mb
+
+
+@dataclass(frozen=True)
+class MIGDevice:
+    """One MIG slice (a compute instance of a GPU instance) of a MIG-enabled GPU.
+
+    Memory belongs to the GPU instance, so compute instances of one GPU instance show
+    the same numbers (as nvidia-smi's "Shared Memory-Usage" does). NVML reports no
+    utilisation per MIG device: ``utilization_percent`` is always None, with the reason.
+    """
+
+    uuid: str | None
+    name: str | None
+    gpu_instance_id: int | None
+    compute_instance_id: int | None
+    total_memory_mb: int | None = None
+    used_memory_mb: int | None = None
+    free_memory_mb: int | None = None
+    utilization_percent: int | None = None
+    field_errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GPUProcess:
+    """A process using a GPU: what NVML says (pid, type, GPU memory, utilisation, MIG
+    instance) and what the host says (user, name, command line, RAM, start time).
+
+    A field that could not be read is None and named in ``field_errors`` with the reason:
+    no recent utilisation sample, psutil not installed, a pid this PID namespace cannot
+    see, another user's process, a command line hidden by the settings.
+    """
+
+    gpu_index: int
+    gpu_uuid: str | None
+    pid: int
+    type: str  # "compute", "graphics" or "compute+graphics"
+    used_memory_mb: int | None = None
+    sm_utilization_percent: int | None = None
+    memory_utilization_percent: int | None = None
+    username: str | None = None
+    name: str | None = None
+    command_line: list[str] | None = None
+    host_memory_mb: int | None = None
+    started_at: str | None = None
+    gpu_instance_id: int | None = None
+    compute_instance_id: int | None = None
+    mig_uuid: str | None = None
+    field_errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GPUProcessesResponse:
+    """Processes on the GPUs, and why a GPU's processes could not be listed."""
+
+    processes: list[GPUProcess]
+    count: int
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

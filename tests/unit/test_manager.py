@@ -20,6 +20,12 @@ from gpu_monitor.manager import (
 )
 from gpu_monitor.types import DriverInfo, GPUDevice
 
+# The H100 SXM has no fan, and no retired-pages counter (row remapping replaced it).
+H100_UNSUPPORTED = {
+    "fan_speed_percent": "Not Supported",
+    "retired_pages_pending": "Not Supported",
+}
+
 
 def test_enumerates_every_gpu_with_nvidia_smi_numbers(fake_nvml: ModuleType) -> None:
     devices = GPUManager().get_devices()
@@ -35,7 +41,7 @@ def test_enumerates_every_gpu_with_nvidia_smi_numbers(fake_nvml: ModuleType) -> 
         temperature_c=34,
         is_available=True,
         error_message=None,
-        field_errors={"fan_speed_percent": "Not Supported"},  # the H100 SXM has no fan
+        field_errors=H100_UNSUPPORTED,
         uuid="GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772",
         pci_bus_id="00000000:00:06.0",
         power_draw_w=71.07,  # 71071 mW
@@ -45,6 +51,23 @@ def test_enumerates_every_gpu_with_nvidia_smi_numbers(fake_nvml: ModuleType) -> 
         performance_state="P0",
         sm_clock_mhz=345,
         memory_clock_mhz=2619,
+        ecc_mode="enabled",  # nvidia-smi ecc.mode.current Enabled
+        ecc_errors_corrected_volatile=0,
+        ecc_errors_uncorrected_volatile=0,
+        ecc_errors_corrected_aggregate=0,
+        ecc_errors_uncorrected_aggregate=0,
+        remapped_rows_correctable=0,
+        remapped_rows_uncorrectable=0,
+        remapped_rows_pending=False,
+        remapped_rows_failure=False,
+        retired_pages_pending=None,  # nvidia-smi retired_pages.pending [N/A]
+        clocks_event_reasons=["gpu_idle"],  # clocks_event_reasons.active 0x1
+        persistence_mode="enabled",
+        compute_mode="default",
+        encoder_utilization_percent=0,
+        decoder_utilization_percent=0,
+        mig_mode="disabled",
+        mig_devices=[],
     )
     assert devices[1].uuid == "GPU-3a34af56-e2e8-164a-8e46-000000000001"
 
@@ -107,7 +130,7 @@ def test_memory_error_other_than_missing_v2_is_a_field_error(fake_nvml: ModuleTy
         "total_memory_mb": "Unknown Error",
         "free_memory_mb": "Unknown Error",
         "used_memory_mb": "Unknown Error",
-        "fan_speed_percent": "Not Supported",
+        **H100_UNSUPPORTED,
     }
 
 
@@ -207,13 +230,10 @@ def test_unsupported_field_is_null_and_named(fake_nvml: ModuleType) -> None:
     devices = GPUManager().get_devices()
 
     assert devices[1].temperature_c is None
-    assert devices[1].field_errors == {
-        "temperature_c": "Not Supported",
-        "fan_speed_percent": "Not Supported",
-    }
+    assert devices[1].field_errors == {"temperature_c": "Not Supported", **H100_UNSUPPORTED}
     assert devices[1].is_available is True
     assert devices[1].utilization_percent == 0
-    assert devices[0].field_errors == {"fan_speed_percent": "Not Supported"}
+    assert devices[0].field_errors == H100_UNSUPPORTED
 
 
 def test_every_field_can_be_unsupported_alone(fake_nvml: ModuleType) -> None:
@@ -282,7 +302,7 @@ def test_unreadable_name_is_still_a_string(fake_nvml: ModuleType) -> None:
     device = GPUManager().get_devices()[0]
 
     assert device.name == UNKNOWN_NAME
-    assert device.field_errors == {"name": "Unknown Error", "fan_speed_percent": "Not Supported"}
+    assert device.field_errors == {"name": "Unknown Error", **H100_UNSUPPORTED}
     assert device.is_available is True
 
 
@@ -378,6 +398,13 @@ def test_request_makes_only_the_calls_it_needs(fake_nvml: ModuleType) -> None:
         "nvmlDeviceGetFanSpeed": 2,
         "nvmlDeviceGetPerformanceState": 2,
         "nvmlDeviceGetClockInfo": 4,  # SM and memory
+        "nvmlDeviceGetFieldValues": 2,  # ECC mode and counters, remapped rows, retired pages
+        "nvmlDeviceGetCurrentClocksEventReasons": 2,
+        "nvmlDeviceGetPersistenceMode": 2,
+        "nvmlDeviceGetComputeMode": 2,
+        "nvmlDeviceGetEncoderUtilization": 2,
+        "nvmlDeviceGetDecoderUtilization": 2,
+        "nvmlDeviceGetMigMode": 2,  # MIG off: no MIG device lookups
     }
 
 
@@ -438,7 +465,7 @@ def test_shutdown_in_other_process_is_skipped(
     fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manager = GPUManager()
-    monkeypatch.setattr(manager, "_init_pid", -1)
+    monkeypatch.setattr(manager._session, "init_pid", -1)
 
     manager._shutdown_nvml()
 
@@ -490,7 +517,7 @@ def test_log_init_success(fake_nvml: ModuleType, caplog: pytest.LogCaptureFixtur
         GPUManager()
 
     assert (
-        "gpu_monitor.manager",
+        "gpu_monitor.manager.session",
         logging.INFO,
         "NVML initialized successfully. Found 2 GPU(s)",
     ) in (caplog.record_tuples)
@@ -503,7 +530,7 @@ def test_log_init_count_failure(fake_nvml: ModuleType, caplog: pytest.LogCapture
 
     assert caplog.record_tuples == [
         (
-            "gpu_monitor.manager",
+            "gpu_monitor.manager.session",
             logging.WARNING,
             "NVML initialized, but the GPU count could not be read: Unknown Error",
         )
@@ -569,7 +596,7 @@ def test_log_init_failure_and_empty_list(
 
     assert caplog.record_tuples == [
         (
-            "gpu_monitor.manager",
+            "gpu_monitor.manager.session",
             logging.WARNING,
             "NVML initialization failed: NVML Shared Library Not Found. GPU features disabled.",
         ),
