@@ -136,7 +136,7 @@ class GPUProcessesResponseSerializer(ReadOnlySerializer):
 
     processes = GPUProcessSerializer(many=True, read_only=True)
     count = serializers.IntegerField(read_only=True)
-    errors = serializers.DictField(child=serializers.CharField(), read_only=True)
+    gpu_errors = serializers.DictField(child=serializers.CharField(), read_only=True)
 
 
 class DriverInfoSerializer(ReadOnlySerializer):

@@ -116,7 +116,7 @@ class GPUProcessesResponse:
 
     processes: list[GPUProcess]
     count: int
-    errors: dict[str, str] = field(default_factory=dict)
+    gpu_errors: dict[str, str] = field(default_factory=dict)  # GPU index -> why
 
 
 @dataclass(frozen=True)
