@@ -19,14 +19,19 @@ DEFAULTS: dict[str, Any] = {
     "PERMISSION_CLASSES": None,  # None: REST_FRAMEWORK's DEFAULT_PERMISSION_CLASSES
     "AUTHENTICATION_CLASSES": None,  # None: REST_FRAMEWORK's DEFAULT_AUTHENTICATION_CLASSES
     "THROTTLE_CLASSES": None,  # None: REST_FRAMEWORK's DEFAULT_THROTTLE_CLASSES
+    # Process lists name users and commands: admins only unless the project opens them.
+    "PROCESS_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "PROCESS_COMMAND_LINE": False,  # command lines often hold secrets
+    "METRICS_USER_MEMORY": False,  # gpu_monitor_user_memory_used_bytes{user}
 }
 # Keys holding a list of dotted paths, and the method an instance of each must have.
 CLASS_LIST_KEYS: dict[str, str] = {
     "PERMISSION_CLASSES": "has_permission",
     "AUTHENTICATION_CLASSES": "authenticate",
     "THROTTLE_CLASSES": "allow_request",
+    "PROCESS_PERMISSION_CLASSES": "has_permission",
 }
-BOOLEAN_KEYS: tuple[str, ...] = ()
+BOOLEAN_KEYS = ("PROCESS_COMMAND_LINE", "METRICS_USER_MEMORY")
 KIND = {
     "has_permission": "permission",
     "authenticate": "authentication",
@@ -95,12 +100,13 @@ class Settings:
                     )
                 )
         for key, method in CLASS_LIST_KEYS.items():
-            found += _class_list_problems(key, method, raw.get(key))
+            if key in raw:
+                found += _class_list_problems(key, method, raw[key])
         return found
 
 
 def _class_list_problems(key: str, method: str, value: Any) -> list[Problem]:
-    if value is None:
+    if value is None and DEFAULTS[key] is None:  # None: REST_FRAMEWORK's default
         return []
     if not isinstance(value, (list, tuple)) or not all(isinstance(p, str) for p in value):
         return [

@@ -15,15 +15,30 @@ from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 
 from gpu_monitor.manager import get_manager
+from gpu_monitor.types import GPUDevice
+
+HARDWARE_SLOWDOWNS = ("hw_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown")
 
 
 @dataclasses.dataclass
 class GPUHealthCheck(HealthCheck):
-    """Healthy when NVML works, at least ``min_gpu_count`` GPUs answer and none is hotter
-    than ``max_temperature_c`` (None: no temperature limit)."""
+    """Healthy when NVML works, at least ``min_gpu_count`` GPUs answer, none is hotter
+    than ``max_temperature_c`` (None: no temperature limit), and no GPU shows a sign of
+    failing hardware. Each of those signs can be turned off:
+
+    - ``uncorrected_ecc``: uncorrected volatile ECC errors (since the driver loaded);
+    - ``remap_pending``: a row remap is pending (a GPU reset applies it) or has failed;
+    - ``retired_pages_pending``: retired pages are pending (GPUs before the A100);
+    - ``hardware_slowdown``: ``hw_slowdown``, ``hw_thermal_slowdown`` or
+      ``hw_power_brake_slowdown`` holds the clocks down.
+    """
 
     min_gpu_count: int = 1
     max_temperature_c: int | None = None
+    uncorrected_ecc: bool = True
+    remap_pending: bool = True
+    retired_pages_pending: bool = True
+    hardware_slowdown: bool = True
 
     def run(self) -> None:
         manager = get_manager()
@@ -38,11 +53,32 @@ class GPUHealthCheck(HealthCheck):
             raise ServiceUnavailable(
                 f"{len(devices)} GPU(s) found, at least {self.min_gpu_count} expected"
             )
-        if self.max_temperature_c is not None:
-            hot = [
-                f"GPU {d.index} at {d.temperature_c} C"
-                for d in devices
-                if d.temperature_c is not None and d.temperature_c > self.max_temperature_c
-            ]
-            if hot:
-                raise ServiceUnavailable(f"{', '.join(hot)} (limit {self.max_temperature_c} C)")
+        problems = [problem for device in devices for problem in self.problems(device)]
+        if problems:
+            raise ServiceUnavailable("; ".join(problems))
+
+    def problems(self, device: GPUDevice) -> list[str]:
+        """Each unhealthy condition of one GPU, naming the GPU and the condition."""
+        gpu = f"GPU {device.index}"
+        found = []
+        if (
+            self.max_temperature_c is not None
+            and device.temperature_c is not None
+            and device.temperature_c > self.max_temperature_c
+        ):
+            found.append(f"{gpu} at {device.temperature_c} C (limit {self.max_temperature_c} C)")
+        if self.uncorrected_ecc and device.ecc_errors_uncorrected_volatile:
+            found.append(
+                f"{gpu}: {device.ecc_errors_uncorrected_volatile} uncorrected ECC error(s)"
+            )
+        if self.remap_pending and device.remapped_rows_pending:
+            found.append(f"{gpu}: a row remap is pending (reset the GPU to apply it)")
+        if self.remap_pending and device.remapped_rows_failure:
+            found.append(f"{gpu}: a row remap has failed")
+        if self.retired_pages_pending and device.retired_pages_pending:
+            found.append(f"{gpu}: retired pages are pending")
+        if self.hardware_slowdown:
+            active = [r for r in device.clocks_event_reasons or [] if r in HARDWARE_SLOWDOWNS]
+            if active:
+                found.append(f"{gpu}: hardware slowdown ({', '.join(active)})")
+        return found

@@ -11,10 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from gpu_monitor.manager import MIB, GPUManager, NVMLUnavailableError
+from gpu_monitor.manager.health import CLOCKS_EVENT_REASONS
 from gpu_monitor.types import GPUDevice
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -54,11 +60,52 @@ DEVICE_METRICS: list[tuple[str, str, Callable[[GPUDevice], float | None]]] = [
         "Performance state: 0 (P0, maximum) to 15 (P15, minimum)",
         lambda d: int(d.performance_state[1:]) if d.performance_state else None,
     ),
+    (
+        "encoder_utilization_ratio",
+        "Video encoder utilisation, 0 to 1",
+        lambda d: _scale(d.encoder_utilization_percent, 0.01),
+    ),
+    (
+        "decoder_utilization_ratio",
+        "Video decoder utilisation, 0 to 1",
+        lambda d: _scale(d.decoder_utilization_percent, 0.01),
+    ),
+    (
+        "remapped_rows_pending",
+        "1 when a row remap is pending (applied at the next GPU reset)",
+        lambda d: _flag(d.remapped_rows_pending),
+    ),
+    (
+        "remapped_rows_failed",
+        "1 when a row remap has failed",
+        lambda d: _flag(d.remapped_rows_failure),
+    ),
+    (
+        "mig_mode",
+        "1 when MIG is enabled (current mode), 0 when disabled",
+        lambda d: None if d.mig_mode is None else float(d.mig_mode == "enabled"),
+    ),
 ]
+# (type, scope) -> the device's counter
+ECC_COUNTERS: list[tuple[str, str, Callable[[GPUDevice], int | None]]] = [
+    ("corrected", "volatile", lambda d: d.ecc_errors_corrected_volatile),
+    ("uncorrected", "volatile", lambda d: d.ecc_errors_uncorrected_volatile),
+    ("corrected", "aggregate", lambda d: d.ecc_errors_corrected_aggregate),
+    ("uncorrected", "aggregate", lambda d: d.ecc_errors_uncorrected_aggregate),
+]
+REMAP_COUNTERS: list[tuple[str, Callable[[GPUDevice], int | None]]] = [
+    ("correctable", lambda d: d.remapped_rows_correctable),
+    ("uncorrectable", lambda d: d.remapped_rows_uncorrectable),
+]
+MIG_LABELS = ["gpu", "uuid", "mig_uuid", "gpu_instance_id", "compute_instance_id"]
 
 
 def _scale(value: float | None, factor: float) -> float | None:
     return None if value is None else value * factor
+
+
+def _flag(value: bool | None) -> float | None:
+    return None if value is None else float(value)
 
 
 class GPUCollector(Collector):
@@ -109,6 +156,70 @@ class GPUCollector(Collector):
                     families[name].add_metric(labels, value)
         yield available
         yield from families.values()
+        yield from health_families(devices)
+        yield mig_memory_family(devices, "total")
+        yield mig_memory_family(devices, "used")
+
+
+def health_families(devices: list[GPUDevice]) -> Iterator[Metric]:
+    """ECC and remapped-row counters, and one 0/1 series per known clock event reason."""
+    ecc = CounterMetricFamily(
+        "gpu_monitor_ecc_errors",
+        "ECC errors (nvidia-smi ecc.errors.*.total); volatile ones reset when the driver loads",
+        labels=[*LABELS, "type", "scope"],
+    )
+    rows = CounterMetricFamily(
+        "gpu_monitor_remapped_rows",
+        "Rows remapped after memory errors (nvidia-smi remapped_rows.*)",
+        labels=[*LABELS, "type"],
+    )
+    reasons = GaugeMetricFamily(
+        "gpu_monitor_clocks_event_reason_active",
+        "1 while the reason holds the clocks down (nvidia-smi clocks_event_reasons.*)",
+        labels=[*LABELS, "reason"],
+    )
+    for device in devices:
+        labels = [str(device.index), device.uuid or "", device.name]
+        for kind, scope, counter in ECC_COUNTERS:
+            value = counter(device)
+            if value is not None:
+                ecc.add_metric([*labels, kind, scope], value)
+        for kind, remapped in REMAP_COUNTERS:
+            value = remapped(device)
+            if value is not None:
+                rows.add_metric([*labels, kind], value)
+        if device.clocks_event_reasons is not None:
+            for reason in CLOCKS_EVENT_REASONS.values():
+                reasons.add_metric([*labels, reason], reason in device.clocks_event_reasons)
+    yield ecc
+    yield rows
+    yield reasons
+
+
+def mig_memory_family(devices: list[GPUDevice], kind: str) -> Metric:
+    """``gpu_monitor_mig_memory_{kind}_bytes`` of every MIG device."""
+    family = GaugeMetricFamily(
+        f"gpu_monitor_mig_memory_{kind}_bytes",
+        f"Memory {kind} of a MIG device's GPU instance (nvidia-smi's MIG table)",
+        labels=MIG_LABELS,
+    )
+    for device in devices:
+        for mig in device.mig_devices:
+            value = mig.total_memory_mb if kind == "total" else mig.used_memory_mb
+            if value is not None:
+                labels = [
+                    str(device.index),
+                    device.uuid or "",
+                    mig.uuid or "",
+                    _label(mig.gpu_instance_id),
+                    _label(mig.compute_instance_id),
+                ]
+                family.add_metric(labels, value * MIB)
+    return family
+
+
+def _label(value: int | None) -> str:
+    return "" if value is None else str(value)
 
 
 def render(manager: GPUManager) -> bytes:

@@ -15,6 +15,7 @@ from gpu_monitor.serializers import (
     ErrorSerializer,
     GPUDeviceSerializer,
     GPUDevicesResponseSerializer,
+    GPUProcessesResponseSerializer,
     GPUStatusSerializer,
 )
 
@@ -85,6 +86,53 @@ LOST: dict[str, Any] = {
     "mig_devices": [],
 }
 
+# gpu_burn on the H100 of the load capture (nvidia-smi: 15690 MiB; pmon: 99% SM, 10% mem).
+GPU_BURN: dict[str, Any] = {
+    "gpu_index": 0,
+    "gpu_uuid": "GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772",
+    "pid": 11345,
+    "type": "compute",
+    "used_memory_mb": 15690,
+    "sm_utilization_percent": 99,
+    "memory_utilization_percent": 10,
+    "username": "root",
+    "name": "gpu_burn",
+    "command_line": None,
+    "host_memory_mb": 812,
+    "started_at": "2026-07-14T08:11:52+00:00",
+    "gpu_instance_id": None,
+    "compute_instance_id": None,
+    "mig_uuid": None,
+    "field_errors": {"command_line": "hidden: GPU_MONITOR['PROCESS_COMMAND_LINE'] is False"},
+}
+MEMHOG: dict[str, Any] = {
+    **GPU_BURN,
+    "pid": 11327,
+    "used_memory_mb": 2566,
+    "sm_utilization_percent": None,
+    "memory_utilization_percent": None,
+    "name": "memhog",
+    "host_memory_mb": 95,
+    "field_errors": {
+        "sm_utilization_percent": "No utilization sample in the last 5 s "
+        "(NVML samples only processes that used the GPU)",
+        "memory_utilization_percent": "No utilization sample in the last 5 s "
+        "(NVML samples only processes that used the GPU)",
+        "command_line": "hidden: GPU_MONITOR['PROCESS_COMMAND_LINE'] is False",
+    },
+}
+CONTAINER: dict[str, Any] = {
+    **GPU_BURN,
+    "username": None,
+    "name": None,
+    "host_memory_mb": None,
+    "started_at": None,
+    "field_errors": {
+        name: "not visible from this PID namespace; run with --pid=host"
+        for name in ("username", "name", "command_line", "host_memory_mb", "started_at")
+    },
+}
+
 METRICS_EXAMPLE = """# HELP gpu_monitor_up 1 when NVML is available in this process, else 0
 # TYPE gpu_monitor_up gauge
 gpu_monitor_up 1.0
@@ -102,13 +150,30 @@ def _error(description: str, detail: str) -> Any:
     )
 
 
+MISCONFIGURED = (
+    "GPU_MONITOR is misconfigured: GPU_MONITOR must be a dict, not list; run manage.py check"
+)
+
+
 def _common() -> dict[int, Any]:
     return {
         401: _error("Not authenticated", "Authentication credentials were not provided."),
         403: _error("Forbidden", "You do not have permission to perform this action."),
         405: _error("Method not allowed", 'Method "POST" not allowed.'),
         429: _error("Throttled", "Request was throttled. Expected available in 42 seconds."),
+        503: _error("GPU_MONITOR misconfigured (fails closed)", MISCONFIGURED),
     }
+
+
+def _index_parameter() -> Any:
+    return OpenApiParameter(
+        "index",
+        str,
+        OpenApiParameter.PATH,
+        description="GPU index (0, 1, ...) or UUID (GPU-..., stable across reboots; or the "
+        "MIG-... UUID of one of its MIG devices).",
+        pattern=r"^([0-9]+|(GPU|MIG)-[0-9A-Za-z-]{1,80})$",
+    )
 
 
 @functools.cache  # built once, when the first view is decorated
@@ -133,20 +198,72 @@ def _docs() -> dict[str, dict[str, Any]]:
         },
         "device": {
             "summary": "One GPU by index or UUID",
-            "parameters": [
-                OpenApiParameter(
-                    "index",
-                    str,
-                    OpenApiParameter.PATH,
-                    description="GPU index (0, 1, ...) or UUID (GPU-..., stable across reboots).",
-                    pattern=r"^([0-9]+|(GPU|MIG)-[0-9A-Za-z-]{1,80})$",
-                )
-            ],
+            "parameters": [_index_parameter()],
             "responses": {
                 200: OpenApiResponse(
                     GPUDeviceSerializer,
                     description="The GPU",
                     examples=[OpenApiExample("An H100", value=H100)],
+                ),
+                404: _error("No such GPU", "No GPU with index 7 (1 GPU(s) present)."),
+                **_common(),
+            },
+        },
+        "processes": {
+            "summary": "Processes on every GPU",
+            "description": "Who uses each GPU: pid, user, process name, GPU memory (MiB, as "
+            "nvidia-smi --query-compute-apps) and utilisation (as nvidia-smi pmon). Sorted "
+            "by GPU, then GPU memory, largest first. Admins only by default "
+            "(PROCESS_PERMISSION_CLASSES); command lines hidden unless PROCESS_COMMAND_LINE. "
+            "Always 200: an empty list without NVML; gpu_errors says why a GPU's "
+            "processes could not be listed.",
+            "responses": {
+                200: OpenApiResponse(
+                    GPUProcessesResponseSerializer,
+                    description="Every GPU's processes",
+                    examples=[
+                        OpenApiExample(
+                            "An H100 under load",
+                            value={
+                                "processes": [GPU_BURN, MEMHOG],
+                                "count": 2,
+                                "gpu_errors": {},
+                            },
+                        ),
+                        OpenApiExample(
+                            "In a container without --pid=host",
+                            value={"processes": [CONTAINER], "count": 1, "gpu_errors": {}},
+                        ),
+                        OpenApiExample(
+                            "One GPU lost",
+                            value={
+                                "processes": [GPU_BURN],
+                                "count": 1,
+                                "gpu_errors": {"1": "GPU is lost"},
+                            },
+                        ),
+                        OpenApiExample(
+                            "No GPU or driver",
+                            value={"processes": [], "count": 0, "gpu_errors": {}},
+                        ),
+                    ],
+                ),
+                **_common(),
+            },
+        },
+        "device_processes": {
+            "summary": "Processes on one GPU, by index or UUID",
+            "parameters": [_index_parameter()],
+            "responses": {
+                200: OpenApiResponse(
+                    GPUProcessesResponseSerializer,
+                    description="The GPU's processes",
+                    examples=[
+                        OpenApiExample(
+                            "An H100 under load",
+                            value={"processes": [GPU_BURN], "count": 1, "gpu_errors": {}},
+                        )
+                    ],
                 ),
                 404: _error("No such GPU", "No GPU with index 7 (1 GPU(s) present)."),
                 **_common(),
@@ -169,10 +286,22 @@ def _docs() -> dict[str, dict[str, Any]]:
                         )
                     ],
                 ),
-                503: _error(
-                    "NVML not available", "NVML is not available: NVML Shared Library Not Found"
-                ),
                 **_common(),
+                503: OpenApiResponse(
+                    ErrorSerializer,
+                    description="NVML not available, or GPU_MONITOR misconfigured",
+                    examples=[
+                        OpenApiExample(
+                            "NVML not available",
+                            value={
+                                "detail": "NVML is not available: NVML Shared Library Not Found"
+                            },
+                        ),
+                        OpenApiExample(
+                            "GPU_MONITOR misconfigured", value={"detail": MISCONFIGURED}
+                        ),
+                    ],
+                ),
             },
         },
         "status": {

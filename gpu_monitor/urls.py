@@ -14,6 +14,12 @@ app_name = "gpu_monitor"
 urlpatterns = [
     re_path(r"^devices/?$", views.DeviceListView.as_view(), name="devices"),
     re_path(r"^devices/(?P<index>[^/]+)/?$", views.DeviceDetailView.as_view(), name="device"),
+    re_path(
+        r"^devices/(?P<index>[^/]+)/processes/?$",
+        views.DeviceProcessListView.as_view(),
+        name="device-processes",
+    ),
+    re_path(r"^processes/?$", views.ProcessListView.as_view(), name="processes"),
     re_path(r"^driver/?$", views.DriverView.as_view(), name="driver"),
     re_path(r"^status/?$", views.StatusView.as_view(), name="status"),
     re_path(r"^metrics/?$", views.MetricsView.as_view(), name="metrics"),

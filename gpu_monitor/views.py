@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import time
 from collections.abc import Mapping, Sequence
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from gpu_monitor import host
 from gpu_monitor.conf import conf
 from gpu_monitor.manager import GPUNotFoundError, NVMLUnavailableError, get_manager
 from gpu_monitor.schema import document
@@ -33,9 +35,10 @@ from gpu_monitor.serializers import (
     DriverInfoSerializer,
     GPUDeviceSerializer,
     GPUDevicesResponseSerializer,
+    GPUProcessesResponseSerializer,
     GPUStatusSerializer,
 )
-from gpu_monitor.types import GPUDevice, GPUDevicesResponse
+from gpu_monitor.types import GPUDevice, GPUDevicesResponse, GPUProcessesResponse
 
 if TYPE_CHECKING:
     from rest_framework.permissions import _SupportsHasPermission
@@ -157,22 +160,45 @@ def _shown(text: str, limit: int = 40) -> str:
     return repr(text) if len(text) <= limit else f"{text[:limit]!r}..."
 
 
+def gpu_key(key: str) -> int | str:
+    """A GPU as named in a URL: an index (int) or a UUID (str); raises NotFound (404)."""
+    index = whole_number(key)
+    if index == TOO_LARGE:
+        raise NotFound(f"No GPU with index {_shown(key)}.")
+    if index is not None:
+        return index
+    if UUID_PATTERN.fullmatch(key):
+        return key
+    raise NotFound(f"No GPU {_shown(key)}: use an index (0, 1, ...) or a UUID (GPU-..., MIG-...).")
+
+
 def find_device(key: str) -> GPUDevice:
     """The GPU named by ``key`` in a URL (an index or a UUID); raises NotFound (404)."""
     manager = get_manager()
+    gpu = gpu_key(key)
     try:
-        index = whole_number(key)
-        if index == TOO_LARGE:
-            raise GPUNotFoundError(f"No GPU with index {_shown(key)}.")
-        if index is not None:
-            return manager.get_device(index)
-        if UUID_PATTERN.fullmatch(key):
-            return manager.get_device_by_uuid(key)
-        raise GPUNotFoundError(
-            f"No GPU {_shown(key)}: use an index (0, 1, ...) or a UUID (GPU-...)."
-        )
+        if isinstance(gpu, int):
+            return manager.get_device(gpu)
+        return manager.get_device_by_uuid(gpu)
     except GPUNotFoundError as exc:
         raise NotFound(str(exc)) from exc
+
+
+def find_processes(key: str | None) -> GPUProcessesResponse:
+    """Processes on every GPU (``key`` None) or on the GPU ``key`` names, with their host
+    details; raises NotFound (404) for a GPU that does not exist."""
+    manager = get_manager()
+    seen_at = time.time()
+    try:
+        gpu = None if key is None else gpu_key(key)
+        index = manager.index_of_uuid(gpu) if isinstance(gpu, str) else gpu
+        processes, errors = manager.get_processes(index)
+    except GPUNotFoundError as exc:
+        raise NotFound(str(exc)) from exc
+    described = host.describe(
+        processes, seen_at=seen_at, command_line=conf.get("PROCESS_COMMAND_LINE")
+    )
+    return GPUProcessesResponse(described, len(described), errors)
 
 
 @document("device")
@@ -187,6 +213,34 @@ class DeviceDetailView(GPUMonitorAPIView):
 
     def get(self, request: Request, index: str) -> Response:
         return Response(GPUDeviceSerializer(find_device(index)).data)
+
+
+class ProcessesAPIView(GPUMonitorAPIView):
+    """Base of the process views: they name users and commands, so a client needs both
+    ``PERMISSION_CLASSES`` and ``PROCESS_PERMISSION_CLASSES`` (default: admins only)."""
+
+    def get_permissions(self) -> Sequence[_SupportsHasPermission]:
+        return [*super().get_permissions(), *_instances("PROCESS_PERMISSION_CLASSES")]
+
+
+@document("processes")
+class ProcessListView(ProcessesAPIView):
+    """Processes on every GPU: pid, user, command, GPU memory. Always 200.
+
+    Admins only by default (``PROCESS_PERMISSION_CLASSES``); command lines are hidden
+    unless ``PROCESS_COMMAND_LINE`` is True. Without NVML: an empty list.
+    """
+
+    def get(self, request: Request) -> Response:
+        return Response(GPUProcessesResponseSerializer(find_processes(None)).data)
+
+
+@document("device_processes")
+class DeviceProcessListView(ProcessesAPIView):
+    """Processes on one GPU (by index or UUID), shaped like ``processes``; 404 when none."""
+
+    def get(self, request: Request, index: str) -> Response:
+        return Response(GPUProcessesResponseSerializer(find_processes(index)).data)
 
 
 @document("driver")
@@ -354,6 +408,6 @@ class NotFoundView(GPUMonitorAPIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         raise NotFound(
-            "Not found. Endpoints: devices, devices/<index> or devices/<uuid>, driver, status, "
-            "metrics, dashboard."
+            "Not found. Endpoints: devices, devices/<index> or devices/<uuid>, "
+            "devices/<index or uuid>/processes, processes, driver, status, metrics, dashboard."
         )

@@ -118,8 +118,11 @@ def read_counters(reader: FieldReader, handle: Any) -> dict[str, Any]:
         try:
             values = nvml.nvmlDeviceGetFieldValues(handle, ids)
         except nvml.NVMLError as exc:
+            if session.is_error(exc, "GPU_IS_LOST"):
+                raise
             if not session.is_error(exc, "FUNCTION_NOT_FOUND", "NOT_SUPPORTED"):
-                raise  # lost GPU: the whole GPU; anything else: the caller's per-GPU error
+                reader.fail(tuple(field for field, _, _ in COUNTERS), str(exc), logged=True)
+                return dict.fromkeys((field for field, _, _ in COUNTERS), None)
             logger.info("nvmlDeviceGetFieldValues unavailable (%s): one call per counter", exc)
             session.field_values = False
         else:

@@ -6,13 +6,14 @@ NVML, one GPU lost. It must find nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import ModuleType
 from urllib.parse import quote
 
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
-from django.test import Client
+from django.test import Client, override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
@@ -36,15 +37,19 @@ schema = schemathesis.openapi.from_wsgi(
 )
 
 
-@pytest.fixture(params=["healthy", "no_nvml", "lost"])
-def scenario(request: pytest.FixtureRequest, fake_nvml: ModuleType, db: None) -> str:
-    """The fake NVML with three GPUs, set once per test (not per example).
+@pytest.fixture(params=["healthy", "no_nvml", "lost", "load", "mig"])
+def scenario(request: pytest.FixtureRequest, fake_nvml: ModuleType, db: None) -> Iterator[str]:
+    """The fake NVML with three GPUs, set once per test (not per example), and the
+    process endpoints opened to anonymous clients so that their 200s are checked too.
 
     ``db``: schemathesis also sends made-up session cookies and Basic credentials, which
     the authentication classes look up in the database.
     """
     fake_nvml.configure(gpus=3, scenario=request.param)
-    return str(request.param)
+    with override_settings(
+        GPU_MONITOR={"PROCESS_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
+    ):
+        yield str(request.param)
 
 
 @schema.parametrize()

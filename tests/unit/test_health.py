@@ -79,3 +79,77 @@ def test_repeated_failure_logged_once_by_gpu_monitor(
     assert [r.levelno for r in loud] == [logging.ERROR]
     assert "GPU is lost" in loud[0].getMessage()
     assert sum("GPU is lost" in r.getMessage() for r in ours) == 3  # then at DEBUG
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"ecc_uncorrected_volatile": 2}, "GPU 1: 2 uncorrected ECC error(s)"),
+        (
+            {"remapped_rows": (0, 1, 1, 0)},
+            "GPU 1: a row remap is pending (reset the GPU to apply it)",
+        ),
+        ({"remapped_rows": (0, 0, 0, 1)}, "GPU 1: a row remap has failed"),
+        ({"retired_pages_pending": 1, "errors": {}}, "GPU 1: retired pages are pending"),
+        ({"clocks_event_reasons": 0x8}, "GPU 1: hardware slowdown (hw_slowdown)"),
+        (
+            {"clocks_event_reasons": 0x40 | 0x80 | 0x4},
+            "GPU 1: hardware slowdown (hw_thermal_slowdown, hw_power_brake_slowdown)",
+        ),
+    ],
+)
+def test_failing_hardware_is_unhealthy(
+    fake_nvml: ModuleType, change: dict[str, object], reason: str
+) -> None:
+    for name, value in change.items():
+        setattr(fake_nvml.STATE.gpus[1], name, value)
+
+    assert run(GPUHealthCheck()) == f"Unavailable: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("change", "option"),
+    [
+        ({"ecc_uncorrected_volatile": 2}, "uncorrected_ecc"),
+        ({"remapped_rows": (0, 1, 1, 1)}, "remap_pending"),
+        ({"retired_pages_pending": 1, "errors": {}}, "retired_pages_pending"),
+        ({"clocks_event_reasons": 0x8}, "hardware_slowdown"),
+    ],
+)
+def test_each_condition_can_be_turned_off(
+    fake_nvml: ModuleType, change: dict[str, object], option: str
+) -> None:
+    for name, value in change.items():
+        setattr(fake_nvml.STATE.gpus[0], name, value)
+
+    assert run(GPUHealthCheck()) is not None
+    assert run(GPUHealthCheck(**{option: False})) is None  # type: ignore[arg-type]
+
+
+def test_harmless_signals_stay_healthy(fake_nvml: ModuleType) -> None:
+    gpu = fake_nvml.STATE.gpus[0]
+    gpu.ecc_corrected_volatile = gpu.ecc_uncorrected_aggregate = 5  # corrected; old errors
+    gpu.remapped_rows = (3, 1, 0, 0)  # remaps done, none pending
+    gpu.clocks_event_reasons = 0x1 | 0x4 | 0x20  # idle, software power cap and thermal
+
+    assert run(GPUHealthCheck()) is None
+
+
+def test_every_problem_is_named(fake_nvml: ModuleType) -> None:
+    fake_nvml.STATE.gpus[0].ecc_uncorrected_volatile = 1
+    fake_nvml.STATE.gpus[1].clocks_event_reasons = 0x40
+
+    assert run(GPUHealthCheck()) == (
+        "Unavailable: GPU 0: 1 uncorrected ECC error(s); "
+        "GPU 1: hardware slowdown (hw_thermal_slowdown)"
+    )
+
+
+def test_uncorrectable_ecc_makes_health_endpoint_unhealthy(fake_nvml: ModuleType) -> None:
+    fake_nvml.STATE.gpus[0].ecc_uncorrected_volatile = 1
+    view = HealthCheckView.as_view(checks=["gpu_monitor.health.GPUHealthCheck"])
+
+    response = asyncio.run(view(RequestFactory().get("/health/?format=json")))
+
+    assert response.status_code == 500
+    assert "GPU 0: 1 uncorrected ECC error(s)" in response.content.decode()

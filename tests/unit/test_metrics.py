@@ -108,7 +108,7 @@ def test_without_nvml_up_is_0(fake_nvml: ModuleType, client: Client) -> None:
     assert "gpu_monitor_device_available" not in samples
 
 
-@pytest.mark.parametrize("scenario", ["healthy", "lost", "no_nvml"])
+@pytest.mark.parametrize("scenario", ["healthy", "lost", "no_nvml", "mig", "load"])
 def test_promtool_finds_nothing_wrong(fake_nvml: ModuleType, client: Client, scenario: str) -> None:
     fake_nvml.configure(gpus=2, scenario=scenario)
     promtool = shutil.which("promtool")
@@ -199,7 +199,179 @@ def test_example_alert_rules_are_valid() -> None:
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert b"SUCCESS: 4 rules found" in result.stdout
+    assert b"SUCCESS: 8 rules found" in result.stdout
+
+
+def test_alert_rules_fire_on_failing_hardware_and_only_then() -> None:
+    """promtool test rules: series that fire the ECC, remap and slowdown alerts, and
+    series (corrected errors, software power cap, a short slowdown) that must not."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: install Debian's prometheus package (.ci/run does)"
+    docs = Path(__file__).resolve().parents[2] / "docs"
+
+    result = subprocess.run(
+        [promtool, "test", "rules", "prometheus-alerts.test.yml"],
+        cwd=docs,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert b"SUCCESS" in result.stdout
+
+
+def test_metrics_from_the_fake_fire_the_ecc_alert(fake_nvml: ModuleType, client: Client) -> None:
+    """The exposition of a GPU with an uncorrectable ECC error, fed to promtool's rule
+    tests, fires GPUUncorrectableECCErrors: the rule matches the names we export."""
+    promtool = shutil.which("promtool")
+    assert promtool
+    fake_nvml.STATE.gpus[1].ecc_uncorrected_volatile = 1
+    fake_nvml.STATE.gpus[0].remapped_rows = (0, 1, 1, 0)
+    series = []
+    for family in text_string_to_metric_families(client.get("/api/gpu/metrics").content.decode()):
+        for sample in family.samples:
+            if sample.name in ("gpu_monitor_ecc_errors_total", "gpu_monitor_remapped_rows_pending"):
+                pairs = sorted({**sample.labels, "instance": "n1"}.items())
+                labels = ",".join(f'{k}="{v}"' for k, v in pairs)
+                series.append((f"{sample.name}{{{labels}}}", sample.value))
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    lines = [
+        f"rule_files: [{docs / 'prometheus-alerts.yml'}]",
+        "tests:",
+        "  - interval: 1m",
+        "    input_series:",
+        *[f"      - series: '{name}'\n        values: '{value:g}x3'" for name, value in series],
+        "    alert_rule_test:",
+        "      - eval_time: 2m",
+        "        alertname: GPUUncorrectableECCErrors",
+        "        exp_alerts:",
+        "          - exp_labels: {severity: critical, gpu: '1', type: uncorrected,",
+        "                         scope: volatile, uuid: GPU-3a34af56-e2e8-164a-8e46-000000000001,",
+        "                         name: NVIDIA H100 80GB HBM3, instance: n1}",
+        "            exp_annotations:",
+        "              summary: GPU 1 on n1 has 1 uncorrectable ECC error(s)",
+        "              description: 'Uncorrected memory errors since the driver loaded: drain the",
+        "                jobs and check the GPU (row remapping, XID 48/63/64).'",
+        "      - eval_time: 2m",
+        "        alertname: GPURowRemapPending",
+        "        exp_alerts:",
+        "          - exp_labels: {severity: warning, gpu: '0', instance: n1,",
+        "                         uuid: GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772,",
+        "                         name: NVIDIA H100 80GB HBM3}",
+        "            exp_annotations:",
+        "              summary: GPU 0 on n1 has a row remap pending",
+        "              description: 'A GPU reset (or reboot) applies it; until then the faulty",
+        "                row stays in use.'",
+    ]
+    test_file = Path(tmp := __import__("tempfile").mkdtemp()) / "test.yml"
+    test_file.write_text("\n".join(lines) + "\n")
+
+    result = subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, timeout=60, check=False
+    )
+    shutil.rmtree(tmp)
+
+    assert len(series) == 10  # 4 ECC counters x 2 GPUs, pending x 2
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_health_series(fake_nvml: ModuleType, client: Client) -> None:
+    gpu = fake_nvml.STATE.gpus[0]
+    gpu.ecc_corrected_volatile, gpu.ecc_uncorrected_aggregate = 3, 1
+    gpu.remapped_rows = (2, 1, 1, 0)
+    gpu.clocks_event_reasons = 0x4 | 0x40 | 0x400  # sw_power_cap, hw_thermal, unknown bit
+    gpu.encoder_utilization, gpu.decoder_utilization = 25, 50
+
+    samples = scrape(client)
+
+    def of(name: str, **labels: str) -> list[float]:
+        return [
+            value
+            for got, value in samples.get(name, [])
+            if got.get("gpu") == "0" and all(got.get(k) == v for k, v in labels.items())
+        ]
+
+    assert of("gpu_monitor_ecc_errors_total", type="corrected", scope="volatile") == [3]
+    assert of("gpu_monitor_ecc_errors_total", type="uncorrected", scope="volatile") == [0]
+    assert of("gpu_monitor_ecc_errors_total", type="uncorrected", scope="aggregate") == [1]
+    assert of("gpu_monitor_remapped_rows_total", type="correctable") == [2]
+    assert of("gpu_monitor_remapped_rows_total", type="uncorrectable") == [1]
+    assert of("gpu_monitor_remapped_rows_pending") == [1]
+    assert of("gpu_monitor_remapped_rows_failed") == [0]
+    active = {
+        labels["reason"]: value
+        for labels, value in samples["gpu_monitor_clocks_event_reason_active"]
+        if labels["gpu"] == "0"
+    }
+    assert active == {
+        "gpu_idle": 0,
+        "applications_clocks_setting": 0,
+        "sw_power_cap": 1,
+        "hw_slowdown": 0,
+        "sync_boost": 0,
+        "sw_thermal_slowdown": 0,
+        "hw_thermal_slowdown": 1,
+        "hw_power_brake_slowdown": 0,
+        "display_clock_setting": 0,
+    }  # one series per known reason; the unknown bit is in the API, not a series
+    assert of("gpu_monitor_encoder_utilization_ratio") == [0.25]
+    assert of("gpu_monitor_decoder_utilization_ratio") == [0.5]
+    assert of("gpu_monitor_mig_mode") == [0]
+    assert "gpu_monitor_mig_memory_total_bytes" not in samples
+
+
+def test_unsupported_health_fields_have_no_series(fake_nvml: ModuleType, client: Client) -> None:
+    for gpu in fake_nvml.STATE.gpus:
+        gpu.errors.update(
+            {
+                query: fake_nvml.NVML_ERROR_NOT_SUPPORTED
+                for query in (
+                    "ecc_errors",
+                    "remapped_rows",
+                    "clocks_event_reasons",
+                    "encoder",
+                    "mig_mode",
+                )
+            }
+        )
+
+    samples = scrape(client)
+
+    for name in (
+        "gpu_monitor_ecc_errors_total",
+        "gpu_monitor_remapped_rows_total",
+        "gpu_monitor_remapped_rows_pending",
+        "gpu_monitor_clocks_event_reason_active",
+        "gpu_monitor_encoder_utilization_ratio",
+        "gpu_monitor_mig_mode",
+    ):
+        assert name not in samples, name
+    assert "gpu_monitor_decoder_utilization_ratio" in samples
+
+
+def test_mig_series(fake_nvml: ModuleType, client: Client) -> None:
+    fake_nvml.configure(gpus=1, scenario="mig")
+
+    samples = scrape(client)
+
+    assert samples["gpu_monitor_mig_mode"] == [
+        ({"gpu": "0", "uuid": "GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772", "name": "NVIDIA H200"}, 1)
+    ]
+    totals = {
+        (labels["mig_uuid"][-2:], labels["gpu_instance_id"], labels["compute_instance_id"]): value
+        for labels, value in samples["gpu_monitor_mig_memory_total_bytes"]
+    }
+    assert totals == {
+        ("00", "2", "0"): 71424 * 1048576,
+        ("01", "2", "1"): 71424 * 1048576,
+        ("02", "3", "0"): 33280 * 1048576,
+        ("03", "9", "0"): 16384 * 1048576,
+        ("04", "10", "0"): 16384 * 1048576,
+    }
+    used = [value for _, value in samples["gpu_monitor_mig_memory_used_bytes"]]
+    assert used == [v * 1048576 for v in (16925, 16925, 17, 9, 9)]
+    assert "gpu_monitor_utilization_ratio" not in samples  # N/A on a MIG-enabled GPU
 
 
 def test_a_scrape_counts_gpus_once(fake_nvml: ModuleType, client: Client) -> None:

@@ -11,12 +11,14 @@ import yaml
 from django.core.management import call_command
 from django.test import Client
 
-OPERATIONS = {
-    "/api/gpu/devices/": {"200", "401", "403", "405", "429"},
-    "/api/gpu/devices/{index}/": {"200", "401", "403", "404", "405", "429"},
+OPERATIONS = {  # every operation can be 503: a misconfigured GPU_MONITOR fails closed
+    "/api/gpu/devices/": {"200", "401", "403", "405", "429", "503"},
+    "/api/gpu/devices/{index}/": {"200", "401", "403", "404", "405", "429", "503"},
+    "/api/gpu/devices/{index}/processes/": {"200", "401", "403", "404", "405", "429", "503"},
+    "/api/gpu/processes/": {"200", "401", "403", "405", "429", "503"},
     "/api/gpu/driver/": {"200", "401", "403", "405", "429", "503"},
-    "/api/gpu/status/": {"200", "401", "403", "405", "429"},
-    "/api/gpu/metrics/": {"200", "401", "403", "405", "429", "501"},
+    "/api/gpu/status/": {"200", "401", "403", "405", "429", "503"},
+    "/api/gpu/metrics/": {"200", "401", "403", "405", "429", "501", "503"},
 }
 
 

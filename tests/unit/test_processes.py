@@ -1,0 +1,500 @@
+"""Processes per GPU: NVML's lists (fake pynvml), host details (real psutil on this
+machine's own processes), the API and its permissions."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from collections.abc import Iterator
+from types import ModuleType
+from unittest import mock
+
+import psutil
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client, override_settings
+
+from gpu_monitor import host
+from gpu_monitor.manager import GPUManager
+
+MIB = 1024 * 1024
+OPEN = {"PROCESS_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
+SHOWN = {**OPEN, "PROCESS_COMMAND_LINE": True}
+
+
+@pytest.fixture
+def admin(db: None) -> User:
+    return User.objects.create_superuser("root", password="s3cret-pass")
+
+
+@pytest.fixture
+def root_namespace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """As on a host (or a container with --pid=host), whatever this machine is."""
+    monkeypatch.setattr(host, "CHILD_NAMESPACE", False)
+    yield
+
+
+def procs(fake_nvml: ModuleType, gpu: int, *processes: object) -> None:
+    fake_nvml.STATE.gpus[gpu].processes = list(processes)
+
+
+# -- NVML's side ----------------------------------------------------------------------
+
+
+def test_load_capture_matches_nvidia_smi(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=1, scenario="load")
+
+    processes, errors = GPUManager().get_processes()
+
+    # nvidia-smi --query-compute-apps: 11327 2566 MiB, 11328 1542 MiB, 11345 15690 MiB;
+    # pmon: gpu_burn at 99% SM and 10% memory, the memhogs without a sample.
+    assert errors == {}
+    assert [(p.pid, p.used_memory_mb, p.type) for p in processes] == [
+        (11345, 15690, "compute"),
+        (11327, 2566, "compute"),
+        (11328, 1542, "compute"),
+    ]
+    assert (processes[0].sm_utilization_percent, processes[0].memory_utilization_percent) == (
+        99,
+        10,
+    )
+    assert processes[1].sm_utilization_percent is None
+    assert (
+        processes[1]
+        .field_errors["sm_utilization_percent"]
+        .startswith("No utilization sample in the last 5 s")
+    )
+    assert processes[0].gpu_uuid == "GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772"
+    assert (processes[0].gpu_instance_id, processes[0].mig_uuid) == (None, None)
+
+
+def test_compute_graphics_and_both(fake_nvml: ModuleType) -> None:
+    fake = fake_nvml.FakeProcess
+    procs(
+        fake_nvml,
+        0,
+        fake(100, 10 * MIB),
+        fake(200, 20 * MIB, graphics=True, compute=False),
+        fake(300, 30 * MIB, graphics=True),
+    )
+
+    processes, _ = GPUManager().get_processes(0)
+
+    assert [(p.pid, p.type) for p in processes] == [
+        (300, "compute+graphics"),
+        (200, "graphics"),
+        (100, "compute"),
+    ]
+
+
+def test_memory_not_available_is_null_with_reason(fake_nvml: ModuleType) -> None:
+    procs(fake_nvml, 0, fake_nvml.FakeProcess(100, None), fake_nvml.FakeProcess(200, 5 * MIB))
+
+    processes, _ = GPUManager().get_processes(0)
+
+    assert [(p.pid, p.used_memory_mb) for p in processes] == [(200, 5), (100, None)]
+    assert processes[1].field_errors["used_memory_mb"].startswith("Not available")
+
+
+def test_memory_rounds_up_to_mib_like_the_devices(fake_nvml: ModuleType) -> None:
+    procs(fake_nvml, 0, fake_nvml.FakeProcess(100, 5 * MIB + 1))
+
+    assert GPUManager().get_processes(0)[0][0].used_memory_mb == 6
+
+
+def test_graphics_entry_supplies_memory_compute_lacks(fake_nvml: ModuleType) -> None:
+    fake = fake_nvml.FakeProcess
+    procs(fake_nvml, 0, fake(100, None), fake(100, 7 * MIB, graphics=True, compute=False))
+
+    (process,) = GPUManager().get_processes(0)[0]
+
+    assert (process.type, process.used_memory_mb) == ("compute+graphics", 7)
+
+
+def test_invalid_pids_are_skipped(fake_nvml: ModuleType) -> None:
+    fake = fake_nvml.FakeProcess
+    procs(fake_nvml, 0, fake(0, MIB), fake(0xFFFFFFFF, MIB), fake(42, MIB))
+
+    assert [p.pid for p in GPUManager().get_processes(0)[0]] == [42]
+
+
+def test_mig_processes_carry_their_slice(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=1, scenario="mig")
+
+    processes, errors = GPUManager().get_processes()
+
+    # nvidia-smi: GI 2, CI 1 for all three; no per-process utilisation under MIG.
+    assert errors == {}
+    assert [(p.pid, p.used_memory_mb) for p in processes] == [
+        (12267, 13526),
+        (12249, 2194),
+        (12250, 1170),
+    ]
+    assert {(p.gpu_instance_id, p.compute_instance_id) for p in processes} == {(2, 1)}
+    assert {p.mig_uuid for p in processes} == {"MIG-00000001-0000-0000-0000-000000000001"}
+    assert processes[0].field_errors["sm_utilization_percent"] == (
+        "Not reported on a MIG-enabled GPU by NVML"
+    )
+    assert fake_nvml.CALLS["nvmlDeviceGetProcessUtilization"] == 0
+
+
+def test_old_samples_do_not_count(fake_nvml: ModuleType) -> None:
+    procs(fake_nvml, 0, fake_nvml.FakeProcess(100, MIB))
+    fake_nvml.STATE.gpus[0].samples = [fake_nvml.FakeSample(100, 80, 5, age_s=30)]
+
+    (process,) = GPUManager().get_processes(0)[0]
+
+    assert process.sm_utilization_percent is None
+
+
+def test_latest_sample_wins(fake_nvml: ModuleType) -> None:
+    procs(fake_nvml, 0, fake_nvml.FakeProcess(100, MIB))
+    fake_nvml.STATE.gpus[0].samples = [
+        fake_nvml.FakeSample(100, 10, 1, age_s=3),
+        fake_nvml.FakeSample(100, 60, 6, age_s=1),
+        fake_nvml.FakeSample(100, 30, 3, age_s=2),
+    ]
+
+    (process,) = GPUManager().get_processes(0)[0]
+
+    assert (process.sm_utilization_percent, process.memory_utilization_percent) == (60, 6)
+
+
+def test_utilization_error_is_the_reason(fake_nvml: ModuleType) -> None:
+    procs(fake_nvml, 0, fake_nvml.FakeProcess(100, MIB))
+    fake_nvml.STATE.gpus[0].errors["process_utilization"] = fake_nvml.NVML_ERROR_NO_PERMISSION
+
+    (process,) = GPUManager().get_processes(0)[0]
+
+    assert process.field_errors["sm_utilization_percent"] == "Insufficient Permissions"
+    assert process.used_memory_mb == 1
+
+
+def test_driver_before_510_uses_the_v2_functions(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=1, scenario="load")
+    fake_nvml.STATE.processes_v3 = False
+
+    processes, errors = GPUManager().get_processes()
+
+    assert (len(processes), errors) == (3, {})
+    assert fake_nvml.CALLS["nvmlDeviceGetComputeRunningProcesses_v2"] == 1
+    assert fake_nvml.CALLS["nvmlDeviceGetGraphicsRunningProcesses_v2"] == 1
+
+
+def test_a_lost_gpu_is_named_and_hides_no_other(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=3, scenario="lost")
+    for gpu in fake_nvml.STATE.gpus:
+        gpu.processes = [fake_nvml.FakeProcess(100, MIB)]
+
+    processes, errors = GPUManager().get_processes()
+
+    assert [p.gpu_index for p in processes] == [0, 1]
+    assert errors == {"2": "GPU is lost"}
+
+
+def test_list_failure_is_named(fake_nvml: ModuleType) -> None:
+    fake_nvml.STATE.gpus[1].errors["processes_compute"] = fake_nvml.NVML_ERROR_NO_PERMISSION
+
+    _, errors = GPUManager().get_processes()
+
+    assert errors == {"1": "Insufficient Permissions"}
+
+
+def test_without_nvml_no_processes(fake_nvml: ModuleType) -> None:
+    fake_nvml.STATE.init_error = fake_nvml.NVML_ERROR_LIBRARY_NOT_FOUND
+
+    assert GPUManager().get_processes() == ([], {})
+
+
+# -- the host's side ------------------------------------------------------------------
+
+
+def test_host_details_of_a_real_process(fake_nvml: ModuleType, root_namespace: None) -> None:
+    procs(fake_nvml, 0, fake_nvml.FakeProcess(os.getpid(), 300 * MIB))
+    (process,) = GPUManager().get_processes(0)[0]
+
+    (described,) = host.describe([process], seen_at=time.time(), command_line=True)
+
+    me = psutil.Process()
+    assert described.username == getpass.getuser()
+    assert described.name == me.name()
+    assert described.command_line == me.cmdline()
+    assert described.host_memory_mb is not None and described.host_memory_mb > 0
+    assert described.started_at is not None and described.started_at.endswith("+00:00")
+    assert described.used_memory_mb == 300
+    assert set(described.field_errors) <= {"sm_utilization_percent", "memory_utilization_percent"}
+
+
+def test_command_line_hidden_unless_asked(fake_nvml: ModuleType, root_namespace: None) -> None:
+    procs(fake_nvml, 0, fake_nvml.FakeProcess(os.getpid(), MIB))
+    (process,) = GPUManager().get_processes(0)[0]
+
+    (described,) = host.describe([process], seen_at=time.time(), command_line=False)
+
+    assert described.command_line is None
+    assert described.field_errors["command_line"] == host.HIDDEN
+    assert described.username == getpass.getuser()
+
+
+def test_a_pid_that_ended_is_said_so(fake_nvml: ModuleType, root_namespace: None) -> None:
+    with mock.patch.object(psutil, "Process", side_effect=psutil.NoSuchProcess(4242)):
+        (described,) = host.describe(
+            [own_process(fake_nvml, 4242)], seen_at=time.time(), command_line=True
+        )
+
+    assert described.username is None
+    assert described.field_errors["username"] == host.ENDED
+    assert described.used_memory_mb == 1  # NVML's fields stay
+
+
+def own_process(fake_nvml: ModuleType, pid: int) -> object:
+    procs(fake_nvml, 0, fake_nvml.FakeProcess(pid, MIB))
+    return GPUManager().get_processes(0)[0][0]
+
+
+def test_missing_pid_in_a_container_is_not_visible(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host, "CHILD_NAMESPACE", True)
+    with mock.patch.object(psutil, "Process", side_effect=psutil.NoSuchProcess(4242)):
+        (described,) = host.describe(
+            [own_process(fake_nvml, 4242)], seen_at=time.time(), command_line=True
+        )
+
+    assert described.field_errors["name"] == (
+        "not visible from this PID namespace; run with --pid=host"
+    )
+
+
+def test_a_pid_reused_after_the_listing_is_never_attributed(
+    fake_nvml: ModuleType, root_namespace: None
+) -> None:
+    """The pid exists, but its process started after NVML listed the pid: someone else."""
+    process = own_process(fake_nvml, os.getpid())
+
+    (described,) = host.describe(
+        [process], seen_at=psutil.Process().create_time() - 60, command_line=True
+    )
+
+    assert (described.username, described.name, described.command_line) == (None, None, None)
+    assert described.field_errors["username"] == host.NOT_VISIBLE
+
+
+def test_in_a_child_namespace_a_pid_without_gpu_mappings_is_not_attributed(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a container NVML's host pid may name an unrelated local process: this test
+    process has no /dev/nvidia* mapped, so it must not be taken for the GPU's user."""
+    monkeypatch.setattr(host, "CHILD_NAMESPACE", True)
+
+    (described,) = host.describe(
+        [own_process(fake_nvml, os.getpid())], seen_at=time.time(), command_line=True
+    )
+
+    assert described.username is None
+    assert described.field_errors["username"] == host.NOT_VISIBLE
+
+
+def test_namespace_detection_reads_nspid() -> None:
+    status = "Name:\tpython\nNSpid:\t4242\t17\n"
+    with mock.patch("builtins.open", mock.mock_open(read_data=status)):
+        assert host.in_child_pid_namespace() is True
+    with mock.patch("builtins.open", mock.mock_open(read_data="NSpid:\t4242\n")):
+        assert host.in_child_pid_namespace() is False
+    with mock.patch("builtins.open", side_effect=OSError):
+        assert host.in_child_pid_namespace() is False
+
+
+def test_another_users_process_denies_some_fields(
+    fake_nvml: ModuleType, root_namespace: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denied = psutil.AccessDenied(os.getpid())
+    monkeypatch.setattr(psutil.Process, "cmdline", mock.Mock(side_effect=denied))
+    monkeypatch.setattr(psutil.Process, "memory_info", mock.Mock(side_effect=denied))
+
+    (described,) = host.describe(
+        [own_process(fake_nvml, os.getpid())], seen_at=time.time(), command_line=True
+    )
+
+    assert described.username == getpass.getuser()
+    assert (described.command_line, described.host_memory_mb) == (None, None)
+    assert described.field_errors["command_line"] == "access denied (another user's process)"
+    assert described.field_errors["host_memory_mb"] == "access denied (another user's process)"
+
+
+def test_access_denied_at_lookup_guesses_nothing(
+    fake_nvml: ModuleType, root_namespace: None
+) -> None:
+    with mock.patch.object(psutil, "Process", side_effect=psutil.AccessDenied(1)):
+        (described,) = host.describe(
+            [own_process(fake_nvml, 1)], seen_at=time.time(), command_line=True
+        )
+
+    assert described.field_errors["name"] == "access denied (another user's process)"
+
+
+def test_without_psutil_the_nvml_fields_remain(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host, "psutil", None)
+
+    (described,) = host.describe(
+        [own_process(fake_nvml, os.getpid())], seen_at=time.time(), command_line=True
+    )
+
+    assert described.used_memory_mb == 1
+    assert described.username is None
+    assert described.field_errors["username"] == (
+        "psutil is not installed: pip install gpu-monitor[processes]"
+    )
+
+
+def test_a_pid_on_several_gpus_is_looked_up_once(
+    fake_nvml: ModuleType, root_namespace: None
+) -> None:
+    for gpu in fake_nvml.STATE.gpus:
+        gpu.processes = [fake_nvml.FakeProcess(os.getpid(), MIB)]
+    processes, _ = GPUManager().get_processes()
+    before = host.lookups.count
+
+    described = host.describe(processes, seen_at=time.time(), command_line=False)
+
+    assert [p.gpu_index for p in described] == [0, 1]
+    assert host.lookups.count - before == 1
+    assert described[0].username == described[1].username == getpass.getuser()
+
+
+# -- the API --------------------------------------------------------------------------
+
+
+def test_anonymous_on_an_open_install_sees_gpus_not_processes(
+    fake_nvml: ModuleType, client: Client
+) -> None:
+    assert client.get("/api/gpu/devices").status_code == 200
+    for path in ("/api/gpu/processes", "/api/gpu/devices/0/processes"):
+        response = client.get(path)
+        assert response.status_code == 403, path
+        assert "pid" not in response.content.decode()
+
+
+def test_normal_user_sees_no_processes(fake_nvml: ModuleType, client: Client, db: None) -> None:
+    client.force_login(User.objects.create_user("alice", password="pw-alice-123"))
+
+    assert client.get("/api/gpu/processes").status_code == 403
+
+
+def test_admin_sees_processes(
+    fake_nvml: ModuleType, client: Client, admin: User, root_namespace: None
+) -> None:
+    procs(fake_nvml, 1, fake_nvml.FakeProcess(os.getpid(), 512 * MIB))
+    client.force_login(admin)
+
+    body = client.get("/api/gpu/processes").json()
+
+    assert body["count"] == 1 and body["gpu_errors"] == {}
+    (process,) = body["processes"]
+    assert list(process) == [
+        "gpu_index",
+        "gpu_uuid",
+        "pid",
+        "type",
+        "used_memory_mb",
+        "sm_utilization_percent",
+        "memory_utilization_percent",
+        "username",
+        "name",
+        "command_line",
+        "host_memory_mb",
+        "started_at",
+        "gpu_instance_id",
+        "compute_instance_id",
+        "mig_uuid",
+        "field_errors",
+    ]
+    assert (process["gpu_index"], process["pid"], process["used_memory_mb"]) == (
+        1,
+        os.getpid(),
+        512,
+    )
+    assert process["username"] == getpass.getuser()
+    assert process["command_line"] is None  # hidden by default, even for admins
+    assert process["field_errors"]["command_line"] == host.HIDDEN
+
+
+def test_command_line_shown_when_the_project_says_so(
+    fake_nvml: ModuleType, client: Client, root_namespace: None
+) -> None:
+    procs(fake_nvml, 0, fake_nvml.FakeProcess(os.getpid(), MIB))
+    with override_settings(GPU_MONITOR=SHOWN):
+        (process,) = client.get("/api/gpu/processes").json()["processes"]
+
+    assert process["command_line"] == psutil.Process().cmdline()
+
+
+def test_process_permission_adds_to_the_gpu_permission(
+    fake_nvml: ModuleType, client: Client
+) -> None:
+    """Opening processes does not open what PERMISSION_CLASSES locks."""
+    locked = {**OPEN, "PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]}
+    with override_settings(GPU_MONITOR=locked):
+        assert client.get("/api/gpu/processes").status_code == 403
+    with override_settings(GPU_MONITOR=OPEN):
+        assert client.get("/api/gpu/processes").status_code == 200
+
+
+def test_device_processes_by_index_and_uuid(fake_nvml: ModuleType, client: Client) -> None:
+    fake_nvml.configure(gpus=2, scenario="mig")
+    procs(fake_nvml, 1, fake_nvml.FakeProcess(77, MIB))
+    with override_settings(GPU_MONITOR=OPEN):
+        by_index = client.get("/api/gpu/devices/1/processes").json()
+        by_uuid = client.get(
+            "/api/gpu/devices/GPU-3a34af56-e2e8-164a-8e46-000000000001/processes/"
+        ).json()
+        by_mig = client.get(
+            "/api/gpu/devices/MIG-00000002-0000-0000-0000-000000000002/processes"
+        ).json()
+
+    assert [p["pid"] for p in by_index["processes"]] == [77]
+    assert by_uuid == by_index
+    assert [p["pid"] for p in by_mig["processes"]] == [12267, 12249, 12250]  # GPU 0's
+
+
+@pytest.mark.parametrize("key", ["2", "GPU-00000000-0000-0000-0000-000000000000", "x", "9" * 5000])
+def test_device_processes_of_an_unknown_gpu_is_404(
+    fake_nvml: ModuleType, client: Client, key: str
+) -> None:
+    with override_settings(GPU_MONITOR=OPEN):
+        response = client.get(f"/api/gpu/devices/{key}/processes")
+
+    assert response.status_code == 404
+    assert list(response.json()) == ["detail"]
+
+
+def test_processes_without_nvml_is_empty_200(fake_nvml: ModuleType, client: Client) -> None:
+    fake_nvml.STATE.init_error = fake_nvml.NVML_ERROR_LIBRARY_NOT_FOUND
+    with override_settings(GPU_MONITOR=OPEN):
+        response = client.get("/api/gpu/processes")
+
+    assert response.status_code == 200
+    assert response.json() == {"processes": [], "count": 0, "gpu_errors": {}}
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"PROCESS_PERMISSION_CLASSES": None},
+        {"PROCESS_PERMISSION_CLASSES": "rest_framework.permissions.AllowAny"},
+        {"PROCESS_PERMISSION_CLASSES": ["builtins.object"]},
+        {"PROCESS_COMMAND_LINE": "yes"},
+        {"METRICS_USER_MEMORY": 1},
+    ],
+)
+def test_bad_process_settings_fail_closed(
+    fake_nvml: ModuleType, client: Client, setting: dict[str, object]
+) -> None:
+    with override_settings(GPU_MONITOR=setting):
+        response = client.get("/api/gpu/processes")
+
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("GPU_MONITOR is misconfigured: ")
