@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import getpass
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
+import psutil
 import pytest
 from django.core.management import CommandError, call_command
-from django.test import Client
+from django.test import Client, override_settings
 
+from gpu_monitor import host
 from gpu_monitor.management.commands import gpu_devices
 
 ROOT = Path(__file__).resolve().parents[2]
+MIB = 1024 * 1024
 
 
 def run(*args: str) -> tuple[str, str]:
@@ -265,3 +270,151 @@ def test_one_refresh_counts_gpus_once(fake_nvml: ModuleType) -> None:
     run("--json")
 
     assert fake_nvml.CALLS["nvmlDeviceGetCount"] == 1
+
+
+# -- processes, MIG and health columns ------------------------------------------------
+
+
+def test_processes_are_listed_under_their_gpu(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host, "CHILD_NAMESPACE", False)
+    fake_nvml.STATE.gpus[1].processes = [
+        fake_nvml.FakeProcess(os.getpid(), 1200 * MIB),
+        fake_nvml.FakeProcess(4242424, 300 * MIB),
+    ]
+    fake_nvml.STATE.gpus[1].samples = [fake_nvml.FakeSample(os.getpid(), 87, 4)]
+
+    lines = run("--processes")[0].splitlines()
+
+    assert lines[2].strip().startswith("0  NVIDIA H100")
+    assert lines[3].strip().startswith("1  NVIDIA H100")
+    mine, gone = lines[4], lines[5]
+    assert mine.startswith("     ") and gone.startswith("     ")
+    me = psutil.Process()
+    assert mine.split()[:4] == [str(os.getpid()), getpass.getuser(), me.name(), "1200"]
+    assert "SM 87%" in mine and "compute" in mine
+    assert gone.split()[:3] == ["4242424", "N/A", "N/A"]
+    assert gone.endswith("(the process ended after NVML listed it)")
+    assert mine.index("MiB") == gone.index("MiB")  # aligned
+    assert shlex.join(me.cmdline()) not in mine  # no command line without --full-command
+
+
+def test_full_command_shows_the_command_line(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host, "CHILD_NAMESPACE", False)
+    fake_nvml.STATE.gpus[0].processes = [fake_nvml.FakeProcess(os.getpid(), MIB)]
+
+    out = run("-p", "--full-command", "--index", "0")[0]
+
+    assert out.splitlines()[3].endswith(shlex.join(psutil.Process().cmdline()))
+
+
+def test_processes_json_equals_the_api_document(
+    fake_nvml: ModuleType, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host, "CHILD_NAMESPACE", False)
+    fake_nvml.configure(gpus=2, scenario="load")
+    fake_nvml.STATE.gpus[1].processes.append(fake_nvml.FakeProcess(os.getpid(), 9 * MIB))
+
+    out, _ = run("--json", "--processes")
+    with override_settings(
+        GPU_MONITOR={"PROCESS_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
+    ):
+        api = client.get("/api/gpu/processes").json()
+
+    document = json.loads(out)
+    for process in document["processes"] + api["processes"]:
+        process.pop("host_memory_mb")  # RSS moves between two reads
+    assert document == api
+    assert document["count"] == 7
+
+
+def test_processes_json_is_byte_identical(fake_nvml: ModuleType, client: Client) -> None:
+    fake_nvml.configure(gpus=2, scenario="mig")
+
+    out, _ = run("--json", "-p")
+    with override_settings(
+        GPU_MONITOR={"PROCESS_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
+    ):
+        api = client.get("/api/gpu/processes").content.decode()
+
+    assert out == api + "\n"
+
+
+def test_processes_of_a_lost_gpu_say_why(fake_nvml: ModuleType) -> None:
+    fake_nvml.STATE.gpus[1].errors["processes_compute"] = fake_nvml.NVML_ERROR_NO_PERMISSION
+
+    lines = run("-p")[0].splitlines()
+
+    assert lines[-1] == "     processes unavailable: Insufficient Permissions"
+
+
+def test_processes_with_index_and_watch(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gpu_devices.time, "sleep", lambda seconds: None)
+    fake_nvml.configure(gpus=2, scenario="load")
+
+    out, _ = run("--json", "-p", "--index", "1", "--watch", "1", "--count", "2")
+    documents = [json.loads(line) for line in out.splitlines()]
+
+    assert len(documents) == 2
+    assert {p["gpu_index"] for d in documents for p in d["processes"]} == {1}
+    assert documents[0]["count"] == 3
+
+
+def test_mig_devices_are_rows_under_their_gpu(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=2, scenario="mig")
+
+    lines = run()[0].splitlines()
+
+    assert lines[2].split()[:3] == ["0", "NVIDIA", "H200"]
+    migs = lines[3:8]
+    assert [line.split()[:2] for line in migs] == [
+        ["MIG", "2/0"],
+        ["MIG", "2/1"],
+        ["MIG", "3/0"],
+        ["MIG", "9/0"],
+        ["MIG", "10/0"],
+    ]
+    assert "16925 / 71424 MiB (24%)" in migs[0]
+    assert migs[4].endswith("MIG-00000004-0000-0000-0000-000000000004")
+    assert lines[8].split()[:2] == ["1", "NVIDIA"]
+
+
+def test_wide_table_shows_ecc_remap_and_clock_events(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=3)
+    gpus = fake_nvml.STATE.gpus
+    gpus[0].ecc_uncorrected_volatile, gpus[0].remapped_rows = 2, (0, 1, 1, 0)
+    gpus[1].remapped_rows, gpus[1].clocks_event_reasons = (0, 0, 0, 1), 0x40 | 0x4
+    gpus[2].errors.update(
+        remapped_rows=fake_nvml.NVML_ERROR_NOT_SUPPORTED,
+        clocks_event_reasons=fake_nvml.NVML_ERROR_NOT_SUPPORTED,
+    )
+
+    lines = run("--wide", "--no-color")[0].splitlines()
+    header = lines[1]
+
+    for name in ("Vol unc ECC", "Remap", "Clock events"):
+        assert name in header
+    column = header.index("Remap")
+    assert [line[column:].split()[0] for line in lines[2:]] == ["pending", "failed", "N/A"]
+    events = header.index("Clock events")
+    assert [line[events:].split()[0] for line in lines[2:]] == [
+        "gpu_idle",
+        "sw_power_cap,hw_thermal_slowdown",
+        "N/A",
+    ]
+    assert lines[2][: header.index("Remap")].rstrip().endswith("2")
+
+
+def test_wide_table_highlights_hardware_trouble(fake_nvml: ModuleType) -> None:
+    gpu = fake_nvml.STATE.gpus[0]
+    gpu.ecc_uncorrected_volatile, gpu.clocks_event_reasons = 1, 0x8
+
+    row = run("--wide", "--force-color", "--index", "0")[0].splitlines()[2]
+
+    assert "\x1b[33;1mhw_slowdown \x1b[0m" in row  # padded to "Clock events"
+    assert "\x1b[33;1m" + " " * 10 + "1\x1b[0m" in row  # padded to "Vol unc ECC"

@@ -15,13 +15,25 @@ from gpu_monitor.serializers import (
     DriverInfoSerializer,
     GPUDeviceSerializer,
     GPUDevicesResponseSerializer,
+    GPUProcessesResponseSerializer,
+    GPUProcessSerializer,
     GPUStatusSerializer,
+    MIGDeviceSerializer,
 )
-from gpu_monitor.types import DriverInfo, GPUDevice, GPUDevicesResponse, GPUStatus
+from gpu_monitor.types import (
+    DriverInfo,
+    GPUDevice,
+    GPUDevicesResponse,
+    GPUProcess,
+    GPUProcessesResponse,
+    GPUStatus,
+    MIGDevice,
+)
 
 
-def test_lean_path_equals_drf_generic_path(fake_nvml: ModuleType) -> None:
-    fake_nvml.configure(gpus=3, scenario="lost")
+@pytest.mark.parametrize("scenario", ["lost", "mig"])
+def test_lean_path_equals_drf_generic_path(fake_nvml: ModuleType, scenario: str) -> None:
+    fake_nvml.configure(gpus=3, scenario=scenario)
     fake_nvml.STATE.gpus[0].errors["temperature"] = fake_nvml.NVML_ERROR_NOT_SUPPORTED
     devices = GPUManager().get_devices()
     response = GPUDevicesResponse(devices, len(devices))
@@ -54,6 +66,9 @@ def test_fields_are_bound_once_per_class(fake_nvml: ModuleType) -> None:
         (GPUDevicesResponse, GPUDevicesResponseSerializer),
         (DriverInfo, DriverInfoSerializer),
         (GPUStatus, GPUStatusSerializer),
+        (MIGDevice, MIGDeviceSerializer),
+        (GPUProcess, GPUProcessSerializer),
+        (GPUProcessesResponse, GPUProcessesResponseSerializer),
     ],
 )
 def test_dataclasses_mirror_serializers_field_for_field(dataclass: type, serializer: type) -> None:
@@ -73,3 +88,17 @@ def test_command_json_equals_drf_rendering_with_unicode_and_separators(
     )
 
     assert devices_json(devices).encode() == drf
+
+
+def test_processes_lean_path_equals_drf_generic_path(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=2, scenario="mig")
+    processes, errors = GPUManager().get_processes()
+    response = GPUProcessesResponse(processes, len(processes), errors)
+
+    lean = GPUProcessesResponseSerializer(response).data
+    generic = serializers.Serializer.to_representation(
+        GPUProcessesResponseSerializer(response), response
+    )
+
+    assert lean == generic
+    assert lean["count"] == 3

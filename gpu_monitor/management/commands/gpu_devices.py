@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import os
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -14,8 +15,16 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from gpu_monitor import host
+from gpu_monitor.conf import conf
 from gpu_monitor.manager import GPUManager, NVMLUnavailableError, get_manager
-from gpu_monitor.types import GPUDevice, GPUDevicesResponse
+from gpu_monitor.types import (
+    GPUDevice,
+    GPUDevicesResponse,
+    GPUProcess,
+    GPUProcessesResponse,
+    MIGDevice,
+)
 
 HIGH_PERCENT = 90  # utilisation or memory use at or above this is highlighted
 HIGH_TEMPERATURE_C = 80
@@ -28,11 +37,16 @@ WIDE_COLUMNS = (
     "Perf",
     "SM clock",
     "Mem clock",
+    "Vol unc ECC",
+    "Remap",
+    "Clock events",
     "Bus ID",
     "UUID",
     "State",
 )
-LEFT_ALIGNED = {"Name", "Bus ID", "UUID", "State"}
+LEFT_ALIGNED = {"Name", "Bus ID", "UUID", "State", "Remap", "Clock events"}
+HARDWARE_SLOWDOWNS = {"hw_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown"}
+INDENT = "     "  # MIG devices and processes: under their GPU's row
 Cell = tuple[str, "Callable[[str], str] | None"]
 CLEAR_SCREEN = "\x1b[H\x1b[J"  # cursor home, clear to the end: redraw in place
 
@@ -51,7 +65,12 @@ def _positive(kind: type[float] | type[int], what: str) -> Callable[[str], float
 
 
 def devices_json(devices: list[GPUDevice]) -> str:
-    """The exact bytes of ``GET api/gpu/devices`` for ``devices``, without importing DRF.
+    """The exact bytes of ``GET api/gpu/devices`` for ``devices``, without importing DRF."""
+    return api_json(GPUDevicesResponse(devices, len(devices)))
+
+
+def api_json(document: Any) -> str:
+    """The exact bytes the API answers for the dataclass ``document``, without DRF.
 
     Importing DRF's serializers took 0.25 s of this command's 0.68 s on a real GPU
     machine. The dataclasses mirror the serializers field for field and in order (a test
@@ -61,7 +80,7 @@ def devices_json(devices: list[GPUDevice]) -> str:
     """
     drf = getattr(settings, "REST_FRAMEWORK", {})
     text = json.dumps(
-        dataclasses.asdict(GPUDevicesResponse(devices, len(devices))),
+        dataclasses.asdict(document),
         ensure_ascii=not drf.get("UNICODE_JSON", True),
         allow_nan=not drf.get("STRICT_JSON", True),
         separators=(",", ":") if drf.get("COMPACT_JSON", True) else None,
@@ -93,6 +112,20 @@ class Command(BaseCommand):
             action="store_true",
             help="Add power, fan, memory utilisation, performance state, clocks, PCI bus id "
             "and UUID to the table (default: off).",
+        )
+        parser.add_argument(
+            "-p",
+            "--processes",
+            action="store_true",
+            help="List the processes on each GPU under its row: pid, user, name, GPU memory, "
+            "SM utilisation (default: off). With --json, print the JSON of GET "
+            "api/gpu/processes instead.",
+        )
+        parser.add_argument(
+            "--full-command",
+            action="store_true",
+            help="With --processes, show each process's command line (default: off; the "
+            "PROCESS_COMMAND_LINE setting guards the web API, not this command).",
         )
         parser.add_argument(
             "--index",
@@ -139,8 +172,12 @@ class Command(BaseCommand):
         as_json, watch = options["json"], bool(options["watch"])
         status, devices = manager.get_status_and_devices()
         devices = self._select(devices, options["index"]) if status.cuda_available else []
+        processes = self._processes(manager, devices, options) if options["processes"] else None
         if as_json:
-            self.stdout.write(devices_json(devices))
+            if processes is None:
+                self.stdout.write(devices_json(devices))
+            else:
+                self.stdout.write(api_json(processes))
         if not status.cuda_available:
             raise CommandError(
                 f"No NVIDIA GPU available: {status.error_message or 'NVML sees no GPU'}",
@@ -149,7 +186,22 @@ class Command(BaseCommand):
         if not as_json:
             if watch:  # redraw in place in a terminal; elsewhere, a blank line between frames
                 self.stdout.write(CLEAR_SCREEN if self.stdout.isatty() else "\n", ending="")
-            self.stdout.write("\n".join(self._table(manager, devices, options["wide"])))
+            lines = self._table(manager, devices, options["wide"], processes)
+            self.stdout.write("\n".join(lines))
+
+    @staticmethod
+    def _processes(
+        manager: GPUManager, devices: list[GPUDevice], options: dict[str, Any]
+    ) -> GPUProcessesResponse:
+        """The processes of the selected GPUs with host details, as the API has them."""
+        seen_at = time.time()
+        found, errors = manager.get_processes()
+        chosen = {d.index for d in devices}
+        found = [p for p in found if p.gpu_index in chosen]
+        errors = {index: reason for index, reason in errors.items() if int(index) in chosen}
+        command_line = options["full_command"] or conf.get("PROCESS_COMMAND_LINE") is True
+        described = host.describe(found, seen_at=seen_at, command_line=command_line)
+        return GPUProcessesResponse(described, len(described), errors)
 
     @staticmethod
     def _select(devices: list[GPUDevice], indexes: Sequence[int] | None) -> list[GPUDevice]:
@@ -163,7 +215,13 @@ class Command(BaseCommand):
             )
         return [d for d in devices if d.index in indexes]
 
-    def _table(self, manager: GPUManager, devices: list[GPUDevice], wide: bool) -> list[str]:
+    def _table(
+        self,
+        manager: GPUManager,
+        devices: list[GPUDevice],
+        wide: bool,
+        processes: GPUProcessesResponse | None = None,
+    ) -> list[str]:
         try:
             driver = manager.get_driver_info()
             versions = f"Driver {driver.driver_version}   CUDA {driver.cuda_driver_version}"
@@ -176,18 +234,70 @@ class Command(BaseCommand):
             max(len(row[col][0]) for row in rows if col < len(row)) for col in range(len(headers))
         ]
         lines = [self.style.MIGRATE_HEADING(f"{versions}   {len(devices)} GPU(s)")]
-        for row in rows:
-            cells = []
-            for col, (text, style) in enumerate(row):
-                if col == len(row) - 1:  # the last cell (State, or an error) is not padded
-                    padded = text
-                elif headers[col] in LEFT_ALIGNED:
-                    padded = text.ljust(widths[col])
-                else:
-                    padded = text.rjust(widths[col])
-                cells.append(style(padded) if style else padded)
-            lines.append("  ".join(cells))
+        lines.append(self._line(rows[0], widths, headers))
+        mig_rows = [[self._mig_row(mig) for mig in d.mig_devices] for d in devices]
+        process_rows = [self._process_rows(d, processes) for d in devices]
+        mig_widths = _widths([row for group in mig_rows for row in group])
+        process_widths = _widths([row for group in process_rows for row in group])
+        for row, migs, procs in zip(rows[1:], mig_rows, process_rows, strict=True):
+            lines.append(self._line(row, widths, headers))
+            lines += [INDENT + self._line(mig, mig_widths, MIG_HEADERS) for mig in migs]
+            lines += [INDENT + self._line(p, process_widths, PROCESS_HEADERS) for p in procs]
         return lines
+
+    @staticmethod
+    def _line(row: list[Cell], widths: list[int], headers: Sequence[str]) -> str:
+        cells = []
+        for col, (text, style) in enumerate(row):
+            if col == len(row) - 1:  # the last cell (State, or an error) is not padded
+                padded = text
+            elif headers[col] in LEFT_ALIGNED:
+                padded = text.ljust(widths[col])
+            else:
+                padded = text.rjust(widths[col])
+            cells.append(style(padded) if style else padded)
+        return "  ".join(cells)
+
+    def _mig_row(self, mig: MIGDevice) -> list[Cell]:
+        """A MIG device as nvidia-smi's MIG table has it: GI/CI, name, shared memory."""
+        memory = "N/A"
+        if mig.used_memory_mb is not None and mig.total_memory_mb:
+            percent = round(100 * mig.used_memory_mb / mig.total_memory_mb)
+            memory = f"{mig.used_memory_mb} / {mig.total_memory_mb} MiB ({percent}%)"
+        return [
+            (f"MIG {_na(mig.gpu_instance_id, '{}')}/{_na(mig.compute_instance_id, '{}')}", None),
+            (_na(mig.name, "{}"), None),
+            (memory, None),
+            (_na(mig.uuid, "{}"), None),
+        ]
+
+    def _process_rows(
+        self, device: GPUDevice, processes: GPUProcessesResponse | None
+    ) -> list[list[Cell]]:
+        """One row per process on ``device`` (as gpustat -cpu), or why there is none."""
+        if processes is None:
+            return []
+        error = processes.gpu_errors.get(str(device.index))
+        if error:
+            return [[(f"processes unavailable: {error}", self.style.ERROR)]]
+        rows = []
+        for p in processes.processes:
+            if p.gpu_index != device.index:
+                continue
+            row: list[Cell] = [
+                (str(p.pid), None),
+                (_na(p.username, "{}"), None),
+                (_na(p.name, "{}"), None),
+                (_na(p.used_memory_mb, "{} MiB"), None),
+                (_na(p.sm_utilization_percent, "SM {}%"), None),
+                (self._process_type(p), None),
+            ]
+            if p.command_line:
+                row.append((shlex.join(p.command_line), None))
+            elif p.name is None and "name" in p.field_errors:  # say why the host is silent
+                row.append((f"({p.field_errors['name']})", None))
+            rows.append(row)
+        return rows
 
     def _row(self, device: GPUDevice, wide: bool) -> list[Cell]:
         first: list[Cell] = [(str(device.index), None), (device.name, None)]
@@ -218,13 +328,54 @@ class Command(BaseCommand):
                 (_na(device.performance_state, "{}"), None),
                 (_na(device.sm_clock_mhz, "{} MHz"), None),
                 (_na(device.memory_clock_mhz, "{} MHz"), None),
+                (
+                    _na(device.ecc_errors_uncorrected_volatile, "{}"),
+                    self._high(device.ecc_errors_uncorrected_volatile, 1),
+                ),
+                self._remap(device),
+                self._clock_events(device),
                 (_na(device.pci_bus_id, "{}"), None),
                 (_na(device.uuid, "{}"), None),
             ]
         return [*cells, ("OK", self.style.SUCCESS)]
 
+    @staticmethod
+    def _process_type(process: GPUProcess) -> str:
+        if process.gpu_instance_id is None:
+            return process.type
+        return f"{process.type} MIG {process.gpu_instance_id}/{process.compute_instance_id}"
+
     def _high(self, value: int | None, threshold: int) -> Callable[[str], str] | None:
         return self.style.WARNING if value is not None and value >= threshold else None
+
+    def _remap(self, device: GPUDevice) -> Cell:
+        if device.remapped_rows_failure:
+            return "failed", self.style.ERROR
+        if device.remapped_rows_pending:
+            return "pending", self.style.WARNING
+        if device.remapped_rows_pending is None:
+            return "N/A", None
+        return "no", None
+
+    def _clock_events(self, device: GPUDevice) -> Cell:
+        reasons = device.clocks_event_reasons
+        if reasons is None:
+            return "N/A", None
+        hardware = HARDWARE_SLOWDOWNS.intersection(reasons)
+        return ",".join(reasons) or "none", self.style.WARNING if hardware else None
+
+
+MIG_HEADERS = ("MIG", "Name", "Memory", "UUID")
+PROCESS_HEADERS = ("PID", "User", "Name", "GPU memory", "SM", "Type", "Command")
+LEFT_ALIGNED.update({"MIG", "User", "Type"})
+
+
+def _widths(rows: list[list[Cell]]) -> list[int]:
+    """The width of each column over ``rows`` (which may be ragged; a row of one cell,
+    a message, is not aligned and sets no width)."""
+    rows = [row for row in rows if len(row) > 1]
+    columns = max((len(row) for row in rows), default=0)
+    return [max(len(row[c][0]) for row in rows if c < len(row)) for c in range(columns)]
 
 
 def _na(value: object, template: str) -> str:
