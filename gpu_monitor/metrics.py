@@ -8,6 +8,8 @@ watts, celsius, hertz, ratios 0-1); a field the GPU does not support has no seri
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -19,6 +21,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from gpu_monitor import host
+from gpu_monitor.conf import conf
 from gpu_monitor.manager import MIB, GPUManager, NVMLUnavailableError
 from gpu_monitor.manager.health import CLOCKS_EVENT_REASONS
 from gpu_monitor.types import GPUDevice
@@ -159,6 +163,28 @@ class GPUCollector(Collector):
         yield from health_families(devices)
         yield mig_memory_family(devices, "total")
         yield mig_memory_family(devices, "used")
+        if conf.get("METRICS_USER_MEMORY") is True:
+            yield self.user_memory_family()
+
+    def user_memory_family(self) -> Metric:
+        """GPU memory summed per user on each GPU: never a series per pid (pids churn, and
+        each would be a new series). A process whose user the host cannot tell counts
+        for user ""."""
+        seen_at = time.time()
+        processes, _ = self.manager.get_processes()
+        used: dict[tuple[str, str, str], int] = defaultdict(int)
+        for process in host.describe(processes, seen_at=seen_at, command_line=False):
+            if process.used_memory_mb is not None:
+                key = (str(process.gpu_index), process.gpu_uuid or "", process.username or "")
+                used[key] += process.used_memory_mb
+        family = GaugeMetricFamily(
+            "gpu_monitor_user_memory_used_bytes",
+            "GPU memory used by a user's processes (nvidia-smi --query-compute-apps, summed)",
+            labels=["gpu", "uuid", "user"],
+        )
+        for labels, mib in sorted(used.items()):
+            family.add_metric(list(labels), mib * MIB)
+        return family
 
 
 def health_families(devices: list[GPUDevice]) -> Iterator[Metric]:

@@ -38,7 +38,7 @@ from gpu_monitor.serializers import (
     GPUProcessesResponseSerializer,
     GPUStatusSerializer,
 )
-from gpu_monitor.types import GPUDevice, GPUDevicesResponse, GPUProcessesResponse
+from gpu_monitor.types import GPUDevice, GPUDevicesResponse, GPUProcess, GPUProcessesResponse
 
 if TYPE_CHECKING:
     from rest_framework.permissions import _SupportsHasPermission
@@ -322,8 +322,11 @@ DEFAULT_INTERVAL_S = 5
 MAX_INTERVAL_S = 3600
 
 
-def _card(device: GPUDevice) -> dict[str, Any]:
-    """What a dashboard card shows; dashboard.js formats refreshed data the same way."""
+def _card(device: GPUDevice, processes: list[GPUProcess] | None = None) -> dict[str, Any]:
+    """What a dashboard card shows; dashboard.js formats refreshed data the same way.
+
+    ``processes``: every GPU's processes when the viewer may see them, else None.
+    """
     memory_percent = device.memory_used_percent
     power = "Power N/A"
     if device.power_draw_w is not None:
@@ -343,6 +346,22 @@ def _card(device: GPUDevice) -> dict[str, Any]:
         "temperature": "N/A" if device.temperature_c is None else f"{device.temperature_c} °C",
         "temperature_percent": min(100, max(0, device.temperature_c or 0)),
         "power": power,
+        "processes": None
+        if processes is None
+        else [_process_line(p, device) for p in processes if p.gpu_index == device.index],
+    }
+
+
+def _process_line(process: GPUProcess, device: GPUDevice) -> dict[str, Any]:
+    """A process in a card: who, what, and its GPU memory as a share of the card's."""
+    used = process.used_memory_mb
+    share = 100 * used / device.total_memory_mb if used and device.total_memory_mb else 0
+    return {
+        "pid": process.pid,
+        "user": process.username or "?",
+        "name": process.name or "?",
+        "memory": "N/A" if used is None else f"{used} MiB",
+        "memory_percent": f"{min(100.0, share):.1f}",
     }
 
 
@@ -385,18 +404,32 @@ class DashboardView(GPUMonitorAPIView):
             driver = None
         namespace = request.resolver_match.namespace if request.resolver_match else ""
         prefix = f"{namespace}:" if namespace else ""
+        config: dict[str, Any] = {
+            "devices": reverse(f"{prefix}devices"),
+            "status": reverse(f"{prefix}status"),
+            "driver": reverse(f"{prefix}driver"),
+            "interval": _interval(request.query_params.get("interval")),
+        }
+        processes = None
+        if self._may_see_processes(request):
+            processes = find_processes(None).processes
+            config["processes"] = reverse(f"{prefix}processes")
         return Response(
             {
-                "cards": [_card(device) for device in devices],
+                "cards": [_card(device, processes) for device in devices],
                 "status": status,
                 "driver": driver,
-                "config": {
-                    "devices": reverse(f"{prefix}devices"),
-                    "status": reverse(f"{prefix}status"),
-                    "driver": reverse(f"{prefix}driver"),
-                    "interval": _interval(request.query_params.get("interval")),
-                },
+                "show_processes": processes is not None,
+                "config": config,
             }
+        )
+
+    def _may_see_processes(self, request: Request) -> bool:
+        """Whether the viewer passes PROCESS_PERMISSION_CLASSES (the page itself needed
+        PERMISSION_CLASSES already)."""
+        return all(
+            permission.has_permission(request, self)
+            for permission in _instances("PROCESS_PERMISSION_CLASSES")
         )
 
 

@@ -38,7 +38,12 @@ pytestmark = pytest.mark.e2e
 
 
 class Server:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        scenario: str = "lost",
+        settings: str = "example_project.settings",
+    ) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -47,11 +52,11 @@ class Server:
         self.state.write_text("{}")
         env = {
             **os.environ,
-            "PYTHONPATH": str(ROOT / "tests" / "fakes"),
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "fakes"), str(ROOT)]),
             "FAKE_NVML_GPUS": "3",
-            "FAKE_NVML_SCENARIO": "lost",
+            "FAKE_NVML_SCENARIO": scenario,
             "FAKE_NVML_STATE_FILE": str(self.state),
-            "DJANGO_SETTINGS_MODULE": "example_project.settings",
+            "DJANGO_SETTINGS_MODULE": settings,
             "DJANGO_DEBUG": "1",  # runserver serves the static files
         }
         self.log = (tmp_path / "server.log").open("wb")
@@ -167,3 +172,34 @@ def test_dashboard_shows_updates_and_reports_an_unreachable_api(
     page.wait_for_selector("#api-error:not([hidden])", timeout=10_000)
     assert page.locator("#api-error").inner_text().startswith("Cannot reach the GPU API")
     assert card_text(page, 0, "temperature") == "77 °C"
+
+
+def test_processes_fill_in_and_follow_the_api(tmp_path: Path, page: Page) -> None:
+    """Processes opened to anyone (tests/e2e/settings_open_processes.py) on the H100 load
+    capture: each card lists its processes, and a new process appears without a reload."""
+    server = Server(tmp_path, scenario="load", settings="tests.e2e.settings_open_processes")
+    try:
+        page.goto(f"{server.url}/api/gpu/dashboard/?interval=1")
+        page.wait_for_function(
+            "document.getElementById('updated').textContent.startsWith('Updated')"
+        )
+        items = page.locator('.card[data-index="0"] [data-field="processes"] li')
+        assert items.count() == 3
+        assert items.nth(0).locator(".pid").inner_text() == "11345"
+        assert items.nth(0).locator(".used").inner_text() == "15690 MiB"
+        width = items.nth(0).locator(".fill").evaluate("e => e.style.width")
+        assert width.startswith("19.2")  # 15690 of 81559 MiB
+
+        page.evaluate("window.notReloaded = true")
+        server.state.write_text(
+            json.dumps({"0": {"processes": [{"pid": 4242, "usedGpuMemory": 40960 * MIB}]}})
+        )
+        page.wait_for_function(
+            """document.querySelector('.card[data-index="0"] [data-field="processes"] .pid')
+                   .textContent === '4242'"""
+        )
+        assert page.evaluate("window.notReloaded") is True
+        assert items.count() == 1
+        assert items.nth(0).locator(".used").inner_text() == "40960 MiB"
+    finally:
+        server.stop()

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from django.contrib.auth.models import User
 from django.contrib.staticfiles import finders
 from django.test import Client, override_settings
 
@@ -115,3 +116,45 @@ def test_a_page_counts_gpus_once(fake_nvml: ModuleType, client: Client) -> None:
     page(client)
 
     assert fake_nvml.CALLS["nvmlDeviceGetCount"] == 1
+
+
+def test_processes_absent_for_a_viewer_who_may_not_see_them(
+    fake_nvml: ModuleType, client: Client
+) -> None:
+    fake_nvml.configure(gpus=1, scenario="load")
+
+    html = page(client)
+
+    assert 'data-field="processes"' not in html
+    assert "Processes" not in html and "11345" not in html
+    assert "processes" not in config(html)
+    assert fake_nvml.CALLS["nvmlDeviceGetComputeRunningProcesses"] == 0
+
+
+def test_admin_sees_each_cards_processes(fake_nvml: ModuleType, client: Client, db: None) -> None:
+    fake_nvml.configure(gpus=2, scenario="load")
+    fake_nvml.STATE.gpus[1].processes = []
+    client.force_login(User.objects.create_superuser("root", password="pw-root-123"))
+
+    html = page(client)
+
+    cards = html.split('<template id="card-template">')[0].split('<article class="card"')[1:]
+    assert len(cards) == 2
+    assert cards[0].count("<li>") == 3
+    assert '<span class="pid">11345</span>' in cards[0]
+    assert '<span class="used">15690 MiB</span>' in cards[0]
+    assert "width: 19.2%" in cards[0]  # 15690 of 81559 MiB: the share of the memory bar
+    assert '<li class="none">No processes</li>' in cards[1]
+    assert config(html)["processes"] == "/api/gpu/processes"
+
+
+def test_opened_processes_are_shown_to_anyone_the_project_allows(
+    fake_nvml: ModuleType, client: Client
+) -> None:
+    fake_nvml.configure(gpus=1, scenario="load")
+    with override_settings(
+        GPU_MONITOR={"PROCESS_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
+    ):
+        html = page(client)
+
+    assert '<span class="pid">11327</span>' in html

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import shutil
 import subprocess
 import sys
@@ -9,9 +11,12 @@ from pathlib import Path
 from types import ModuleType
 
 import prometheus_client
+import psutil
 import pytest
 from django.test import Client, override_settings
 from prometheus_client.parser import text_string_to_metric_families
+
+from gpu_monitor import host
 
 GPU0 = {
     "gpu": "0",
@@ -382,3 +387,52 @@ def test_a_scrape_counts_gpus_once(fake_nvml: ModuleType, client: Client) -> Non
 
     assert fake_nvml.CALLS["nvmlDeviceGetCount"] == 1
     assert fake_nvml.CALLS["nvmlDeviceGetHandleByIndex"] == 2
+
+
+def test_user_memory_is_off_by_default(fake_nvml: ModuleType, client: Client) -> None:
+    fake_nvml.configure(gpus=1, scenario="load")
+
+    assert "gpu_monitor_user_memory_used_bytes" not in scrape(client)
+    assert fake_nvml.CALLS["nvmlDeviceGetComputeRunningProcesses"] == 0
+
+
+def test_user_memory_sums_per_user_never_per_pid(
+    fake_nvml: ModuleType, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host, "CHILD_NAMESPACE", False)
+    mib = 1048576
+    fake_nvml.STATE.gpus[0].processes = [
+        fake_nvml.FakeProcess(os.getpid(), 100 * mib),
+        fake_nvml.FakeProcess(os.getppid(), 50 * mib),
+        fake_nvml.FakeProcess(4242424, 7 * mib),  # gone: its user is unknown
+        fake_nvml.FakeProcess(4242425, None),  # no memory: not counted
+    ]
+    fake_nvml.STATE.gpus[1].processes = [fake_nvml.FakeProcess(os.getpid(), 30 * mib)]
+    me = getpass.getuser()
+    assert psutil.Process(os.getppid()).username() == me
+
+    with override_settings(GPU_MONITOR={"METRICS_USER_MEMORY": True}):
+        samples = scrape(client)
+
+    uuid0, uuid1 = GPU0["uuid"], "GPU-3a34af56-e2e8-164a-8e46-000000000001"
+    assert samples["gpu_monitor_user_memory_used_bytes"] == [
+        ({"gpu": "0", "uuid": uuid0, "user": ""}, 7 * mib),
+        ({"gpu": "0", "uuid": uuid0, "user": me}, 150 * mib),
+        ({"gpu": "1", "uuid": uuid1, "user": me}, 30 * mib),
+    ]
+    assert not any("pid" in labels for labels, _ in samples["gpu_monitor_user_memory_used_bytes"])
+
+
+def test_user_memory_passes_promtool(fake_nvml: ModuleType, client: Client) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool
+    fake_nvml.configure(gpus=2, scenario="load")
+    with override_settings(GPU_MONITOR={"METRICS_USER_MEMORY": True}):
+        body = client.get("/api/gpu/metrics").content
+
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, timeout=60, check=False
+    )
+
+    assert b"gpu_monitor_user_memory_used_bytes" in body
+    assert result.returncode == 0, result.stdout + result.stderr

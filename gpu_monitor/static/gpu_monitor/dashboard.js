@@ -55,7 +55,43 @@
     setText(card, "performance_state", d.performance_state || "N/A");
   }
 
-  function render(devices, status, driver) {
+  function fillProcesses(card, d, processes) {
+    const list = card.querySelector('[data-field="processes"]');
+    if (!list || !processes) return;
+    const mine = processes.processes.filter((p) => p.gpu_index === d.index);
+    const items = mine.map((p) => {
+      const li = document.createElement("li");
+      const who = document.createElement("span");
+      who.className = "who";
+      const pid = document.createElement("span");
+      pid.className = "pid";
+      pid.textContent = String(p.pid);
+      who.append(pid, ` ${p.username || "?"} · ${p.name || "?"}`);
+      const used = document.createElement("span");
+      used.className = "used";
+      used.textContent = na(p.used_memory_mb, " MiB");
+      const bar = document.createElement("div");
+      bar.className = "bar thin";
+      bar.setAttribute("role", "meter");
+      bar.setAttribute("aria-label", `GPU memory of process ${p.pid}`);
+      const fillBar = document.createElement("div");
+      fillBar.className = "fill";
+      const share = d.total_memory_mb && p.used_memory_mb ? (100 * p.used_memory_mb) / d.total_memory_mb : 0;
+      fillBar.style.width = `${clamp(share)}%`;
+      bar.append(fillBar);
+      li.append(who, used, bar);
+      return li;
+    });
+    if (!items.length) {
+      const none = document.createElement("li");
+      none.className = "none";
+      none.textContent = "No processes";
+      items.push(none);
+    }
+    list.replaceChildren(...items);
+  }
+
+  function render(devices, status, driver, processes) {
     const cards = $("cards");
     const seen = new Set();
     devices.devices.forEach((d, position) => {
@@ -65,6 +101,7 @@
       }
       if (cards.children[position] !== card) cards.insertBefore(card, cards.children[position] || null);
       fill(card, d);
+      fillProcesses(card, d, processes);
       seen.add(String(d.index));
     });
     Array.from(cards.children).forEach((card) => {
@@ -86,7 +123,15 @@
       } catch (error) {
         if (error.status !== 503) throw error; // 503: no NVML, said by the status message
       }
-      render(devices, status, driver);
+      let processes = null;
+      if (config.processes) {
+        try {
+          processes = await getJSON(config.processes);
+        } catch (error) {
+          if (error.status !== 403) throw error; // no longer allowed: keep the last list
+        }
+      }
+      render(devices, status, driver, processes);
       lastSuccess = new Date();
       $("updated").textContent = `Updated ${lastSuccess.toLocaleTimeString()}`;
       $("api-error").hidden = true;
