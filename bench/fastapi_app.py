@@ -14,6 +14,18 @@ from pydantic import BaseModel
 from gpu_monitor.manager import GPUNotFoundError, NVMLUnavailableError, get_manager
 
 
+class MIGDevice(BaseModel):
+    uuid: str | None
+    name: str | None
+    gpu_instance_id: int | None
+    compute_instance_id: int | None
+    total_memory_mb: int | None = None
+    used_memory_mb: int | None = None
+    free_memory_mb: int | None = None
+    utilization_percent: int | None = None
+    field_errors: dict[str, str] = {}
+
+
 class GPUDevice(BaseModel):
     index: int
     name: str
@@ -34,6 +46,23 @@ class GPUDevice(BaseModel):
     performance_state: str | None = None
     sm_clock_mhz: int | None = None
     memory_clock_mhz: int | None = None
+    ecc_mode: str | None = None
+    ecc_errors_corrected_volatile: int | None = None
+    ecc_errors_uncorrected_volatile: int | None = None
+    ecc_errors_corrected_aggregate: int | None = None
+    ecc_errors_uncorrected_aggregate: int | None = None
+    remapped_rows_correctable: int | None = None
+    remapped_rows_uncorrectable: int | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failure: bool | None = None
+    retired_pages_pending: bool | None = None
+    clocks_event_reasons: list[str] | None = None
+    persistence_mode: str | None = None
+    compute_mode: str | None = None
+    encoder_utilization_percent: int | None = None
+    decoder_utilization_percent: int | None = None
+    mig_mode: str | None = None
+    mig_devices: list[MIGDevice] = []
 
 
 class GPUDevicesResponse(BaseModel):

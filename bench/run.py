@@ -33,18 +33,19 @@ PY = sys.executable
 BIN = Path(PY).parent
 
 
-def env_for(gpus: int) -> dict[str, str]:
+def env_for(gpus: int, processes: int = 0) -> dict[str, str]:
     return {
         **os.environ,
         "PYTHONPATH": f"{ROOT / 'tests' / 'fakes'}{os.pathsep}{ROOT}",
         "FAKE_NVML_GPUS": str(gpus),
+        "FAKE_NVML_PROCESSES": str(processes),
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DJANGO_DEBUG": "0",
     }
 
 
 @contextmanager
-def server(kind: str, gpus: int, worker_class: str = "sync") -> Iterator[int]:
+def server(kind: str, gpus: int, worker_class: str = "sync", processes: int = 0) -> Iterator[int]:
     """gunicorn with 2 workers: Django (sync or gthread) or FastAPI (uvicorn workers).
 
     FastAPI runs in uvicorn's own worker class (``uvicorn_worker.UvicornWorker``, httptools
@@ -72,7 +73,7 @@ def server(kind: str, gpus: int, worker_class: str = "sync") -> Iterator[int]:
     process = subprocess.Popen(
         cmd,
         cwd=ROOT,
-        env=env_for(gpus),
+        env=env_for(gpus, processes),
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -202,6 +203,72 @@ def throughput(seconds: int, rounds: int) -> None:
     )
 
 
+def processes_throughput(seconds: int, rounds: int) -> None:
+    gpus, per_gpu = 8, 32
+    print(
+        f"\n## 4. GET api/gpu/processes: {gpus} GPUs x {per_gpu} processes, 2 sync workers, "
+        f"wrk 1 thread 8 connections, {seconds} s a run, median of {rounds} rounds\n"
+    )
+    print(
+        "The fake NVML lists, on each GPU, 32 pids of processes that exist on this machine, "
+        "so the host lookups (psutil) are real.\n"
+    )
+    paths = {
+        "devices (ours)": "/api/gpu/devices",
+        "processes (ours)": "/api/gpu/processes",
+        "processes, bare Django, no host lookups": "/bare/processes",
+    }
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in paths}
+    for _ in range(rounds):
+        with server("django", gpus, processes=per_gpu) as port:
+            for name, path in paths.items():
+                runs[name].append(wrk(port, path, 8, seconds))
+    results = {name: median_of(r) for name, r in runs.items()}
+    devices = results["devices (ours)"]["rps"]
+    print("| endpoint | req/s | p50 ms | p99 ms | this / devices (req/s) |")
+    print("|---|---:|---:|---:|---:|")
+    for name, r in results.items():
+        print(
+            f"| {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
+            f"{r['rps'] / devices:.2f} |"
+        )
+    ratio = results["processes (ours)"]["rps"] / devices
+    print(
+        f"\nprocesses / devices = {ratio:.2f} (target >= 0.5: {'PASS' if ratio >= 0.5 else 'FAIL'})"
+    )
+    code = (
+        "import django, json, time; django.setup();"
+        "import pynvml; from django.test import Client; from gpu_monitor import host;"
+        "c = Client(); get = lambda: c.get('/api/gpu/processes', HTTP_HOST='localhost');"
+        "assert get().status_code == 200; host.forget(); pynvml.CALLS.clear();"
+        "n = host.lookups.count; r = get(); cold = host.lookups.count - n;"
+        "calls = sum(pynvml.CALLS.values()); n = host.lookups.count; get();"
+        "warm = host.lookups.count - n; body = r.json();"
+        "pids = len({p['pid'] for p in body['processes']});"
+        "print(json.dumps([body['count'], pids, calls, cold, warm]))"
+    )
+    out = subprocess.run(
+        [PY, "-c", code],
+        cwd=ROOT,
+        env=env_for(gpus, per_gpu),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    count, pids, calls, cold, warm = json.loads(out)
+    print(
+        f"\nOne request: {count} processes ({pids} distinct pids), {calls} NVML calls; "
+        f"psutil lookups: {cold} with no host detail cached, {warm} for a request within "
+        f"{host_seconds()} s of the last (host details are reused that long)."
+    )
+
+
+def host_seconds() -> float:
+    from gpu_monitor.host import RecentDetails
+
+    return RecentDetails.SECONDS
+
+
 def nvml_calls() -> None:
     code = (
         "import django, json; django.setup();"
@@ -246,7 +313,9 @@ def main() -> None:
     )
     throughput(args.seconds, args.rounds)
     nvml_calls()
+    sys.stdout.flush()
     subprocess.run([PY, str(ROOT / "bench" / "startup.py"), "--runs", str(args.runs)], check=True)
+    processes_throughput(args.seconds, args.rounds)
 
 
 if __name__ == "__main__":

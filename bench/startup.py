@@ -61,7 +61,7 @@ def main() -> None:
         print(f"| {name} | {median:.3f} | {min(values):.3f} | {median / base:.2f} |")
     ratio = statistics.median(times["manage.py gpu_devices --json"]) / base
     print(
-        f"\nTarget gpu_devices --json / version <= 1.15: {'PASS' if ratio <= 1.15 else 'FAIL'}"
+        f"\nTarget gpu_devices --json / version <= 1.05: {'PASS' if ratio <= 1.05 else 'FAIL'}"
         f" ({ratio:.2f})"
     )
 

@@ -17,4 +17,21 @@ def bare_devices(request: HttpRequest) -> JsonResponse:
     )
 
 
-urlpatterns = [path("bare/devices", bare_devices), *example_urlpatterns]
+def bare_processes(request: HttpRequest) -> JsonResponse:
+    """A floor for the processes endpoint: NVML's lists through JsonResponse, without DRF
+    and without host (psutil) lookups."""
+    processes, errors = get_manager().get_processes()
+    return JsonResponse(
+        {
+            "processes": [dataclasses.asdict(p) for p in processes],
+            "count": len(processes),
+            "gpu_errors": errors,
+        }
+    )
+
+
+urlpatterns = [
+    path("bare/devices", bare_devices),
+    path("bare/processes", bare_processes),
+    *example_urlpatterns,
+]

@@ -18,14 +18,19 @@ class ReadOnlySerializer(serializers.Serializer[Any]):
     the one source of the JSON shape (and of the OpenAPI schema).
     """
 
-    _plan: ClassVar[list[tuple[str, str | None, Field[Any, Any, Any, Any]]] | None] = None
+    _plan: ClassVar[list[PlanStep] | None] = None
 
     @classmethod
-    def _representation_plan(cls) -> list[tuple[str, str | None, Field[Any, Any, Any, Any]]]:
+    def _representation_plan(cls) -> list[PlanStep]:
         plan = cls.__dict__.get("_plan")
         if plan is None:
             plan = [
-                (name, field.source_attrs[0] if len(field.source_attrs) == 1 else None, field)
+                (
+                    name,
+                    field.source_attrs[0] if len(field.source_attrs) == 1 else None,
+                    field,
+                    UNCHANGED.get(type(field)),
+                )
                 for name, field in cls().fields.items()
                 if not field.write_only
             ]
@@ -34,10 +39,26 @@ class ReadOnlySerializer(serializers.Serializer[Any]):
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         representation: dict[str, Any] = {}
-        for name, attribute, field in self._representation_plan():
+        for name, attribute, field, unchanged in self._representation_plan():
             value = getattr(instance, attribute) if attribute else field.get_attribute(instance)
-            representation[name] = None if value is None else field.to_representation(value)
+            if value is None or type(value) is unchanged:
+                representation[name] = value  # what to_representation would give back
+            else:
+                representation[name] = field.to_representation(value)
         return representation
+
+
+PlanStep = tuple[str, "str | None", "Field[Any, Any, Any, Any]", "type | None"]
+# A value of exactly this type is its own representation in this field (int(v), str(v),
+# float(v), the bool, the choice's own string): skipping the call changes nothing, and
+# a list of 256 processes serializes about twice as fast.
+UNCHANGED: dict[type, type] = {
+    serializers.IntegerField: int,
+    serializers.CharField: str,
+    serializers.FloatField: float,
+    serializers.BooleanField: bool,
+    serializers.ChoiceField: str,
+}
 
 
 class MIGDeviceSerializer(ReadOnlySerializer):

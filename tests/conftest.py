@@ -8,6 +8,7 @@ from types import ModuleType
 
 import pytest
 
+from gpu_monitor import host
 from gpu_monitor import manager as manager_module
 from tests.fakes import pynvml as fake_pynvml
 
@@ -20,6 +21,7 @@ def fake_nvml(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     changed ``fake_nvml.STATE`` (or called ``configure``) initialises against it.
     """
     fake_pynvml.configure(gpus=2)
+    host.forget()  # host details cached by an earlier test must not leak into this one
     monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml)
     monkeypatch.setattr(manager_module, "_manager", None)
     monkeypatch.setattr(manager_module.atexit, "register", lambda func: func)

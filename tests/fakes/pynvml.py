@@ -719,7 +719,7 @@ def nvmlDeviceGetComputeInstanceId(handle: _Handle) -> int:
 
 def _processes(handle: _Handle, kind: str) -> list[FakeProcess]:
     gpu = _gpu(handle, f"processes_{kind}")
-    return [replace(p) for p in gpu.processes if getattr(p, kind)]
+    return [p for p in gpu.processes if getattr(p, kind)]  # callers never mutate them
 
 
 def nvmlDeviceGetComputeRunningProcesses(handle: _Handle) -> list[FakeProcess]:

@@ -112,3 +112,53 @@ def test_forked_child_reads_real_gpus(real_manager: GPUManager) -> None:
         assert total > 0
     else:
         assert count == 0
+
+
+HEALTH_FIELDS = (
+    "ecc_mode",
+    "ecc_errors_corrected_volatile",
+    "ecc_errors_uncorrected_volatile",
+    "ecc_errors_corrected_aggregate",
+    "ecc_errors_uncorrected_aggregate",
+    "remapped_rows_correctable",
+    "remapped_rows_uncorrectable",
+    "remapped_rows_pending",
+    "remapped_rows_failure",
+    "retired_pages_pending",
+    "clocks_event_reasons",
+    "persistence_mode",
+    "compute_mode",
+    "encoder_utilization_percent",
+    "decoder_utilization_percent",
+    "mig_mode",
+)
+
+
+def test_health_fields_are_values_or_named_nulls(real_manager: GPUManager) -> None:
+    devices = real_manager.get_devices()
+    if real_manager.error_message is None:
+        for device in devices:
+            assert device.is_available, device.error_message
+            for name in HEALTH_FIELDS:
+                value = getattr(device, name)
+                assert value is not None or name in device.field_errors, name
+            assert device.mig_mode != "enabled" or device.mig_devices
+            ecc = _nvidia_smi("ecc.mode.current")[device.index].lower()
+            assert device.ecc_mode == (None if "n/a" in ecc else ecc)
+    else:
+        assert devices == []
+
+
+def test_processes_endpoint(real_manager: GPUManager, client: Client, db: None) -> None:
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_superuser("root", password="pw-root-123"))
+    response = client.get("/api/gpu/processes")
+    body = response.json()
+
+    assert response.status_code == 200
+    if real_manager.error_message is None:
+        assert body["count"] == len(body["processes"])
+        assert all(p["gpu_index"] < len(real_manager.get_devices()) for p in body["processes"])
+    else:
+        assert body == {"processes": [], "count": 0, "gpu_errors": {}}

@@ -56,7 +56,7 @@ def test_fields_are_bound_once_per_class(fake_nvml: ModuleType) -> None:
 
     assert (first["index"], second["index"]) == (0, 1)
     assert GPUDeviceSerializer._representation_plan() is plan
-    assert [name for name, _, _ in plan] == list(GPUDeviceSerializer().fields)
+    assert [step[0] for step in plan] == list(GPUDeviceSerializer().fields)
 
 
 @pytest.mark.parametrize(
