@@ -1,6 +1,7 @@
 """Settings of the example project: SQLite, no other service.
 
-``DJANGO_DEBUG=0`` turns DEBUG off; ``DJANGO_ALLOWED_HOSTS`` is a comma-separated list.
+``DJANGO_DEBUG=0`` turns DEBUG off; ``DJANGO_ALLOWED_HOSTS`` is a comma-separated list;
+``DJANGO_SQLITE_PATH`` moves the database (default ``db.sqlite3`` in the checkout).
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
+    "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
     "gpu_monitor",
+    "gpu_monitor.history",  # samples and events in this database: manage.py gpu_record
 ]
 # With the optional extra gpu-monitor[openapi]: the schema, Swagger UI and ReDoc, all
 # served from this server (no CDN: GPU clusters are often offline).
@@ -54,6 +58,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -68,6 +73,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
             ],
         },
     },
@@ -79,7 +85,7 @@ ASGI_APPLICATION = "example_project.asgi.application"
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        "NAME": os.environ.get("DJANGO_SQLITE_PATH", BASE_DIR / "db.sqlite3"),
     }
 }
 

@@ -1,9 +1,11 @@
-"""URLs of the example project: the GPU API under api/gpu/, and its OpenAPI docs."""
+"""URLs of the example project: the GPU API under api/gpu/, its OpenAPI docs, the admin."""
 
 from django.conf import settings
+from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
+    path("admin/", admin.site.urls),  # read-only GPU history: samples and events
     path("api/gpu/", include("gpu_monitor.urls")),
     path("api-auth/", include("rest_framework.urls")),  # log in to the browsable API
 ]

@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "PROCESS_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "PROCESS_COMMAND_LINE": False,  # command lines often hold secrets
     "METRICS_USER_MEMORY": False,  # gpu_monitor_user_memory_used_bytes{user}
+    # gpu_record: ticks kept in memory while the database is unreachable (1 h at 10 s).
+    "HISTORY_BUFFER_TICKS": 360,
 }
 # Keys holding a list of dotted paths, and the method an instance of each must have.
 CLASS_LIST_KEYS: dict[str, str] = {
@@ -32,6 +34,7 @@ CLASS_LIST_KEYS: dict[str, str] = {
     "PROCESS_PERMISSION_CLASSES": "has_permission",
 }
 BOOLEAN_KEYS = ("PROCESS_COMMAND_LINE", "METRICS_USER_MEMORY")
+POSITIVE_INT_KEYS = ("HISTORY_BUFFER_TICKS",)
 KIND = {
     "has_permission": "permission",
     "authenticate": "authentication",
@@ -97,6 +100,19 @@ class Settings:
                         f"GPU_MONITOR[{key!r}] must be True or False, "
                         f"not {type(raw[key]).__name__}",
                         f"For example: {key!r}: False.",
+                    )
+                )
+        for key in POSITIVE_INT_KEYS:
+            value = raw.get(key, 1)
+            if type(value) is not int or value < 1:
+                found.append(
+                    Problem(
+                        "gpu_monitor.E002",
+                        f"GPU_MONITOR[{key!r}] must be a whole number of at least 1, not {value!r}"
+                        if isinstance(value, (int, float))
+                        else f"GPU_MONITOR[{key!r}] must be a whole number of at least 1, not "
+                        f"{_describe(value)}",
+                        f"For example: {key!r}: {DEFAULTS[key]}.",
                     )
                 )
         for key, method in CLASS_LIST_KEYS.items():

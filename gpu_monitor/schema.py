@@ -142,7 +142,7 @@ gpu_monitor_memory_used_bytes{gpu="0",name="NVIDIA H100 80GB HBM3",uuid="GPU-3a3
 """
 
 
-def _error(description: str, detail: str) -> Any:
+def error_response(description: str, detail: str) -> Any:
     return OpenApiResponse(
         ErrorSerializer,
         description=description,
@@ -155,13 +155,15 @@ MISCONFIGURED = (
 )
 
 
-def _common() -> dict[int, Any]:
+def common_responses() -> dict[int, Any]:
     return {
-        401: _error("Not authenticated", "Authentication credentials were not provided."),
-        403: _error("Forbidden", "You do not have permission to perform this action."),
-        405: _error("Method not allowed", 'Method "POST" not allowed.'),
-        429: _error("Throttled", "Request was throttled. Expected available in 42 seconds."),
-        503: _error("GPU_MONITOR misconfigured (fails closed)", MISCONFIGURED),
+        401: error_response("Not authenticated", "Authentication credentials were not provided."),
+        403: error_response("Forbidden", "You do not have permission to perform this action."),
+        405: error_response("Method not allowed", 'Method "POST" not allowed.'),
+        429: error_response(
+            "Throttled", "Request was throttled. Expected available in 42 seconds."
+        ),
+        503: error_response("GPU_MONITOR misconfigured (fails closed)", MISCONFIGURED),
     }
 
 
@@ -193,7 +195,7 @@ def _docs() -> dict[str, dict[str, Any]]:
                         OpenApiExample("No GPU or driver", value={"devices": [], "count": 0}),
                     ],
                 ),
-                **_common(),
+                **common_responses(),
             },
         },
         "device": {
@@ -205,8 +207,8 @@ def _docs() -> dict[str, dict[str, Any]]:
                     description="The GPU",
                     examples=[OpenApiExample("An H100", value=H100)],
                 ),
-                404: _error("No such GPU", "No GPU with index 7 (1 GPU(s) present)."),
-                **_common(),
+                404: error_response("No such GPU", "No GPU with index 7 (1 GPU(s) present)."),
+                **common_responses(),
             },
         },
         "processes": {
@@ -248,7 +250,7 @@ def _docs() -> dict[str, dict[str, Any]]:
                         ),
                     ],
                 ),
-                **_common(),
+                **common_responses(),
             },
         },
         "device_processes": {
@@ -265,8 +267,8 @@ def _docs() -> dict[str, dict[str, Any]]:
                         )
                     ],
                 ),
-                404: _error("No such GPU", "No GPU with index 7 (1 GPU(s) present)."),
-                **_common(),
+                404: error_response("No such GPU", "No GPU with index 7 (1 GPU(s) present)."),
+                **common_responses(),
             },
         },
         "driver": {
@@ -286,7 +288,7 @@ def _docs() -> dict[str, dict[str, Any]]:
                         )
                     ],
                 ),
-                **_common(),
+                **common_responses(),
                 503: OpenApiResponse(
                     ErrorSerializer,
                     description="NVML not available, or GPU_MONITOR misconfigured",
@@ -329,7 +331,7 @@ def _docs() -> dict[str, dict[str, Any]]:
                         ),
                     ],
                 ),
-                **_common(),
+                **common_responses(),
             },
         },
         "metrics": {
@@ -344,24 +346,24 @@ def _docs() -> dict[str, dict[str, Any]]:
                     description="Prometheus text format",
                     examples=[OpenApiExample("One H100", value=METRICS_EXAMPLE)],
                 ),
-                501: _error(
+                501: error_response(
                     "prometheus_client not installed",
                     "Prometheus metrics need the prometheus_client package: "
                     "pip install gpu-monitor[prometheus]",
                 ),
-                **_common(),
+                **common_responses(),
             },
         },
     }
 
 
-def document(name: str) -> Callable[[V], V]:
-    """Class decorator adding the OpenAPI description ``name`` when drf-spectacular is there."""
+def document(name: str, docs: Callable[[], dict[str, Any]] | None = None) -> Callable[[V], V]:
+    """Class decorator adding the OpenAPI description ``name`` (of this module, or made by
+    ``docs``, for a sub-app) when drf-spectacular is there."""
     if extend_schema is None:
         return lambda view: view
+    spec = docs() if docs is not None else _docs()[name]
     return cast(
         "Callable[[V], V]",
-        extend_schema_view(
-            get=extend_schema(tags=["gpu"], operation_id=f"gpu_{name}", **_docs()[name])
-        ),
+        extend_schema_view(get=extend_schema(tags=["gpu"], operation_id=f"gpu_{name}", **spec)),
     )

@@ -143,3 +143,14 @@ class GPUStatus:
     cuda_available: bool
     device_count: int
     error_message: str | None
+
+
+@dataclass(frozen=True)
+class XidEvent:
+    """An XID critical error NVML reported (``xid`` is the code, e.g. 79: GPU fell off
+    the bus); ``at`` is when it was received (Unix time), NVML gives no timestamp."""
+
+    gpu_index: int | None
+    gpu_uuid: str | None
+    xid: int
+    at: float

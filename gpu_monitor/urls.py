@@ -5,6 +5,7 @@ Every path answers with and without a trailing slash, without a redirect.
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.urls import re_path
 
 from gpu_monitor import views
@@ -24,5 +25,13 @@ urlpatterns = [
     re_path(r"^status/?$", views.StatusView.as_view(), name="status"),
     re_path(r"^metrics/?$", views.MetricsView.as_view(), name="metrics"),
     re_path(r"^dashboard/?$", views.DashboardView.as_view(), name="dashboard"),
-    re_path(r"", views.NotFoundView.as_view(), name="not-found"),
 ]
+if apps.is_installed("gpu_monitor.history"):
+    from gpu_monitor.history.urls import urlpatterns as history_urlpatterns
+
+    urlpatterns += history_urlpatterns
+else:
+    urlpatterns += [
+        re_path(r"^(history|events)/?$", views.HistoryNotInstalledView.as_view(), name="history")
+    ]
+urlpatterns += [re_path(r"", views.NotFoundView.as_view(), name="not-found")]

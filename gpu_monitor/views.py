@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.module_loading import import_string
@@ -155,7 +156,7 @@ def whole_number(text: str) -> int | None:
     return int(digits) if len(digits) < len(str(TOO_LARGE)) else TOO_LARGE
 
 
-def _shown(text: str, limit: int = 40) -> str:
+def shown(text: str, limit: int = 40) -> str:
     """User input as quoted in an error message: repr, cut to ``limit`` characters."""
     return repr(text) if len(text) <= limit else f"{text[:limit]!r}..."
 
@@ -164,12 +165,12 @@ def gpu_key(key: str) -> int | str:
     """A GPU as named in a URL: an index (int) or a UUID (str); raises NotFound (404)."""
     index = whole_number(key)
     if index == TOO_LARGE:
-        raise NotFound(f"No GPU with index {_shown(key)}.")
+        raise NotFound(f"No GPU with index {shown(key)}.")
     if index is not None:
         return index
     if UUID_PATTERN.fullmatch(key):
         return key
-    raise NotFound(f"No GPU {_shown(key)}: use an index (0, 1, ...) or a UUID (GPU-..., MIG-...).")
+    raise NotFound(f"No GPU {shown(key)}: use an index (0, 1, ...) or a UUID (GPU-..., MIG-...).")
 
 
 def find_device(key: str) -> GPUDevice:
@@ -318,6 +319,8 @@ class MetricsView(GPUMonitorAPIView):
         return HttpResponse(metrics.render(get_manager()), content_type=metrics.CONTENT_TYPE)
 
 
+HISTORY_CHARTS = (("utilization", "Utilisation %"), ("memory", "Memory %"), ("temperature", "°C"))
+HISTORY_WINDOWS = (("-1h", "1 h"), ("-6h", "6 h"), ("-24h", "24 h"), ("-7d", "7 d"))
 DEFAULT_INTERVAL_S = 5
 MAX_INTERVAL_S = 3600
 
@@ -410,6 +413,9 @@ class DashboardView(GPUMonitorAPIView):
             "driver": reverse(f"{prefix}driver"),
             "interval": _interval(request.query_params.get("interval")),
         }
+        if apps.is_installed("gpu_monitor.history"):
+            config["history"] = reverse(f"{prefix}history")
+            config["events"] = reverse(f"{prefix}events")
         processes = None
         if self._may_see_processes(request):
             processes = find_processes(None).processes
@@ -420,6 +426,8 @@ class DashboardView(GPUMonitorAPIView):
                 "status": status,
                 "driver": driver,
                 "show_processes": processes is not None,
+                "history_charts": HISTORY_CHARTS,
+                "history_windows": HISTORY_WINDOWS,
                 "config": config,
             }
         )
@@ -442,5 +450,19 @@ class NotFoundView(GPUMonitorAPIView):
         super().initial(request, *args, **kwargs)
         raise NotFound(
             "Not found. Endpoints: devices, devices/<index> or devices/<uuid>, "
-            "devices/<index or uuid>/processes, processes, driver, status, metrics, dashboard."
+            "devices/<index or uuid>/processes, processes, driver, status, metrics, dashboard, "
+            "history, events."
+        )
+
+
+class HistoryNotInstalledView(GPUMonitorAPIView):
+    """history and events without the sub-app: a JSON 404 that says how to add it."""
+
+    schema = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        raise NotFound(
+            "GPU history is not installed: add 'gpu_monitor.history' to INSTALLED_APPS, run "
+            "manage.py migrate, and run manage.py gpu_record."
         )

@@ -13,6 +13,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "rest_framework",
     "gpu_monitor",
+    "gpu_monitor.history",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

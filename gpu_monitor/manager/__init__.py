@@ -14,7 +14,9 @@ import logging
 import threading
 from typing import Any
 
+from gpu_monitor.manager import events
 from gpu_monitor.manager.device import UNKNOWN_NAME, read_core
+from gpu_monitor.manager.events import XidEvents, XidEventsUnavailableError
 from gpu_monitor.manager.fields import MIB, FieldReader, text
 from gpu_monitor.manager.health import read_health
 from gpu_monitor.manager.mig import parent_handle, read_mig_devices, read_mig_mode
@@ -28,6 +30,8 @@ __all__ = [
     "GPUManager",
     "GPUNotFoundError",
     "NVMLUnavailableError",
+    "XidEvents",
+    "XidEventsUnavailableError",
     "format_cuda_version",
     "get_manager",
 ]
@@ -151,6 +155,14 @@ class GPUManager:
                 )
         processes.sort(key=lambda p: (p.gpu_index, -(p.used_memory_mb or -1), p.pid))
         return processes, errors
+
+    def listen_for_xid_events(self) -> XidEvents:
+        """Register for XID critical errors on every GPU (close the result when done);
+        raises XidEventsUnavailableError where NVML cannot deliver them."""
+        status = self.get_status()
+        if not self._session.initialized:
+            raise XidEventsUnavailableError(status.error_message or "NVML is not available")
+        return events.listen(self._session, status.device_count)
 
     def index_of_uuid(self, uuid: str) -> int:
         """The index of the GPU with UUID ``uuid`` (or holding that MIG device)."""

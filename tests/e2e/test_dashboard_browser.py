@@ -58,7 +58,17 @@ class Server:
             "FAKE_NVML_STATE_FILE": str(self.state),
             "DJANGO_SETTINGS_MODULE": settings,
             "DJANGO_DEBUG": "1",  # runserver serves the static files
+            "DJANGO_SQLITE_PATH": str(tmp_path / "db.sqlite3"),
         }
+        self.env = env
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         self.log = (tmp_path / "server.log").open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"],
@@ -203,3 +213,38 @@ def test_processes_fill_in_and_follow_the_api(tmp_path: Path, page: Page) -> Non
         assert items.nth(0).locator(".used").inner_text() == "40960 MiB"
     finally:
         server.stop()
+
+
+def test_charts_fill_in_while_the_recorder_runs(server: Server, page: Page) -> None:
+    """The example project with gpu_record beside it (as scripts/example runs them): the
+    cards' charts draw the recorded samples and the lost GPU's event is listed."""
+    recorder = subprocess.Popen(
+        [sys.executable, "manage.py", "gpu_record", "--interval", "1"],
+        cwd=ROOT,
+        env=server.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        page.goto(f"{server.url}/api/gpu/dashboard/?interval=1")
+        page.wait_for_function(
+            """(() => {
+                const line = document.querySelector(
+                    '.card[data-index="0"] [data-chart="utilization"] .line');
+                return line && line.getAttribute('d').startsWith('M');
+            })()""",
+            timeout=30_000,
+        )
+        ranges = page.locator('.card[data-index="0"] [data-range="temperature"]').inner_text()
+        assert ranges == "max 34 °C"
+        lost = page.locator('.card[data-index="2"] [data-field="events"] li')
+        lost.first.wait_for(timeout=30_000)
+        assert "gpu lost: GPU is lost" in lost.first.inner_text()
+        assert "bad" in (lost.first.get_attribute("class") or "")
+        page.locator('[data-window="-7d"]').click()
+        assert page.locator('[data-window="-7d"]').get_attribute("aria-pressed") == "true"
+        history = server.get("/api/gpu/history?since=-7d&points=120")
+        assert history["series"][0]["temperature_c"][-1] in (34, None)
+    finally:
+        recorder.terminate()
+        recorder.wait(10)

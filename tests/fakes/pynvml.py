@@ -339,6 +339,7 @@ def _load_state_file() -> None:
         overrides = json.load(f)
     base = make_gpus(len(STATE.gpus), STATE.scenario)
     STATE.gpus = [replace(gpu, **_decoded(overrides.get(str(i), {}))) for i, gpu in enumerate(base)]
+    STATE.xid_events += [tuple(event) for event in overrides.get("xid", [])]  # once per change
 
 
 def _decoded(override: dict[str, Any]) -> dict[str, Any]:
@@ -768,6 +769,58 @@ def nvmlDeviceGetProcessUtilization(handle: _Handle, since_us: int) -> list[_Sam
     if not samples:
         raise NVMLError(NVML_ERROR_NOT_FOUND)
     return samples
+
+
+# -- events ---------------------------------------------------------------------------
+
+
+@dataclass
+class _EventSet:
+    gpus: list[int] = field(default_factory=list)
+    freed: bool = False
+
+
+@dataclass
+class _EventData:
+    device: _Handle
+    eventType: int
+    eventData: int
+    gpuInstanceId: int = NOT_IN_MIG
+    computeInstanceId: int = NOT_IN_MIG
+
+
+EVENT_SETS: list[_EventSet] = []
+
+
+def nvmlEventSetCreate() -> _EventSet:
+    _call("nvmlEventSetCreate")
+    event_set = _EventSet()
+    EVENT_SETS.append(event_set)
+    return event_set
+
+
+def nvmlDeviceRegisterEvents(handle: _Handle, event_types: int, event_set: _EventSet) -> None:
+    _call("nvmlDeviceRegisterEvents")
+    if STATE.events_error is not None:
+        raise NVMLError(STATE.events_error)
+    _gpu(handle, "events")
+    event_set.gpus.append(handle.index)
+
+
+def nvmlEventSetWait_v2(event_set: _EventSet, timeout_ms: int) -> _EventData:
+    """The next queued XID of a registered GPU; after a short wait, Timeout, as NVML."""
+    _call("nvmlEventSetWait_v2")
+    for position, (index, xid) in enumerate(STATE.xid_events):
+        if index in event_set.gpus:
+            del STATE.xid_events[position]
+            return _EventData(_Handle(index), nvmlEventTypeXidCriticalError, xid)
+    time.sleep(min(timeout_ms, 50) / 1000)
+    raise NVMLError(NVML_ERROR_TIMEOUT)
+
+
+def nvmlEventSetFree(event_set: _EventSet) -> None:
+    _call("nvmlEventSetFree")
+    event_set.freed = True
 
 
 configure(

@@ -49,7 +49,7 @@ def test_lost_gpu_card_is_marked_with_its_error(fake_nvml: ModuleType, client: C
 
     html = page(client)
 
-    assert '<article class="card unavailable" data-index="1">' in html
+    assert '<article class="card unavailable" data-index="1" data-uuid="">' in html
     assert '<span data-field="error_message">GPU is lost</span>' in html
 
 
@@ -84,6 +84,8 @@ def test_refresh_interval_from_query(
         "status": "/api/gpu/status",
         "driver": "/api/gpu/driver",
         "interval": interval,
+        "history": "/api/gpu/history",  # the test settings install gpu_monitor.history
+        "events": "/api/gpu/events",
     }
     assert f"refresh every {interval} s" in html
 

@@ -35,6 +35,7 @@
 
   function fill(card, d) {
     card.dataset.index = d.index;
+    card.dataset.uuid = d.uuid || "";
     card.classList.toggle("unavailable", !d.is_available);
     setText(card, "index", String(d.index));
     setText(card, "name", d.name);
@@ -114,6 +115,98 @@
     $("cuda-version").textContent = driver ? driver.cuda_driver_version : "N/A";
   }
 
+  // -- history: charts drawn as SVG paths, a gap wherever a bucket has no sample ------
+  let historyWindow = "-1h";
+  let historyFetched = 0;
+  const HISTORY_EVERY_MS = 15000;
+  const BAD_EVENTS = new Set(["xid", "gpu_lost", "nvml_unavailable", "samples_dropped"]);
+
+  function chartPath(t, values, low, high) {
+    const first = t[0];
+    const span = Math.max(1, t[t.length - 1] - first);
+    let line = "";
+    let area = "";
+    let run = [];
+    const flush = () => {
+      if (!run.length) return;
+      if (run.length === 1) run.push([run[0][0] + 2, run[0][1]]); // a lone sample: a dash
+      line += run.map(([x, y], i) => `${i ? "L" : "M"}${x.toFixed(1)} ${y.toFixed(1)}`).join(" ") + " ";
+      area += `M${run[0][0].toFixed(1)} 48 ` + run.map(([x, y]) => `L${x.toFixed(1)} ${y.toFixed(1)}`).join(" ")
+        + ` L${run[run.length - 1][0].toFixed(1)} 48 Z `;
+      run = [];
+    };
+    values.forEach((value, i) => {
+      if (value === null || value === undefined) { flush(); return; }
+      const x = (300 * (t[i] - first)) / span;
+      const y = 47 - (46 * (Math.min(high, Math.max(low, value)) - low)) / Math.max(1, high - low);
+      run.push([x, y]);
+    });
+    flush();
+    return [line.trim(), area.trim()];
+  }
+
+  function drawChart(card, name, t, values, low, high, unit) {
+    const figure = card.querySelector(`[data-chart="${name}"]`);
+    if (!figure) return;
+    const [line, area] = chartPath(t, values, low, high);
+    figure.querySelector(".line").setAttribute("d", line);
+    figure.querySelector(".area").setAttribute("d", area);
+    const seen = values.filter((v) => v !== null && v !== undefined);
+    card.querySelector(`[data-range="${name}"]`).textContent = seen.length
+      ? `max ${Math.round(Math.max(...seen))}${unit}` : "no data";
+  }
+
+  function eventText(e) {
+    const when = new Date(e.timestamp).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+    const what = e.kind === "xid" ? `XID ${e.xid}` : e.kind.replaceAll("_", " ");
+    return `${when} ${what}${e.message && e.kind !== "xid" ? `: ${e.message}` : ""}`;
+  }
+
+  function fillEvents(list, events) {
+    if (!list) return;
+    list.replaceChildren(...events.slice(0, 5).map((e) => {
+      const li = document.createElement("li");
+      li.textContent = eventText(e);
+      if (BAD_EVENTS.has(e.kind)) li.className = "bad";
+      return li;
+    }));
+  }
+
+  async function refreshHistory(force) {
+    if (!config.history || (!force && Date.now() - historyFetched < HISTORY_EVERY_MS)) return;
+    historyFetched = Date.now();
+    const query = `since=${encodeURIComponent(historyWindow)}`;
+    const [history, events] = await Promise.all([
+      getJSON(`${config.history}?${query}&points=360`), // 1 h: 10 s buckets, the default tick
+      getJSON(`${config.events}?${query}&page_size=200`),
+    ]);
+    document.querySelectorAll("#cards .card").forEach((card) => {
+      const series = history.series.find((s) => s.gpu_uuid === card.dataset.uuid);
+      const t = series ? series.t : [0, 1];
+      const none = t.map(() => null);
+      const memory = series ? series.used_memory_mb.map((used, i) => {
+        const total = series.total_memory_mb[i];
+        return used === null || !total ? null : (100 * used) / total;
+      }) : none;
+      drawChart(card, "utilization", t, series ? series.utilization_percent : none, 0, 100, "%");
+      drawChart(card, "memory", t, memory, 0, 100, "%");
+      drawChart(card, "temperature", t, series ? series.temperature_c : none, 20, 100, " °C");
+      // A GPU lost before its UUID was ever read has events by index only.
+      const mine = (e) => (card.dataset.uuid ? e.gpu_uuid === card.dataset.uuid
+        : !e.gpu_uuid && String(e.gpu_index) === card.dataset.index);
+      fillEvents(card.querySelector('[data-field="events"]'), events.results.filter(mine));
+    });
+    fillEvents($("host-events"), events.results.filter((e) => e.gpu_index === null));
+  }
+
+  document.querySelectorAll("[data-window]").forEach((button) => {
+    button.addEventListener("click", () => {
+      historyWindow = button.dataset.window;
+      document.querySelectorAll("[data-window]").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+      refreshHistory(true).catch(() => {});
+    });
+  });
+
   async function refresh() {
     try {
       const [devices, status] = await Promise.all([getJSON(config.devices), getJSON(config.status)]);
@@ -132,6 +225,7 @@
         }
       }
       render(devices, status, driver, processes);
+      await refreshHistory(false);
       lastSuccess = new Date();
       $("updated").textContent = `Updated ${lastSuccess.toLocaleTimeString()}`;
       $("api-error").hidden = true;

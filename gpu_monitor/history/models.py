@@ -1,0 +1,75 @@
+"""A sample per GPU per tick, and the events between them."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Sample(models.Model):
+    """One GPU at one tick of ``gpu_record`` on one host.
+
+    ``epoch`` (Unix seconds of the tick) is what queries filter and group on: integer
+    division buckets it the same way on SQLite and PostgreSQL; ``timestamp`` is the same
+    moment as a date for the admin. One sample per (host, GPU, tick): a unique constraint.
+    """
+
+    host = models.CharField(max_length=255)
+    gpu_uuid = models.CharField(max_length=96)
+    gpu_index = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=96, blank=True)
+    epoch = models.BigIntegerField()
+    timestamp = models.DateTimeField()
+    utilization_percent = models.SmallIntegerField(null=True)
+    memory_used_mb = models.IntegerField(null=True)
+    memory_total_mb = models.IntegerField(null=True)
+    temperature_c = models.SmallIntegerField(null=True)
+    power_draw_w = models.FloatField(null=True)
+    sm_clock_mhz = models.IntegerField(null=True)
+    ecc_errors_uncorrected_volatile = models.BigIntegerField(null=True)
+    remapped_rows_pending = models.BooleanField(null=True)
+    # Comma-separated names; "" is "none active", NULL "not known" (as in the API).
+    clocks_event_reasons = models.CharField(max_length=255, null=True)  # noqa: DJ001
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(
+                fields=["host", "gpu_uuid", "epoch"], name="gpu_history_one_sample_per_tick"
+            ),
+        )
+        # Every query names the host: one GPU (the unique index) or all of them (this).
+        indexes = (models.Index(fields=["host", "epoch"], name="gpu_history_sample_host"),)
+        ordering = ("-epoch",)
+
+    def __str__(self) -> str:
+        return f"{self.host} GPU {self.gpu_index} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class Event(models.Model):
+    """Something that happened to a GPU or to NVML on a host."""
+
+    class Kind(models.TextChoices):
+        XID = "xid", "XID error"
+        GPU_LOST = "gpu_lost", "GPU lost"
+        GPU_RECOVERED = "gpu_recovered", "GPU recovered"
+        NVML_UNAVAILABLE = "nvml_unavailable", "NVML unavailable"
+        NVML_AVAILABLE = "nvml_available", "NVML available"
+        SAMPLES_DROPPED = "samples_dropped", "Samples dropped"
+
+    host = models.CharField(max_length=255)
+    gpu_uuid = models.CharField(max_length=96, blank=True)  # blank: the whole host
+    gpu_index = models.PositiveSmallIntegerField(null=True)
+    epoch = models.BigIntegerField()
+    timestamp = models.DateTimeField()
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    xid = models.IntegerField(null=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        indexes = (
+            models.Index(fields=["host", "epoch"], name="gpu_history_event_host"),
+            models.Index(fields=["host", "gpu_uuid", "epoch"], name="gpu_history_event_gpu"),
+        )
+        ordering = ("-epoch", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.host} {self.kind} at {self.timestamp:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,129 @@
+"""OpenAPI descriptions of the history operations (with drf-spectacular installed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpu_monitor.history.models import Event
+from gpu_monitor.history.serializers import EventSerializer, HistorySerializer
+
+EXAMPLE_HISTORY: dict[str, Any] = {
+    "host": "gpu-node-1",
+    "since": "2026-11-28T08:00:00Z",
+    "until": "2026-11-28T08:01:00Z",
+    "step_seconds": 20,
+    "series": [
+        {
+            "gpu_uuid": "GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772",
+            "gpu_index": 0,
+            "name": "NVIDIA H100 80GB HBM3",
+            "t": [1795852800, 1795852820, 1795852840],
+            "utilization_percent": [97.5, None, 12.0],
+            "utilization_percent_max": [100, None, 24],
+            "used_memory_mb": [19818, None, 19818],
+            "total_memory_mb": [81559, None, 81559],
+            "temperature_c": [61, None, 55],
+            "power_draw_w": [652.31, None, 180.4],
+        }
+    ],
+}
+EXAMPLE_EVENT: dict[str, Any] = {
+    "host": "gpu-node-1",
+    "gpu_uuid": "GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772",
+    "gpu_index": 0,
+    "timestamp": "2026-11-28T03:02:10Z",
+    "kind": "xid",
+    "xid": 79,
+    "message": "XID 79",
+}
+
+
+def history_docs() -> dict[str, Any]:
+    from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+
+    from gpu_monitor.schema import common_responses, error_response
+
+    def query(name: str, text: str) -> Any:
+        return OpenApiParameter(name, str, OpenApiParameter.QUERY, description=text)
+
+    return {
+        "summary": "History of a host's GPUs, downsampled",
+        "description": "Columnar series per GPU for charts: the average and maximum "
+        "utilisation, maximum memory and temperature, average power of each bucket; a "
+        "bucket without a sample is null. Needs the gpu_monitor.history sub-app and "
+        "manage.py gpu_record.",
+        "parameters": [
+            query("gpu", "GPU index or UUID (default: every GPU of the host)"),
+            query("since", "ISO 8601, 'now' or relative (-1h, -7d); default: until - 1 h"),
+            query("until", "ISO 8601, 'now' or relative; default: now"),
+            OpenApiParameter(
+                "points",
+                int,
+                OpenApiParameter.QUERY,
+                description="buckets, 1 to 2000 (default 300)",
+            ),
+            query("host", "recorded host name (default: this server's)"),
+            OpenApiParameter("format", exclude=True),
+        ],
+        "responses": {
+            200: OpenApiResponse(
+                HistorySerializer,
+                description="One series per GPU",
+                examples=[OpenApiExample("A minute of one H100", value=EXAMPLE_HISTORY)],
+            ),
+            400: error_response("Bad parameter", "points: a whole number from 1 to 2000, not '0'"),
+            404: error_response(
+                "No such recorded GPU", "No GPU with index 7 recorded on host 'gpu-node-1'."
+            ),
+            **common_responses(),
+        },
+    }
+
+
+def events_docs() -> dict[str, Any]:
+    from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+
+    from gpu_monitor.schema import common_responses, error_response
+
+    def query(name: str, text: str) -> Any:
+        return OpenApiParameter(name, str, OpenApiParameter.QUERY, description=text)
+
+    return {
+        "summary": "Recorded GPU events, newest first",
+        "description": "XID errors, GPUs lost and recovered, NVML unavailable and back, "
+        "samples dropped while the database was unreachable. Paginated (?page=, "
+        "?page_size= up to 1000).",
+        "parameters": [
+            query("since", "ISO 8601, 'now' or relative (-1h, -7d)"),
+            OpenApiParameter(
+                "kind",
+                str,
+                OpenApiParameter.QUERY,
+                enum=[kind.value for kind in Event.Kind],
+                description="only events of this kind",
+            ),
+            query("gpu", "GPU index or UUID"),
+            query("host", "recorded host name (default: this server's)"),
+            OpenApiParameter("format", exclude=True),
+        ],
+        "responses": {
+            200: OpenApiResponse(
+                EventSerializer(many=True),
+                description="A page of events",
+                examples=[
+                    OpenApiExample(
+                        "An XID 79",
+                        value={
+                            "count": 1,
+                            "next": None,
+                            "previous": None,
+                            "results": [EXAMPLE_EVENT],
+                        },
+                    )
+                ],
+            ),
+            400: error_response("Bad parameter", "kind: one of xid, gpu_lost, ..., not 'x'"),
+            404: error_response("No such page or GPU", "Invalid page."),
+            **common_responses(),
+        },
+    }

@@ -1,0 +1,308 @@
+"""GET api/gpu/history and api/gpu/events against samples in the real test database."""
+
+from __future__ import annotations
+
+import importlib
+import socket
+import time
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
+from django.urls import clear_url_caches
+
+from gpu_monitor.history.models import Event, Sample
+from gpu_monitor.history.recorder import moment
+
+pytestmark = pytest.mark.django_db
+HOST = socket.gethostname()
+UUID0 = "GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772"
+UUID1 = "GPU-3a34af56-e2e8-164a-8e46-000000000001"
+T0 = 1_795_824_000  # 2026-11-28T00:00:00Z, a multiple of every step below
+
+
+def sample(epoch: int, index: int = 0, host: str = HOST, **values: object) -> Sample:
+    fields: dict[str, object] = {
+        "utilization_percent": 50,
+        "memory_used_mb": 1000,
+        "memory_total_mb": 81559,
+        "temperature_c": 40,
+        "power_draw_w": 100.0,
+    }
+    fields.update(values)
+    return Sample(
+        host=host,
+        gpu_uuid=UUID0 if index == 0 else UUID1,
+        gpu_index=index,
+        name="NVIDIA H100 80GB HBM3",
+        epoch=epoch,
+        timestamp=moment(epoch),
+        **fields,
+    )
+
+
+def history(client: Client, **params: object) -> dict[str, object]:
+    response = client.get("/api/gpu/history", params)
+    assert response.status_code == 200, response.content
+    body: dict[str, object] = response.json()
+    return body
+
+
+def test_buckets_average_and_maximum_in_the_database(client: Client) -> None:
+    Sample.objects.bulk_create(
+        [
+            sample(T0, utilization_percent=10, temperature_c=40, power_draw_w=100.0),
+            sample(T0 + 10, utilization_percent=30, temperature_c=45, power_draw_w=200.0),
+            sample(T0 + 20, utilization_percent=80, memory_used_mb=5000, temperature_c=50),
+            # T0 + 30 .. T0 + 59: nothing (a gap)
+            sample(T0 + 60, utilization_percent=0, temperature_c=39),
+        ]
+    )
+
+    body = history(client, since=T0_iso(0), until=T0_iso(90), points=3)
+
+    assert body["host"] == HOST
+    assert (body["since"], body["until"], body["step_seconds"]) == (
+        "2026-11-28T00:00:00Z",
+        "2026-11-28T00:01:30Z",
+        30,
+    )
+    (series,) = body["series"]  # type: ignore[misc]
+    assert series["gpu_uuid"] == UUID0 and series["gpu_index"] == 0
+    assert series["t"] == [T0, T0 + 30, T0 + 60]
+    assert series["utilization_percent"] == [40.0, None, 0.0]  # avg of 10, 30, 80; a gap
+    assert series["utilization_percent_max"] == [80, None, 0]
+    assert series["used_memory_mb"] == [5000, None, 1000]  # max
+    assert series["total_memory_mb"] == [81559, None, 81559]
+    assert series["temperature_c"] == [50, None, 39]  # max
+    assert series["power_draw_w"] == [133.33, None, 100.0]  # avg
+
+
+def T0_iso(offset: int) -> str:
+    return moment(T0 + offset).isoformat()
+
+
+def test_one_series_per_gpu_sorted_by_index(client: Client) -> None:
+    Sample.objects.bulk_create([sample(T0, 1), sample(T0, 0), sample(T0 + 10, 1)])
+
+    body = history(client, since=T0_iso(0), until=T0_iso(60), points=6)
+
+    series = body["series"]
+    assert [s["gpu_index"] for s in series] == [0, 1]  # type: ignore[attr-defined, index]
+    assert series[1]["utilization_percent"] == [50.0, 50.0, None, None, None, None]  # type: ignore[index]
+
+
+def test_gpu_by_index_or_uuid(client: Client) -> None:
+    Sample.objects.bulk_create([sample(T0, 0), sample(T0, 1)])
+
+    by_index = history(client, gpu="1", since=T0_iso(0), until=T0_iso(60))
+    by_uuid = history(client, gpu=UUID1, since=T0_iso(0), until=T0_iso(60))
+
+    assert by_index == by_uuid
+    assert [s["gpu_uuid"] for s in by_index["series"]] == [UUID1]  # type: ignore[attr-defined, index]
+
+
+@pytest.mark.parametrize("gpu", ["7", "GPU-00000000-0000-0000-0000-000000000000", "nope"])
+def test_unknown_gpu_is_404(client: Client, gpu: str) -> None:
+    Sample.objects.bulk_create([sample(T0)])
+
+    response = client.get("/api/gpu/history", {"gpu": gpu})
+
+    assert response.status_code == 404
+    assert "recorded on host" in response.json()["detail"]
+
+
+def test_default_is_the_last_hour_of_this_host(client: Client) -> None:
+    now = int(time.time())
+    Sample.objects.bulk_create(
+        [sample(now - 30), sample(now - 7200), sample(now - 30, host="elsewhere")]
+    )
+
+    body = history(client)
+
+    assert body["step_seconds"] == 13  # 3600 s in at most 300 aligned buckets
+    (series,) = body["series"]  # type: ignore[misc]
+    assert len(series["t"]) <= 300
+    assert sum(v is not None for v in series["utilization_percent"]) == 1
+
+
+def test_relative_times_and_host(client: Client) -> None:
+    now = int(time.time())
+    Sample.objects.bulk_create([sample(now - 3 * 86400, host="b"), sample(now - 60, host="b")])
+
+    body = history(client, host="b", since="-7d", until="now", points=7)
+
+    (series,) = body["series"]  # type: ignore[misc]
+    assert body["step_seconds"] >= 86400
+    assert sum(v is not None for v in series["utilization_percent"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"points": "0"}, "points"),
+        ({"points": "2001"}, "points"),
+        ({"points": "x"}, "points"),
+        ({"points": "9" * 5000}, "points"),
+        ({"since": "yesterday"}, "since"),
+        ({"since": "-1y"}, "since"),
+        ({"until": "2026-13-45T00:00:00"}, "until"),
+        ({"since": "-99999999w"}, "since"),
+        ({"since": "0001-01-01T00:00:00+14:00"}, "since"),
+        ({"since": "now", "until": "-1h"}, "since"),
+        ({"host": "h" * 300}, "host"),
+    ],
+)
+def test_bad_parameters_are_400_naming_them(
+    client: Client, params: dict[str, str], named: str
+) -> None:
+    response = client.get("/api/gpu/history", params)
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(f"{named}: ")
+
+
+def test_downsampling_is_one_query_whatever_the_samples(client: Client) -> None:
+    Sample.objects.bulk_create(
+        [sample(T0 + 10 * i, index) for i in range(2000) for index in (0, 1)]
+    )
+    with CaptureQueriesContext(connection) as queries:
+        body = history(client, since=T0_iso(0), until=T0_iso(20000), points=100)
+
+    aggregate = [q["sql"] for q in queries if "GROUP BY" in q["sql"]]
+    assert len(aggregate) == 1
+    assert len(queries) <= 4  # the aggregate and one name lookup per GPU
+    assert [len(s["t"]) for s in body["series"]] == [100, 100]  # type: ignore[attr-defined, index]
+
+
+def test_history_follows_the_permission_settings(client: Client) -> None:
+    with override_settings(
+        GPU_MONITOR={
+            "PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+            "AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+        }
+    ):
+        assert client.get("/api/gpu/history").status_code == 403
+        assert client.get("/api/gpu/events").status_code == 403
+
+
+# -- events ---------------------------------------------------------------------------
+
+
+def event(epoch: int, kind: str = "xid", index: int | None = 0, **extra: object) -> Event:
+    return Event(
+        host=extra.pop("host", HOST),  # type: ignore[arg-type]
+        gpu_uuid="" if index is None else (UUID0 if index == 0 else UUID1),
+        gpu_index=index,
+        epoch=epoch,
+        timestamp=moment(epoch),
+        kind=kind,
+        **extra,
+    )
+
+
+def test_events_newest_first_and_paginated(client: Client) -> None:
+    Event.objects.bulk_create([event(T0 + i, xid=i) for i in range(150)])
+
+    first = client.get("/api/gpu/events").json()
+    second = client.get("/api/gpu/events", {"page": 2}).json()
+
+    assert first["count"] == 150
+    assert [e["xid"] for e in first["results"][:3]] == [149, 148, 147]
+    assert len(first["results"]) == 100 and len(second["results"]) == 50
+    assert first["results"][0] == {
+        "host": HOST,
+        "gpu_uuid": UUID0,
+        "gpu_index": 0,
+        "timestamp": "2026-11-28T00:02:29Z",
+        "kind": "xid",
+        "xid": 149,
+        "message": "",
+    }
+
+
+def test_events_filters(client: Client) -> None:
+    Event.objects.bulk_create(
+        [
+            event(T0, "gpu_lost", 1, message="GPU is lost"),
+            event(T0 + 5, "xid", 0, xid=79),
+            event(T0 + 9, "nvml_unavailable", None),
+            event(T0 + 20, "xid", 0, xid=48, host="elsewhere"),
+        ]
+    )
+
+    def kinds(**params: object) -> list[str]:
+        response = client.get("/api/gpu/events", params)
+        assert response.status_code == 200, response.content
+        return [e["kind"] for e in response.json()["results"]]
+
+    assert kinds() == ["nvml_unavailable", "xid", "gpu_lost"]
+    assert kinds(kind="xid") == ["xid"]
+    assert kinds(gpu="1") == ["gpu_lost"]
+    assert kinds(gpu=UUID0) == ["xid"]
+    assert kinds(since=T0_iso(5)) == ["nvml_unavailable", "xid"]
+    assert kinds(host="elsewhere") == ["xid"]
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [({"kind": "nope"}, 400), ({"since": "x"}, 400), ({"gpu": "9"}, 404), ({"page": "99"}, 404)],
+)
+def test_events_bad_parameters(client: Client, params: dict[str, str], status: int) -> None:
+    Event.objects.bulk_create([event(T0)])
+
+    response = client.get("/api/gpu/events", params)
+
+    assert response.status_code == status
+    assert list(response.json()) == ["detail"]
+
+
+# -- a project without the sub-app ----------------------------------------------------
+
+
+@pytest.fixture
+def without_history() -> Iterator[None]:
+    from django.conf import settings
+
+    apps = [app for app in settings.INSTALLED_APPS if app != "gpu_monitor.history"]
+    with override_settings(INSTALLED_APPS=apps):
+        reload_urls()
+        yield
+    reload_urls()
+
+
+def reload_urls() -> None:
+    import gpu_monitor.urls
+    import tests.urls
+
+    importlib.reload(gpu_monitor.urls)
+    importlib.reload(tests.urls)
+    clear_url_caches()
+
+
+@pytest.mark.parametrize("path", ["/api/gpu/history", "/api/gpu/events/"])
+def test_without_the_sub_app_404_says_how_to_add_it(
+    fake_nvml: ModuleType, client: Client, without_history: None, path: str
+) -> None:
+    response = client.get(path)
+
+    assert response.status_code == 404
+    assert "add 'gpu_monitor.history' to INSTALLED_APPS" in response.json()["detail"]
+    assert client.get("/api/gpu/devices").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tables_not_migrated_is_a_json_503(client: Client) -> None:
+    with connection.schema_editor() as editor:
+        editor.delete_model(Sample)
+    try:
+        response = client.get("/api/gpu/history")
+    finally:
+        with connection.schema_editor() as editor:
+            editor.create_model(Sample)
+
+    assert response.status_code == 503
+    assert "run manage.py migrate" in response.json()["detail"]
