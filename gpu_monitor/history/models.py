@@ -44,6 +44,41 @@ class Sample(models.Model):
         return f"{self.host} GPU {self.gpu_index} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
 
 
+class Rollup(models.Model):
+    """The samples of one GPU over one ``ROLLUP_SECONDS`` period, summed up by
+    ``gpu_record`` once the period is over, so that days of history are read from a few
+    thousand rows instead of hundreds of thousands. Sums and counts (not averages) keep
+    the averages of larger buckets exact."""
+
+    host = models.CharField(max_length=255)
+    gpu_uuid = models.CharField(max_length=96)
+    gpu_index = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=96, blank=True)
+    epoch = models.BigIntegerField()  # the period's start, a multiple of ROLLUP_SECONDS
+    utilization_sum = models.BigIntegerField(default=0)
+    utilization_count = models.IntegerField(default=0)
+    utilization_max = models.SmallIntegerField(null=True)
+    memory_used_max = models.IntegerField(null=True)
+    memory_total_max = models.IntegerField(null=True)
+    temperature_max = models.SmallIntegerField(null=True)
+    power_sum = models.FloatField(default=0.0)
+    power_count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(
+                fields=["host", "gpu_uuid", "epoch"], name="gpu_history_one_rollup_per_period"
+            ),
+        )
+        indexes = (models.Index(fields=["host", "epoch"], name="gpu_history_rollup_host"),)
+
+    def __str__(self) -> str:
+        return f"{self.host} GPU {self.gpu_index} from {self.epoch}"
+
+
+ROLLUP_SECONDS = 300
+
+
 class Event(models.Model):
     """Something that happened to a GPU or to NVML on a host."""
 

@@ -19,8 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Min
 
-from gpu_monitor.history.models import Event, Sample
+from gpu_monitor.history.aggregate import roll_up, rolled_up_until
+from gpu_monitor.history.models import ROLLUP_SECONDS, Event, Rollup, Sample
 from gpu_monitor.manager import GPUManager, XidEventsUnavailableError
 from gpu_monitor.types import GPUDevice, XidEvent
 
@@ -74,11 +76,13 @@ class Recorder:
         self.nvml_available: bool | None = None  # unknown until the first tick
         self.lost: set[int] = set()  # indexes of the GPUs lost at the last tick
         self.uuids: dict[int, str] = {}  # the last known UUID of each index
+        self.dirty_from: int | None = None  # the first period with samples not rolled up
 
     # -- the loop -------------------------------------------------------------------
 
     def run(self, once: bool = False) -> None:
         """Tick on wall-clock multiples of the interval until stopped (or once, now)."""
+        self.dirty_from = self.unrolled_start()
         listener = None
         if not once:
             listener = threading.Thread(target=self.listen_for_xid, name="gpu-xid", daemon=True)
@@ -116,9 +120,33 @@ class Recorder:
                 self.buffer_ticks,
             )
         self.flush()
-        if not self.database_down and epoch - self.last_retention >= RETENTION_EVERY_S:
+        if self.database_down:
+            return
+        current = epoch // ROLLUP_SECONDS * ROLLUP_SECONDS
+        if self.dirty_from is not None and self.dirty_from < current:
+            try:
+                roll_up(self.host, self.dirty_from, current)
+            except DatabaseError as exc:
+                self.database_unreachable(exc)
+                return
+            self.dirty_from = current
+        if epoch - self.last_retention >= RETENTION_EVERY_S:
             self.last_retention = epoch
             self.prune(epoch - self.retention_s)
+
+    def unrolled_start(self) -> int | None:
+        """Where rolling up resumes: after the last rollup of this host, or at its first
+        sample when it has none (samples of an earlier run)."""
+        try:
+            resume = rolled_up_until(self.host)
+            if resume is None:
+                first = Sample.objects.filter(host=self.host).aggregate(first=Min("epoch"))
+                if first["first"] is not None:
+                    resume = first["first"] // ROLLUP_SECONDS * ROLLUP_SECONDS
+        except DatabaseError as exc:
+            self.database_unreachable(exc)
+            return None
+        return resume
 
     # -- reading --------------------------------------------------------------------
 
@@ -249,6 +277,9 @@ class Recorder:
                 self.database_unreachable(exc)
                 return
             self.buffer.popleft()
+            period = tick.epoch // ROLLUP_SECONDS * ROLLUP_SECONDS
+            if tick.samples and (self.dirty_from is None or period < self.dirty_from):
+                self.dirty_from = period
             if dropped is not None:
                 logger.warning("%s", dropped.message)
                 self.dropped = 0
@@ -282,7 +313,7 @@ class Recorder:
         rows, each its own statement; stop after RETENTION_BUDGET_S (the rest waits)."""
         started = time.monotonic()
         try:
-            for model in (Sample, Event):
+            for model in (Sample, Rollup, Event):
                 while time.monotonic() - started < RETENTION_BUDGET_S:
                     old = model.objects.filter(host=self.host, epoch__lt=cutoff)
                     batch = old.order_by().values_list("pk", flat=True)[:RETENTION_BATCH]

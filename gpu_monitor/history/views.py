@@ -8,17 +8,22 @@ import math
 import re
 import socket
 import time
-from typing import Any
 
 from django.db import DatabaseError
-from django.db.models import Avg, BigIntegerField, ExpressionWrapper, F, Max, QuerySet, Value
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from gpu_monitor.history.models import Event, Sample
+from gpu_monitor.history.aggregate import (
+    Totals,
+    from_rollups,
+    from_samples,
+    merge,
+    rolled_up_until,
+)
+from gpu_monitor.history.models import ROLLUP_SECONDS, Event, Rollup, Sample
 from gpu_monitor.history.schema import events_docs, history_docs
 from gpu_monitor.history.serializers import EventSerializer, HistorySerializer
 from gpu_monitor.history.types import History, HistorySeries
@@ -149,79 +154,71 @@ class HistoryView(HistoryAPIView):
             )
         host = host_of(request)
         uuid = recorded_gpu(host, params.get("gpu"))
-        step, first, last = plan_buckets(since, until, points)
-        samples = Sample.objects.filter(host=host, epoch__gte=since, epoch__lt=until)
-        if uuid is not None:
-            samples = samples.filter(gpu_uuid=uuid)
+        step, series = series_of(host, uuid, since, until, points)
         history = History(
-            host=host,
-            since=iso(since),
-            until=iso(until),
-            step_seconds=step,
-            series=series_of(samples, host, step, first, last),
+            host=host, since=iso(since), until=iso(until), step_seconds=step, series=series
         )
         return Response(HistorySerializer(history).data)
 
 
 def series_of(
-    samples: QuerySet[Sample], host: str, step: int, first: int, last: int
-) -> list[HistorySeries]:
-    """One series per GPU: every bucket from ``first`` to ``last``, aggregated by the
-    database (bucket = epoch // step, the same integer division on SQLite and PostgreSQL)."""
-    bucket = ExpressionWrapper(F("epoch") / Value(step), output_field=BigIntegerField())
-    rows = (
-        samples.order_by()
-        .annotate(bucket=bucket)
-        .values("gpu_uuid", "bucket")
-        .annotate(
-            utilization=Avg("utilization_percent"),
-            utilization_max=Max("utilization_percent"),
-            memory=Max("memory_used_mb"),
-            total=Max("memory_total_mb"),
-            temperature=Max("temperature_c"),
-            power=Avg("power_draw_w"),
+    host: str, uuid: str | None, since: int, until: int, points: int
+) -> tuple[int, list[HistorySeries]]:
+    """The step and one series per GPU, aggregated by the database.
+
+    Buckets of at least ``ROLLUP_SECONDS`` read the rollups ``gpu_record`` wrote for the
+    periods that are over (the step rounded up to whole periods), and the samples only
+    after the last rollup; shorter buckets read the samples.
+    """
+    step, first, last = plan_buckets(since, until, points)
+    samples = Sample.objects.filter(host=host)
+    rollups = Rollup.objects.filter(host=host)
+    if uuid is not None:
+        samples, rollups = samples.filter(gpu_uuid=uuid), rollups.filter(gpu_uuid=uuid)
+    boundary = rolled_up_until(host) if step >= ROLLUP_SECONDS else None
+    if boundary is None or boundary <= since:
+        totals = from_samples(samples.filter(epoch__gte=since, epoch__lt=until), step)
+    else:
+        step = math.ceil(step / ROLLUP_SECONDS) * ROLLUP_SECONDS
+        first, last = since // step, (until - 1) // step
+        # Whole periods: the rollup of a period that starts before ``since`` covers
+        # samples before it too, as the bucket it falls in does.
+        totals = from_rollups(
+            rollups.filter(epoch__gte=since // step * step, epoch__lt=until), step
         )
-    )
-    by_gpu: dict[str, dict[int, dict[str, Any]]] = {}
-    for row in rows:  # one row per GPU and bucket, at most ``points`` per GPU
-        by_gpu.setdefault(row["gpu_uuid"], {})[row["bucket"]] = dict(row)
+        merge(totals, from_samples(samples.filter(epoch__gte=boundary, epoch__lt=until), step))
+    by_gpu: dict[str, dict[int, Totals]] = {}
+    for (gpu, bucket), values in totals.items():  # one row per GPU and bucket
+        by_gpu.setdefault(gpu, {})[bucket] = values
     buckets = range(first, last + 1)
     series = []
-    for uuid, found in by_gpu.items():
-        latest = (
-            Sample.objects.filter(host=host, gpu_uuid=uuid)
-            .order_by("-epoch")
-            .values("gpu_index", "name")
-            .first()
-        )
-        assert latest is not None  # the GPU has samples: ``found`` came from them
-
+    for gpu, found in by_gpu.items():
+        latest = samples.filter(gpu_uuid=gpu).order_by("-epoch").values("gpu_index", "name")
+        identity = latest.first() or {"gpu_index": 0, "name": ""}
+        rows = [found.get(b) for b in buckets]
         series.append(
             HistorySeries(
-                gpu_uuid=uuid,
-                gpu_index=latest["gpu_index"],
-                name=latest["name"],
+                gpu_uuid=gpu,
+                gpu_index=identity["gpu_index"],
+                name=identity["name"],
                 t=[b * step for b in buckets],
-                utilization_percent=column(found, buckets, "utilization", 1),
-                utilization_percent_max=column(found, buckets, "utilization_max"),
-                used_memory_mb=column(found, buckets, "memory"),
-                total_memory_mb=column(found, buckets, "total"),
-                temperature_c=column(found, buckets, "temperature"),
-                power_draw_w=column(found, buckets, "power", 2),
+                utilization_percent=[average(r, 0, 1, 1) for r in rows],
+                utilization_percent_max=[None if r is None else r[2] for r in rows],
+                used_memory_mb=[None if r is None else r[3] for r in rows],
+                total_memory_mb=[None if r is None else r[4] for r in rows],
+                temperature_c=[None if r is None else r[5] for r in rows],
+                power_draw_w=[average(r, 6, 7, 2) for r in rows],
             )
         )
     series.sort(key=lambda s: (s.gpu_index, s.gpu_uuid))
-    return series
+    return step, series
 
 
-def column(
-    found: dict[int, dict[str, Any]], buckets: range, key: str, digits: int | None = None
-) -> list[Any]:
-    """The ``key`` value of every bucket, None where the bucket has no sample."""
-    values = [found[b][key] if b in found else None for b in buckets]
-    if digits is None:
-        return values
-    return [None if v is None else round(v, digits) for v in values]
+def average(totals: Totals | None, total: int, count: int, digits: int) -> float | None:
+    if totals is None or not totals[count]:
+        return None
+    mean: float = round(float(totals[total]) / float(totals[count]), digits)
+    return mean
 
 
 class EventPagination(PageNumberPagination):

@@ -306,3 +306,50 @@ def test_tables_not_migrated_is_a_json_503(client: Client) -> None:
 
     assert response.status_code == 503
     assert "run manage.py migrate" in response.json()["detail"]
+
+
+def test_long_windows_read_the_rollups_and_the_samples_after_them(client: Client) -> None:
+    """The same answer from rollups (plus the samples after the last one) as from the
+    samples alone, with one query on each table whatever the number of samples."""
+    from gpu_monitor.history.aggregate import roll_up
+    from gpu_monitor.history.models import Rollup
+
+    Sample.objects.bulk_create(
+        [
+            sample(
+                T0 + 10 * i,
+                g,
+                utilization_percent=(i * 7 + g) % 101,
+                temperature_c=30 + i % 40,
+                power_draw_w=50.0 + i % 9,
+                memory_used_mb=i,
+            )
+            for i in range(720)  # two hours of 10 s ticks
+            for g in (0, 1)
+        ]
+    )
+    params = {"since": T0_iso(0), "until": T0_iso(7200), "points": 12}  # 600 s buckets
+    from_samples_only = history(client, **params)
+    roll_up(HOST, T0, T0 + 6600)  # every period but the last: it is not over
+    with CaptureQueriesContext(connection) as queries:
+        from_rollups = history(client, **params)
+
+    assert from_rollups == from_samples_only
+    assert Rollup.objects.count() == 2 * 22
+    sql = " ".join(q["sql"] for q in queries)
+    assert "gpu_monitor_history_rollup" in sql
+    assert from_rollups["step_seconds"] == 600
+
+
+def test_rollup_steps_are_whole_periods(client: Client) -> None:
+    from gpu_monitor.history.aggregate import roll_up
+
+    Sample.objects.bulk_create([sample(T0 + 10 * i) for i in range(8640)])  # a day
+    roll_up(HOST, T0, T0 + 86400)
+
+    body = history(client, since=T0_iso(0), until=T0_iso(86400), points=100)
+
+    assert body["step_seconds"] == 900  # 864 s rounded up to whole 300 s periods
+    (series,) = body["series"]  # type: ignore[misc]
+    assert len(series["t"]) == 96
+    assert series["utilization_percent"][0] == 50.0

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from gpu_monitor.history import recorder as recorder_module
 from gpu_monitor.history.management.commands.gpu_record import duration
-from gpu_monitor.history.models import Event, Sample
+from gpu_monitor.history.models import Event, Rollup, Sample
 from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import GPUManager
 
@@ -228,7 +228,8 @@ def test_retention_runs_at_most_once_a_minute(fake_nvml: ModuleType) -> None:
         for epoch in range(1000, 1060, 10):
             recorder.tick(epoch)
 
-    assert sum(q["sql"].startswith("DELETE") for q in queries) == 2  # samples, events at 1000
+    deletes = [q["sql"] for q in queries if q["sql"].startswith("DELETE")]
+    assert len(deletes) == 3  # samples, rollups, events: at 1000 only
 
 
 @pytest.mark.parametrize(
@@ -245,3 +246,38 @@ def test_bad_durations(text: str) -> None:
 
     with pytest.raises(argparse.ArgumentTypeError):
         duration(text)
+
+
+def test_periods_that_are_over_are_rolled_up(fake_nvml: ModuleType) -> None:
+    recorder = make(fake_nvml)
+    gpu = fake_nvml.STATE.gpus[0]
+    for n, epoch in enumerate(range(1200, 1800, 10)):  # two periods of 300 s, 30 ticks each
+        gpu.utilization_gpu, gpu.temperature = n % 10, 30 + n
+        recorder.tick(epoch)
+
+    assert list(Rollup.objects.values_list("epoch", flat=True).distinct()) == [1200]
+    recorder.tick(1800)  # a third period starts: the second is over
+    rollups = {(r.gpu_index, r.epoch): r for r in Rollup.objects.order_by("gpu_index", "epoch")}
+    assert sorted(rollups) == [(0, 1200), (0, 1500), (1, 1200), (1, 1500)]
+    first = rollups[(0, 1200)]
+    assert (first.utilization_sum, first.utilization_count, first.utilization_max) == (
+        135,  # 0..9 three times
+        30,
+        9,
+    )
+    assert (first.temperature_max, first.memory_total_max) == (59, 81559)
+    assert first.power_count == 30 and round(first.power_sum, 2) == round(30 * 71.07, 2)
+    assert rollups[(0, 1500)].temperature_max == 89
+
+
+def test_a_restarted_recorder_rolls_up_what_an_earlier_run_left(fake_nvml: ModuleType) -> None:
+    first = make(fake_nvml)
+    for epoch in range(1200, 1400, 10):
+        first.tick(epoch)
+    assert not Rollup.objects.exists()  # the period was not over yet
+
+    second = make(fake_nvml, clock=lambda: 2000.5)
+    second.run(once=True)
+
+    assert set(Rollup.objects.values_list("epoch", flat=True)) == {1200}
+    assert Rollup.objects.get(gpu_index=0, epoch=1200).utilization_count == 20
