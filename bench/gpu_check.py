@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -74,8 +75,12 @@ def record(name: str, ok: bool, detail: str) -> None:
     print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}", flush=True)
 
 
-def run(cmd: list[str], timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, **kw)
+def run(
+    cmd: list[str], timeout: float = 120, env: dict[str, str] | None = None, **kw: Any
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env, **kw
+    )
 
 
 def smi_rows() -> list[dict[str, str]]:
@@ -410,6 +415,95 @@ def check_processes_against_smi() -> None:
         server.wait(10)
 
 
+def check_history_minute() -> None:
+    """gpu_record for a minute on the real GPU (a SQLite file), nvidia-smi read at each
+    tick beside it: every recorded sample matches nvidia-smi's reading of that tick."""
+    db = OUT / "history.sqlite3"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.history.settings_process",
+        "HISTORY_TEST_DB": str(db),
+    }
+    migrate = run([PY, "manage.py", "migrate", "--verbosity", "0"], env=env)
+    if migrate.returncode != 0:
+        record("history: migrate", False, migrate.stderr[-300:])
+        return
+    recorder = subprocess.Popen(
+        [PY, "manage.py", "gpu_record", "--interval", "5", "--host", "gpu-check"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(OUT / "gpu_record.log").open("wb"),
+    )
+    fields = ["utilization.gpu", "memory.used", "temperature.gpu", "power.draw"]
+    readings: dict[int, list[dict[str, str]]] = {}
+    started = time.time()
+    try:
+        while time.time() - started < 62:
+            tick = int(time.time()) // 5 * 5
+            readings.setdefault(tick, smi_query(fields))
+            time.sleep(0.5)
+    finally:
+        recorder.send_signal(signal.SIGTERM)
+        code = recorder.wait(10)
+    code_text = (
+        "import django, json; django.setup();"
+        "from django.test import Client;"
+        "r = Client().get('/api/gpu/history', {'host': 'gpu-check', 'since': '-2m',"
+        " 'points': 24}, HTTP_HOST='localhost'); print(r.content.decode())"
+    )
+    result = run([PY, "-c", code_text], env=env)
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        samples = conn.execute(
+            "SELECT gpu_index, epoch, utilization_percent, memory_used_mb, temperature_c, "
+            "power_draw_w FROM gpu_monitor_history_sample ORDER BY epoch, gpu_index"
+        ).fetchall()
+    raw["history_samples"] = samples
+    raw["history_smi"] = readings
+    raw["history_api"] = result.stdout[-20000:]
+    record(
+        "history: gpu_record ran a minute and exited 0",
+        code == 0,
+        f"exit {code}, {len(samples)} samples",
+    )
+    matched = mismatched = 0
+    details = []
+    for index, epoch, util, memory, temperature, power in samples:
+        smi = readings.get(epoch)
+        if not smi or index >= len(smi):
+            continue
+        row = smi[index]
+        ok = (
+            close(row["memory.used"], memory, 2)
+            and close(row["temperature.gpu"], temperature, 2)
+            and close(row["utilization.gpu"], util, 10)
+            and close(row["power.draw"], power, 15)
+        )
+        matched += ok
+        mismatched += not ok
+        if not ok:
+            details.append(f"{epoch}/{index}: ours {(util, memory, temperature, power)} smi {row}")
+    record(
+        "history: samples match nvidia-smi at their tick (memory +-2 MiB, temp +-2 C, "
+        "util +-10, power +-15 W)",
+        matched >= 10 and mismatched == 0,
+        f"{matched} matched, {mismatched} not {details[:2]}",
+    )
+    try:
+        body = json.loads(result.stdout)
+        filled = sum(v is not None for s in body["series"] for v in s["used_memory_mb"])
+        ok = result.returncode == 0 and filled >= 10
+        detail = (
+            f"{len(body['series'])} series, {filled} buckets with data, "
+            f"step {body['step_seconds']} s"
+        )
+    except (ValueError, KeyError) as exc:
+        ok, detail = False, f"{type(exc).__name__}: {result.stdout[-200:]} {result.stderr[-200:]}"
+    record("history: the API answers the recorded minute", ok, detail)
+
+
 def check_other_endpoints(port: int, devices: dict[str, Any]) -> None:
     base = f"http://127.0.0.1:{port}/api/gpu"
     first = devices["devices"][0]
@@ -583,6 +677,7 @@ def main() -> int:
             check_server_against_smi,
             check_field_values_path,
             check_processes_against_smi,
+            check_history_minute,
             time_nvml_calls,
             check_gunicorn_preload,
             check_command_speed,

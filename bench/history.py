@@ -234,6 +234,10 @@ def main() -> None:
             lambda r: f"{r['rows']:,} in {r['load_s']:.0f} s",
         ),
         (
+            "rollups of the whole week at once (gpu_record does one period at a time)",
+            lambda r: f"{r['rollup_s']:.1f} s",
+        ),
+        (
             "recorder tick, 8 GPUs: p50 / p99 ms (target p50 <= 5)",
             lambda r: f"{r['tick_ms_p50']:.2f} / {r['tick_ms_p99']:.2f}",
         ),
@@ -255,7 +259,7 @@ def main() -> None:
             lambda r: f"{r['delete_max_s']:.3f}, {r['prune_s']:.2f}",
         ),
         (
-            "database size per GPU-day (samples, indexes)",
+            "database size per GPU-day (samples, rollups, indexes)",
             lambda r: f"{r['size_bytes'] / gpu_days / 1048576:.2f} MiB",
         ),
     ]

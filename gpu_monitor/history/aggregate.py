@@ -78,7 +78,7 @@ def _run(query: QuerySet[Any, Any]) -> dict[tuple[str, int], Totals]:
     sql, params = query.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return {(row[0], int(row[1])): list(row[2:]) for row in cursor.fetchall()}
+        return {(row[0], row[1]): list(row[2:]) for row in cursor.fetchall()}
 
 
 def merge(into: dict[tuple[str, int], Totals], more: dict[tuple[str, int], Totals]) -> None:

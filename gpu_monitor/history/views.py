@@ -191,34 +191,46 @@ def series_of(
     for (gpu, bucket), values in totals.items():  # one row per GPU and bucket
         by_gpu.setdefault(gpu, {})[bucket] = values
     buckets = range(first, last + 1)
+    t = [b * step for b in buckets]
+    identities = identities_of(host, list(by_gpu))
     series = []
+    empty = [None] * 8
     for gpu, found in by_gpu.items():
-        latest = samples.filter(gpu_uuid=gpu).order_by("-epoch").values("gpu_index", "name")
-        identity = latest.first() or {"gpu_index": 0, "name": ""}
-        rows = [found.get(b) for b in buckets]
+        rows = [found.get(b, empty) for b in buckets]
+        index, name = identities[gpu]
         series.append(
             HistorySeries(
                 gpu_uuid=gpu,
-                gpu_index=identity["gpu_index"],
-                name=identity["name"],
-                t=[b * step for b in buckets],
-                utilization_percent=[average(r, 0, 1, 1) for r in rows],
-                utilization_percent_max=[None if r is None else r[2] for r in rows],
-                used_memory_mb=[None if r is None else r[3] for r in rows],
-                total_memory_mb=[None if r is None else r[4] for r in rows],
-                temperature_c=[None if r is None else r[5] for r in rows],
-                power_draw_w=[average(r, 6, 7, 2) for r in rows],
+                gpu_index=index,
+                name=name,
+                t=t,
+                utilization_percent=[round(r[0] / r[1], 1) if r[1] else None for r in rows],
+                utilization_percent_max=[r[2] for r in rows],
+                used_memory_mb=[r[3] for r in rows],
+                total_memory_mb=[r[4] for r in rows],
+                temperature_c=[r[5] for r in rows],
+                power_draw_w=[round(r[6] / r[7], 2) if r[7] else None for r in rows],
             )
         )
     series.sort(key=lambda s: (s.gpu_index, s.gpu_uuid))
     return step, series
 
 
-def average(totals: Totals | None, total: int, count: int, digits: int) -> float | None:
-    if totals is None or not totals[count]:
-        return None
-    mean: float = round(float(totals[total]) / float(totals[count]), digits)
-    return mean
+def identities_of(host: str, uuids: list[str]) -> dict[str, tuple[int, str]]:
+    """The index and name of each GPU at its latest sample: one query for the GPUs of
+    the host's latest tick, one more for each GPU that was not in it."""
+    samples = Sample.objects.filter(host=host)
+    latest = samples.order_by("-epoch").values_list("epoch", flat=True).first() or 0
+    found = {
+        uuid: (index, name)
+        for uuid, index, name in samples.filter(epoch=latest, gpu_uuid__in=uuids).values_list(
+            "gpu_uuid", "gpu_index", "name"
+        )
+    }
+    for uuid in set(uuids) - set(found):
+        last = samples.filter(gpu_uuid=uuid).order_by("-epoch").values_list("gpu_index", "name")
+        found[uuid] = last.first() or (0, "")
+    return found
 
 
 class EventPagination(PageNumberPagination):

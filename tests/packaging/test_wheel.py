@@ -68,6 +68,9 @@ def test_wheel_holds_only_the_app(dist: Path) -> None:
     assert all(n.startswith(("gpu_monitor/", "gpu_monitor-")) for n in names), names
     assert "gpu_monitor/py.typed" in names
     assert "gpu_monitor/management/commands/gpu_devices.py" in names
+    assert "gpu_monitor/history/migrations/0001_initial.py" in names
+    assert "gpu_monitor/history/management/commands/gpu_record.py" in names
+    assert "gpu_monitor/templates/gpu_monitor/error.html" in names
     assert not any(n.startswith(("tests/", "example_project/", "bench/")) for n in names)
     assert len(list(dist.glob("gpu_monitor-*.tar.gz"))) == 1
 
@@ -84,7 +87,7 @@ def test_wheel_requires_only_what_the_app_needs(dist: Path) -> None:
     always = sorted(r.split(">")[0].split("<")[0].lower() for r in requires if "extra ==" not in r)
     assert always == ["django", "djangorestframework", "nvidia-ml-py"]
     extras = {line.split(":", 1)[1].strip() for line in lines if line.startswith("Provides-Extra:")}
-    assert {"openapi", "prometheus", "health"} <= extras
+    assert {"openapi", "prometheus", "health", "processes"} <= extras
 
 
 def test_installed_wheel_serves_a_throwaway_project(dist: Path, tmp_path: Path) -> None:
@@ -133,3 +136,60 @@ def test_installed_wheel_serves_a_throwaway_project(dist: Path, tmp_path: Path) 
     assert command.returncode == (0 if body["count"] else 1), command.stderr
     if not body["count"]:
         assert "No NVIDIA GPU available: " in command.stderr
+
+
+def test_installed_wheel_records_history(dist: Path, tmp_path: Path) -> None:
+    """The sub-app from the wheel: its migrations apply, gpu_record --once writes, and
+    the history endpoint answers (an empty series list without a GPU here)."""
+    (wheel,) = dist.glob("gpu_monitor-*.whl")
+    venv = tmp_path / "venv"
+    assert run(sys.executable, "-m", "venv", venv, cwd=tmp_path).returncode == 0
+    python = venv / "bin" / "python"
+    assert run(python, "-m", "pip", "install", "-q", wheel, cwd=tmp_path).returncode == 0
+    project = tmp_path / "project"
+    project.mkdir()
+    settings = textwrap.dedent(SETTINGS).replace(
+        '"gpu_monitor",', '"gpu_monitor", "gpu_monitor.history",'
+    )
+    settings += "\nDATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', "
+    settings += f"'NAME': {str(tmp_path / 'db.sqlite3')!r}}}}}\n"
+    (project / "settings.py").write_text(settings)
+    (project / "urls.py").write_text(textwrap.dedent(URLS))
+    env = {
+        "DJANGO_SETTINGS_MODULE": "settings",
+        "PYTHONPATH": str(project),
+        "PATH": "/usr/bin:/bin",
+    }
+
+    def django(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [python, "-m", "django", *args],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+        )
+
+    migrate = django("migrate", "--verbosity", "0")
+    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    recorded = django("gpu_record", "--once", "--host", "packaged")
+    assert recorded.returncode == 0, recorded.stderr[-2000:]
+    request = (
+        "import django, json; django.setup(); from django.test import Client; "
+        "r = Client().get('/api/gpu/history', {'host': 'packaged'}, HTTP_HOST='localhost'); "
+        "print(json.dumps([r.status_code, r.json()]))"
+    )
+    answer = subprocess.run(
+        [python, "-c", request],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    status, body = json.loads(answer.stdout.strip().splitlines()[-1])
+    assert status == 200, answer.stderr[-2000:]
+    assert body["host"] == "packaged" and isinstance(body["series"], list)
