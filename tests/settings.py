@@ -7,6 +7,7 @@ SECRET_KEY = "tests-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost"]
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

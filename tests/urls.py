@@ -1,7 +1,8 @@
 from django.conf import settings
+from django.contrib import admin
 from django.urls import include, path
 
-urlpatterns = [path("api/gpu/", include("gpu_monitor.urls"))]
+urlpatterns = [path("api/gpu/", include("gpu_monitor.urls")), path("admin/", admin.site.urls)]
 
 if settings.OPENAPI:
     from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
