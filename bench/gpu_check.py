@@ -453,9 +453,10 @@ def check_history_minute() -> None:
         " 'points': 24}, HTTP_HOST='localhost'); print(r.content.decode())"
     )
     result = run([PY, "-c", code_text], env=env)
+    import contextlib
     import sqlite3
 
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
         samples = conn.execute(
             "SELECT gpu_index, epoch, utilization_percent, memory_used_mb, temperature_c, "
             "power_draw_w FROM gpu_monitor_history_sample ORDER BY epoch, gpu_index"

@@ -123,9 +123,12 @@ def test_default_is_the_last_hour_of_this_host(client: Client) -> None:
 
     body = history(client)
 
-    assert body["step_seconds"] == 13  # 3600 s in at most 300 aligned buckets
+    # 3600 s in at most 300 buckets aligned on multiples of the step: 12 s when the hour
+    # starts on a multiple of 12, else 13 s (a 301st bucket would be needed).
+    assert body["step_seconds"] in (12, 13)
     (series,) = body["series"]  # type: ignore[misc]
     assert len(series["t"]) <= 300
+    assert series["t"][0] <= int(time.time()) - 3600 < series["t"][0] + body["step_seconds"]
     assert sum(v is not None for v in series["utilization_percent"]) == 1
 
 
@@ -353,3 +356,14 @@ def test_rollup_steps_are_whole_periods(client: Client) -> None:
     (series,) = body["series"]  # type: ignore[misc]
     assert len(series["t"]) == 96
     assert series["utilization_percent"][0] == 50.0
+
+
+@pytest.mark.parametrize("since", range(0, 24))
+def test_buckets_never_exceed_points_whatever_the_alignment(since: int) -> None:
+    from gpu_monitor.history.views import plan_buckets
+
+    step, first, last = plan_buckets(T0 + since, T0 + since + 3600, 300)
+
+    assert step in (12, 13)
+    assert last - first + 1 <= 300
+    assert first * step <= T0 + since and (last + 1) * step >= T0 + since + 3600

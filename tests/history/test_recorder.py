@@ -80,7 +80,15 @@ def test_once_records_the_current_aligned_tick(fake_nvml: ModuleType) -> None:
 
 def test_ticks_fall_on_wall_clock_multiples(fake_nvml: ModuleType) -> None:
     recorder = make(fake_nvml, interval=1)
-    thread = threading.Thread(target=recorder.run)
+
+    def run() -> None:
+        try:
+            recorder.run()
+        finally:  # Django keeps an in-memory test database open even on close()
+            if connection.connection is not None:
+                connection.connection.close()
+
+    thread = threading.Thread(target=run)
     thread.start()
     deadline = time.monotonic() + 10
     while Sample.objects.values("epoch").distinct().count() < 2 and time.monotonic() < deadline:

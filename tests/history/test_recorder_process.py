@@ -4,6 +4,7 @@ PostgreSQL clusters of their own: nothing is mocked."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -47,7 +48,7 @@ class Store:
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         if self.cluster is None:
-            with sqlite3.connect(self.url) as db:
+            with contextlib.closing(sqlite3.connect(self.url)) as db:  # "with" alone: no close
                 return db.execute(sql).fetchall()
         import psycopg
 
