@@ -110,6 +110,7 @@ def measure(label: str) -> dict[str, Any]:
         began = time.perf_counter()
         recorder.tick(end + n * INTERVAL)
         tick_ms.append(1000 * (time.perf_counter() - began))
+    tick_ms.sort()
 
     client = Client()
 

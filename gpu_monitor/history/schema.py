@@ -38,13 +38,17 @@ EXAMPLE_EVENT: dict[str, Any] = {
 }
 
 
+def query(name: str, text: str) -> Any:
+    """A free-text query parameter (drf-spectacular is imported only when installed)."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    return OpenApiParameter(name, str, OpenApiParameter.QUERY, description=text)
+
+
 def history_docs() -> dict[str, Any]:
     from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
     from gpu_monitor.schema import common_responses, error_response
-
-    def query(name: str, text: str) -> Any:
-        return OpenApiParameter(name, str, OpenApiParameter.QUERY, description=text)
 
     return {
         "summary": "History of a host's GPUs, downsampled",
@@ -84,9 +88,6 @@ def events_docs() -> dict[str, Any]:
     from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
     from gpu_monitor.schema import common_responses, error_response
-
-    def query(name: str, text: str) -> Any:
-        return OpenApiParameter(name, str, OpenApiParameter.QUERY, description=text)
 
     return {
         "summary": "Recorded GPU events, newest first",
