@@ -182,15 +182,18 @@
     ]);
     document.querySelectorAll("#cards .card").forEach((card) => {
       const series = history.series.find((s) => s.gpu_uuid === card.dataset.uuid);
-      const t = series ? series.t : [0, 1];
+      // Until the window has filled, draw from the first bucket with a sample.
+      const from = series ? Math.max(0, series.temperature_c.findIndex((v) => v !== null)) : 0;
+      const cut = (values) => values.slice(from);
+      const t = series ? cut(series.t) : [0, 1];
       const none = t.map(() => null);
-      const memory = series ? series.used_memory_mb.map((used, i) => {
+      const memory = series ? cut(series.used_memory_mb.map((used, i) => {
         const total = series.total_memory_mb[i];
         return used === null || !total ? null : (100 * used) / total;
-      }) : none;
-      drawChart(card, "utilization", t, series ? series.utilization_percent : none, 0, 100, "%");
+      })) : none;
+      drawChart(card, "utilization", t, series ? cut(series.utilization_percent) : none, 0, 100, "%");
       drawChart(card, "memory", t, memory, 0, 100, "%");
-      drawChart(card, "temperature", t, series ? series.temperature_c : none, 20, 100, " °C");
+      drawChart(card, "temperature", t, series ? cut(series.temperature_c) : none, 20, 100, " °C");
       // A GPU lost before its UUID was ever read has events by index only.
       const mine = (e) => (card.dataset.uuid ? e.gpu_uuid === card.dataset.uuid
         : !e.gpu_uuid && String(e.gpu_index) === card.dataset.index);
