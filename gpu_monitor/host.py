@@ -12,11 +12,13 @@ import dataclasses
 import datetime
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from typing import Any
 
+from gpu_monitor.manager import GPUManager
 from gpu_monitor.manager.fields import mib
-from gpu_monitor.types import GPUProcess
+from gpu_monitor.types import GPUProcess, GPUProcessesResponse
 
 psutil: Any
 try:
@@ -66,6 +68,25 @@ def in_child_pid_namespace() -> bool:
 
 
 CHILD_NAMESPACE = in_child_pid_namespace()
+
+
+def processes(
+    manager: GPUManager,
+    index: int | None = None,
+    *,
+    command_line: bool,
+    only: Collection[int] | None = None,
+) -> GPUProcessesResponse:
+    """The processes of every GPU (or of GPU ``index``, or of the GPUs ``only`` names)
+    with their host details: what the API, the command and the metrics show. Raises
+    GPUNotFoundError for an ``index`` that does not exist."""
+    seen_at = time.time()  # before NVML lists them: a process that started later is not it
+    found, errors = manager.get_processes(index)
+    if only is not None:
+        found = [p for p in found if p.gpu_index in only]
+        errors = {gpu: reason for gpu, reason in errors.items() if int(gpu) in only}
+    described = describe(found, seen_at=seen_at, command_line=command_line)
+    return GPUProcessesResponse(described, len(described), errors)
 
 
 def describe(

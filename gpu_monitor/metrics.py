@@ -8,7 +8,6 @@ watts, celsius, hertz, ratios 0-1); a field the GPU does not support has no seri
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
@@ -170,10 +169,8 @@ class GPUCollector(Collector):
         """GPU memory summed per user on each GPU: never a series per pid (pids churn, and
         each would be a new series). A process whose user the host cannot tell counts
         for user ""."""
-        seen_at = time.time()
-        processes, _ = self.manager.get_processes()
         used: dict[tuple[str, str, str], int] = defaultdict(int)
-        for process in host.describe(processes, seen_at=seen_at, command_line=False):
+        for process in host.processes(self.manager, command_line=False).processes:
             if process.used_memory_mb is not None:
                 key = (str(process.gpu_index), process.gpu_uuid or "", process.username or "")
                 used[key] += process.used_memory_mb

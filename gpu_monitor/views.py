@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import time
 from collections.abc import Mapping, Sequence
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -189,17 +188,12 @@ def find_processes(key: str | None) -> GPUProcessesResponse:
     """Processes on every GPU (``key`` None) or on the GPU ``key`` names, with their host
     details; raises NotFound (404) for a GPU that does not exist."""
     manager = get_manager()
-    seen_at = time.time()
     try:
         gpu = None if key is None else gpu_key(key)
         index = manager.index_of_uuid(gpu) if isinstance(gpu, str) else gpu
-        processes, errors = manager.get_processes(index)
+        return host.processes(manager, index, command_line=conf.get("PROCESS_COMMAND_LINE"))
     except GPUNotFoundError as exc:
         raise NotFound(str(exc)) from exc
-    described = host.describe(
-        processes, seen_at=seen_at, command_line=conf.get("PROCESS_COMMAND_LINE")
-    )
-    return GPUProcessesResponse(described, len(described), errors)
 
 
 @document("device")

@@ -77,6 +77,8 @@ class Rollup(models.Model):
 
 
 ROLLUP_SECONDS = 300
+# Seconds per unit of the durations gpu_record and the history API take (7d, -1h).
+SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class Event(models.Model):

@@ -23,7 +23,13 @@ from gpu_monitor.history.aggregate import (
     merge,
     rolled_up_until,
 )
-from gpu_monitor.history.models import ROLLUP_SECONDS, Event, Rollup, Sample
+from gpu_monitor.history.models import (
+    ROLLUP_SECONDS,
+    SECONDS_PER_UNIT,
+    Event,
+    Rollup,
+    Sample,
+)
 from gpu_monitor.history.schema import events_docs, history_docs
 from gpu_monitor.history.serializers import EventSerializer, HistorySerializer
 from gpu_monitor.history.types import History, HistorySeries
@@ -41,7 +47,6 @@ DEFAULT_SPAN_S = 3600
 DEFAULT_POINTS = 300
 MAX_POINTS = 2000
 RELATIVE = re.compile(r"-(\d{1,9})([smhdw])")
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 LAST_EPOCH = 253402300799  # 9999-12-31T23:59:59Z: past it, no datetime can say it
 
 
@@ -66,7 +71,7 @@ def parse_time(name: str, text: str | None, now: int, default: int) -> int:
         return default
     match = RELATIVE.fullmatch(text)
     if match:
-        epoch = now - int(match.group(1)) * UNITS[match.group(2)]
+        epoch = now - int(match.group(1)) * SECONDS_PER_UNIT[match.group(2)]
     elif text == "now":
         epoch = now
     else:

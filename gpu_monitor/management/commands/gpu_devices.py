@@ -195,14 +195,8 @@ class Command(BaseCommand):
         """The processes of the selected GPUs with host details, as the API has them."""
         from gpu_monitor import host  # psutil: 20 ms of start-up that only -p needs
 
-        seen_at = time.time()
-        found, errors = manager.get_processes()
-        chosen = {d.index for d in devices}
-        found = [p for p in found if p.gpu_index in chosen]
-        errors = {index: reason for index, reason in errors.items() if int(index) in chosen}
         command_line = options["full_command"] or conf.get("PROCESS_COMMAND_LINE") is True
-        described = host.describe(found, seen_at=seen_at, command_line=command_line)
-        return GPUProcessesResponse(described, len(described), errors)
+        return host.processes(manager, command_line=command_line, only={d.index for d in devices})
 
     @staticmethod
     def _select(devices: list[GPUDevice], indexes: Sequence[int] | None) -> list[GPUDevice]:

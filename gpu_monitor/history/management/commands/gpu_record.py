@@ -12,10 +12,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from gpu_monitor.conf import conf
+from gpu_monitor.history.models import SECONDS_PER_UNIT
 from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import get_manager
-
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def duration(text: str) -> int:
@@ -25,7 +24,7 @@ def duration(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"a duration is a positive whole number with s, m, h, d or w (7d, 12h), not {text!r}"
         )
-    return int(match.group(1)) * UNITS[match.group(2) or "s"]
+    return int(match.group(1)) * SECONDS_PER_UNIT[match.group(2) or "s"]
 
 
 class Command(BaseCommand):
