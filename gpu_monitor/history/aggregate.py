@@ -36,40 +36,46 @@ def bucket_of(step: int) -> ExpressionWrapper[CombinedExpression]:
     return ExpressionWrapper(F("epoch") / Value(step), output_field=BigIntegerField())
 
 
+# The Totals positions, from samples and from rollups (whose sums and counts add up).
+FROM_SAMPLES = (
+    Sum("utilization_percent"),
+    Count("utilization_percent"),
+    Max("utilization_percent"),
+    Max("memory_used_mb"),
+    Max("memory_total_mb"),
+    Max("temperature_c"),
+    Sum("power_draw_w"),
+    Count("power_draw_w"),
+)
+FROM_ROLLUPS = (
+    Sum("utilization_sum"),
+    Sum("utilization_count"),
+    Max("utilization_max"),
+    Max("memory_used_max"),
+    Max("memory_total_max"),
+    Max("temperature_max"),
+    Sum("power_sum"),
+    Sum("power_count"),
+)
+
+
 def from_samples(samples: QuerySet[Sample], step: int) -> dict[tuple[str, int], Totals]:
-    query = (
-        samples.order_by()
-        .annotate(bucket=bucket_of(step))
-        .values("gpu_uuid", "bucket")
-        .annotate(
-            utilization_sum=Sum("utilization_percent"),
-            utilization_count=Count("utilization_percent"),
-            utilization_max=Max("utilization_percent"),
-            memory_used_max=Max("memory_used_mb"),
-            memory_total_max=Max("memory_total_mb"),
-            temperature_max=Max("temperature_c"),
-            power_sum=Sum("power_draw_w"),
-            power_count=Count("power_draw_w"),
-        )
-    )
-    return _run(query)
+    return _totals(samples, step, FROM_SAMPLES)
 
 
 def from_rollups(rollups: QuerySet[Rollup], step: int) -> dict[tuple[str, int], Totals]:
+    return _totals(rollups, step, FROM_ROLLUPS)
+
+
+def _totals(
+    rows: QuerySet[Any], step: int, aggregates: tuple[Any, ...]
+) -> dict[tuple[str, int], Totals]:
+    """Per GPU and bucket, ``aggregates`` in the order of the Totals positions."""
     query = (
-        rollups.order_by()
+        rows.order_by()
         .annotate(bucket=bucket_of(step))
         .values("gpu_uuid", "bucket")
-        .annotate(
-            utilization_sum_=Sum("utilization_sum"),
-            utilization_count_=Sum("utilization_count"),
-            utilization_max_=Max("utilization_max"),
-            memory_used_max_=Max("memory_used_max"),
-            memory_total_max_=Max("memory_total_max"),
-            temperature_max_=Max("temperature_max"),
-            power_sum_=Sum("power_sum"),
-            power_count_=Sum("power_count"),
-        )
+        .annotate(**{f"total_{i}": aggregate for i, aggregate in enumerate(aggregates)})
     )
     return _run(query)
 
