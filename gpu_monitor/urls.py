@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.apps import apps
 from django.urls import re_path
 
-from gpu_monitor import views
+from gpu_monitor import dashboard, views
 
 app_name = "gpu_monitor"
 
@@ -24,7 +24,7 @@ urlpatterns = [
     re_path(r"^driver/?$", views.DriverView.as_view(), name="driver"),
     re_path(r"^status/?$", views.StatusView.as_view(), name="status"),
     re_path(r"^metrics/?$", views.MetricsView.as_view(), name="metrics"),
-    re_path(r"^dashboard/?$", views.DashboardView.as_view(), name="dashboard"),
+    re_path(r"^dashboard/?$", dashboard.DashboardView.as_view(), name="dashboard"),
 ]
 if apps.is_installed("gpu_monitor.history"):
     from gpu_monitor.history.urls import urlpatterns as history_urlpatterns

@@ -16,6 +16,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from gpu_monitor.api import GPUMonitorAPIView, ServiceUnavailable
 from gpu_monitor.history.aggregate import (
     Totals,
     from_rollups,
@@ -33,14 +34,8 @@ from gpu_monitor.history.models import (
 from gpu_monitor.history.schema import events_docs, history_docs
 from gpu_monitor.history.serializers import EventSerializer, HistorySerializer
 from gpu_monitor.history.types import History, HistorySeries
+from gpu_monitor.params import UUID_PATTERN, shown, whole_number
 from gpu_monitor.schema import document
-from gpu_monitor.views import (
-    UUID_PATTERN,
-    GPUMonitorAPIView,
-    ServiceUnavailable,
-    shown,
-    whole_number,
-)
 
 logger = logging.getLogger(__name__)
 DEFAULT_SPAN_S = 3600

@@ -13,7 +13,7 @@ from types import ModuleType
 import pytest
 from django.test import Client, override_settings
 
-from gpu_monitor import views
+from gpu_monitor import api
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCKED = ["rest_framework.permissions.IsAuthenticated"]
@@ -126,8 +126,8 @@ def test_dashboard_permission_error_page_says_why(fake_nvml: ModuleType, client:
 def test_misconfiguration_logged_once_per_change(
     fake_nvml: ModuleType, client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="gpu_monitor.views")
-    views._logged_misconfiguration = None
+    caplog.set_level(logging.DEBUG, logger="gpu_monitor.api")
+    api._logged_misconfiguration = None
     with override_settings(GPU_MONITOR=LOCKED):
         for _ in range(3):
             client.get("/api/gpu/devices")
@@ -140,7 +140,7 @@ def test_misconfiguration_logged_once_per_change(
     errors = [
         r.getMessage()
         for r in caplog.records
-        if r.name == "gpu_monitor.views" and r.levelno == logging.ERROR
+        if r.name == "gpu_monitor.api" and r.levelno == logging.ERROR
     ]
     assert len(errors) == 3
     assert "must be a dict" in errors[0] and "unknown key" in errors[1]

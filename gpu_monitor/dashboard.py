@@ -1,0 +1,139 @@
+"""The dashboard page: one card per GPU, refreshed in place from the JSON API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.http import HttpResponse
+from django.urls import reverse
+from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from gpu_monitor.api import GPUMonitorAPIView, instances
+from gpu_monitor.manager import NVMLUnavailableError, get_manager
+from gpu_monitor.params import whole_number
+from gpu_monitor.types import GPUDevice, GPUProcess
+from gpu_monitor.views import find_processes
+
+HISTORY_CHARTS = (("utilization", "Utilisation %"), ("memory", "Memory %"), ("temperature", "°C"))
+HISTORY_WINDOWS = (("-1h", "1 h"), ("-6h", "6 h"), ("-24h", "24 h"), ("-7d", "7 d"))
+DEFAULT_INTERVAL_S = 5
+MAX_INTERVAL_S = 3600
+
+
+def _card(device: GPUDevice, processes: list[GPUProcess] | None = None) -> dict[str, Any]:
+    """What a dashboard card shows; dashboard.js formats refreshed data the same way.
+
+    ``processes``: every GPU's processes when the viewer may see them, else None.
+    """
+    memory_percent = device.memory_used_percent
+    power = "Power N/A"
+    if device.power_draw_w is not None:
+        power = f"{device.power_draw_w:.0f} W"
+        if device.power_limit_w:
+            power += f" / {device.power_limit_w:.0f} W"
+    return {
+        "device": device,
+        "memory": "N/A"
+        if memory_percent is None
+        else f"{device.used_memory_mb} / {device.total_memory_mb} MiB ({memory_percent:.0f}%)",
+        "memory_percent": f"{memory_percent or 0:.1f}",
+        "utilization": "N/A"
+        if device.utilization_percent is None
+        else f"{device.utilization_percent}%",
+        "utilization_percent": device.utilization_percent or 0,
+        "temperature": "N/A" if device.temperature_c is None else f"{device.temperature_c} °C",
+        "temperature_percent": min(100, max(0, device.temperature_c or 0)),
+        "power": power,
+        "processes": None
+        if processes is None
+        else [_process_line(p, device) for p in processes if p.gpu_index == device.index],
+    }
+
+
+def _process_line(process: GPUProcess, device: GPUDevice) -> dict[str, Any]:
+    """A process in a card: who, what, and its GPU memory as a share of the card's."""
+    used = process.used_memory_mb
+    share = 100 * used / device.total_memory_mb if used and device.total_memory_mb else 0
+    return {
+        "pid": process.pid,
+        "user": process.username or "?",
+        "name": process.name or "?",
+        "memory": "N/A" if used is None else f"{used} MiB",
+        "memory_percent": f"{min(100.0, share):.1f}",
+    }
+
+
+def _interval(text: str | None) -> int:
+    """The refresh interval from ``?interval=`` in seconds, 1 to 3600."""
+    seconds = whole_number(text or "")
+    if seconds is None:
+        return DEFAULT_INTERVAL_S
+    return min(MAX_INTERVAL_S, max(1, seconds))
+
+
+class DashboardRenderer(TemplateHTMLRenderer):
+    """The dashboard page; errors as a short page of their own with the status and detail
+    (a browser asked for a page). A client that asks for JSON gets DRF's JSON errors."""
+
+    exception_template_names = ("gpu_monitor/error.html",)
+
+
+class DashboardView(GPUMonitorAPIView):
+    """An HTML page with one card per GPU, refreshed in place from the JSON API.
+
+    ``?interval=SECONDS`` sets the refresh period (default 5, 1 to 3600). Same
+    permission, authentication and throttle settings as the API.
+    """
+
+    renderer_classes = (DashboardRenderer, JSONRenderer)
+    template_name = "gpu_monitor/dashboard.html"
+    schema = None  # an HTML page, not an operation of the JSON API
+
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
+        """The allowed methods (``Allow`` header) and no body: never a page without data."""
+        return HttpResponse(content_type="text/plain")
+
+    def get(self, request: Request) -> Response:
+        manager = get_manager()
+        status, devices = manager.get_status_and_devices()
+        try:
+            driver = manager.get_driver_info()
+        except NVMLUnavailableError:
+            driver = None
+        namespace = request.resolver_match.namespace if request.resolver_match else ""
+        prefix = f"{namespace}:" if namespace else ""
+        config: dict[str, Any] = {
+            "devices": reverse(f"{prefix}devices"),
+            "status": reverse(f"{prefix}status"),
+            "driver": reverse(f"{prefix}driver"),
+            "interval": _interval(request.query_params.get("interval")),
+        }
+        if apps.is_installed("gpu_monitor.history"):
+            config["history"] = reverse(f"{prefix}history")
+            config["events"] = reverse(f"{prefix}events")
+        processes = None
+        if self._may_see_processes(request):
+            processes = find_processes(None).processes
+            config["processes"] = reverse(f"{prefix}processes")
+        return Response(
+            {
+                "cards": [_card(device, processes) for device in devices],
+                "status": status,
+                "driver": driver,
+                "show_processes": processes is not None,
+                "history_charts": HISTORY_CHARTS,
+                "history_windows": HISTORY_WINDOWS,
+                "config": config,
+            }
+        )
+
+    def _may_see_processes(self, request: Request) -> bool:
+        """Whether the viewer passes PROCESS_PERMISSION_CLASSES (the page itself needed
+        PERMISSION_CLASSES already)."""
+        return all(
+            permission.has_permission(request, self)
+            for permission in instances("PROCESS_PERMISSION_CLASSES")
+        )
