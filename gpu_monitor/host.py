@@ -145,19 +145,23 @@ static_details = StaticDetails()
 
 
 class RecentDetails:
-    """Host details looked up less than ``SECONDS`` ago, reused as they are.
+    """Host details looked up less than ``SECONDS`` ago, reused while the pid still
+    names the same process.
 
     A dashboard, a scrape and an API client asking within the same second (or a busy
     server) would otherwise read /proc for every process on every request: 256
     processes took 8.5 ms of /proc reads per request on the development machine. The
     NVML list is still read each time, so a process that ends disappears at once; only
-    its host memory can be up to ``SECONDS`` old.
+    its host memory can be up to ``SECONDS`` old. Every hit re-reads the pid's start
+    time (one small /proc read, as nvitop does): a pid the kernel gave to another
+    process since is looked up again, never shown with the previous owner's user and
+    command line.
     """
 
     SECONDS = 2.0
 
     def __init__(self) -> None:
-        self._by_pid: dict[int, tuple[float, dict[str, Any], dict[str, str]]] = {}
+        self._by_pid: dict[int, tuple[float, float | None, dict[str, Any], dict[str, str]]] = {}
         self._lock = threading.Lock()
 
     def get(self, pid: int, now: float) -> tuple[dict[str, Any], dict[str, str]] | None:
@@ -165,17 +169,39 @@ class RecentDetails:
             cached = self._by_pid.get(pid)
         if cached is None or now - cached[0] > self.SECONDS:
             return None
-        return cached[1], cached[2]
+        if start_time(pid) != cached[1]:  # another process has the pid now
+            with self._lock:
+                if self._by_pid.get(pid) is cached:
+                    del self._by_pid[pid]
+            return None
+        return cached[2], cached[3]
 
-    def put(self, pid: int, now: float, fields: dict[str, Any], errors: dict[str, str]) -> None:
+    def put(
+        self,
+        pid: int,
+        now: float,
+        started: float | None,
+        fields: dict[str, Any],
+        errors: dict[str, str],
+    ) -> None:
+        """Keep what ``look_up`` found for ``pid``, and the start time it found it at
+        (None when there was no process to read it from)."""
         with self._lock:
             if len(self._by_pid) >= StaticDetails.MAX_PIDS:
                 self._by_pid = {p: c for p, c in self._by_pid.items() if now - c[0] <= self.SECONDS}
-            self._by_pid[pid] = (now, fields, errors)
+            self._by_pid[pid] = (now, started, fields, errors)
 
     def clear(self) -> None:
         with self._lock:
             self._by_pid.clear()
+
+
+def start_time(pid: int) -> float | None:
+    """When ``pid``'s process started (psutil's create time), or None without one."""
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None
 
 
 recent_details = RecentDetails()
@@ -195,31 +221,34 @@ def host_details(
         return {}, dict.fromkeys(HOST_FIELDS, NO_PSUTIL)
     cached = recent_details.get(pid, seen_at)
     if cached is None:
-        cached = look_up(pid, seen_at)
-        recent_details.put(pid, seen_at, *cached)
-    fields, errors = cached
+        started, fields, errors = look_up(pid, seen_at)
+        recent_details.put(pid, seen_at, started, fields, errors)
+    else:
+        fields, errors = cached
     if not command_line and "command_line" not in errors:
         fields = {name: value for name, value in fields.items() if name != "command_line"}
         errors = {**errors, "command_line": HIDDEN}
     return fields, errors
 
 
-def look_up(pid: int, seen_at: float) -> tuple[dict[str, Any], dict[str, str]]:
-    """Read the host fields of ``pid`` from /proc (through psutil)."""
+def look_up(pid: int, seen_at: float) -> tuple[float | None, dict[str, Any], dict[str, str]]:
+    """Read the host fields of ``pid`` from /proc (through psutil): the start time of
+    the process read (None when none could be read), its fields and their errors."""
     lookups.add()
+    started: float | None = None
     try:
         process = psutil.Process(pid)
-        started = process.create_time()
+        started = float(process.create_time())
         trusted = _trusted(process, started, seen_at)
     except psutil.NoSuchProcess:
-        return {}, dict.fromkeys(HOST_FIELDS, NOT_VISIBLE if CHILD_NAMESPACE else ENDED)
+        return None, {}, dict.fromkeys(HOST_FIELDS, NOT_VISIBLE if CHILD_NAMESPACE else ENDED)
     except psutil.Error as exc:  # AccessDenied while checking: do not guess
-        return {}, dict.fromkeys(HOST_FIELDS, _reason(exc))
+        return started, {}, dict.fromkeys(HOST_FIELDS, _reason(exc))
     if not trusted:
-        return {}, dict.fromkeys(HOST_FIELDS, NOT_VISIBLE)
+        return started, {}, dict.fromkeys(HOST_FIELDS, NOT_VISIBLE)
     static, static_errors = static_details.get(process, started)
     memory, memory_errors = _read(process, {"host_memory_mb": lambda p: mib(p.memory_info().rss)})
-    return {**static, **memory}, {**static_errors, **memory_errors}
+    return started, {**static, **memory}, {**static_errors, **memory_errors}
 
 
 def _read(

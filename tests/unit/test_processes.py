@@ -3,11 +3,14 @@ machine's own processes), the API and its permissions."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import io
 import os
 import time
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 from unittest import mock
 
 import psutil
@@ -294,6 +297,120 @@ def test_in_a_child_namespace_a_pid_without_gpu_mappings_is_not_attributed(
 
     assert described.username is None
     assert described.field_errors["username"] == host.NOT_VISIBLE
+
+
+def test_in_a_child_namespace_a_pid_with_gpu_mappings_is_attributed(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other side of the check above: a local process that has an NVIDIA device
+    mapped is the GPU's user, seen from a container too."""
+    monkeypatch.setattr(host, "CHILD_NAMESPACE", True)
+    with open("/proc/self/maps") as maps:
+        mapped = maps.read() + "7f1e2c000000-7f1e2c200000 rw-s 00000000 00:05 1043 /dev/nvidia0\n"
+    real_open = open
+
+    def open_maps(path: str, *args: Any, **kwargs: Any) -> Any:
+        if path == f"/proc/{os.getpid()}/maps":
+            return io.StringIO(mapped)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(host, "open", open_maps, raising=False)
+
+    (described,) = host.describe(
+        [own_process(fake_nvml, os.getpid())], seen_at=time.time(), command_line=True
+    )
+
+    assert described.username == getpass.getuser()
+    assert described.command_line == psutil.Process().cmdline()
+    assert "username" not in described.field_errors
+
+
+class HostProcess:
+    """A psutil.Process of a made-up host, for what this machine cannot stage (a pid
+    the kernel gives to another process within a second)."""
+
+    def __init__(self, pid: int, user: str, command: list[str], started: float) -> None:
+        self.pid, self.user, self.command, self.started = pid, user, command, started
+
+    def create_time(self) -> float:
+        return self.started
+
+    def username(self) -> str:
+        return self.user
+
+    def name(self) -> str:
+        return self.command[0]
+
+    def cmdline(self) -> list[str]:
+        return self.command
+
+    def memory_info(self) -> object:
+        return mock.Mock(rss=64 * MIB)
+
+    def oneshot(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+@pytest.fixture
+def host_table(monkeypatch: pytest.MonkeyPatch) -> dict[int, HostProcess]:
+    """The host's processes by pid, as psutil.Process sees them."""
+    table: dict[int, HostProcess] = {}
+
+    def process(pid: int) -> HostProcess:
+        if pid not in table:
+            raise psutil.NoSuchProcess(pid)
+        return table[pid]
+
+    monkeypatch.setattr(psutil, "Process", process)
+    return table
+
+
+def test_a_recycled_pid_gets_the_new_process_details_within_the_cache_time(
+    fake_nvml: ModuleType, root_namespace: None, host_table: dict[int, HostProcess]
+) -> None:
+    """The pid of an ended process, reused by another user's process a second later:
+    the cached user and command line must not carry over to it."""
+    process = own_process(fake_nvml, 4242)
+    host_table[4242] = HostProcess(4242, "alice", ["train.py", "--epochs=3"], started=1000.0)
+    (first,) = host.describe([process], seen_at=2000.0, command_line=True)
+    host_table[4242] = HostProcess(4242, "bob", ["serve.py"], started=2000.2)
+
+    (second,) = host.describe([process], seen_at=2001.0, command_line=True)
+
+    assert (first.username, first.command_line) == ("alice", ["train.py", "--epochs=3"])
+    assert (second.username, second.name, second.command_line) == ("bob", "serve.py", ["serve.py"])
+    assert second.started_at == "1970-01-01T00:33:20+00:00"
+
+
+def test_a_pid_that_ended_within_the_cache_time_is_said_so(
+    fake_nvml: ModuleType, root_namespace: None, host_table: dict[int, HostProcess]
+) -> None:
+    process = own_process(fake_nvml, 4242)
+    host_table[4242] = HostProcess(4242, "alice", ["train.py"], started=1000.0)
+    host.describe([process], seen_at=2000.0, command_line=True)
+    del host_table[4242]
+
+    (described,) = host.describe([process], seen_at=2000.5, command_line=True)
+
+    assert described.username is None
+    assert described.field_errors["username"] == host.ENDED
+
+
+def test_the_same_process_within_the_cache_time_is_not_read_again(
+    fake_nvml: ModuleType, root_namespace: None, host_table: dict[int, HostProcess]
+) -> None:
+    process = own_process(fake_nvml, 4242)
+    host_table[4242] = HostProcess(4242, "alice", ["train.py"], started=1000.0)
+    host.describe([process], seen_at=2000.0, command_line=True)
+    before = host.lookups.count
+
+    (within,) = host.describe([process], seen_at=2001.5, command_line=True)
+    after_window = host.lookups.count
+    host.describe([process], seen_at=2002.5, command_line=True)
+
+    assert within.username == "alice"
+    assert after_window - before == 0
+    assert host.lookups.count - after_window == 1
 
 
 def test_namespace_detection_reads_nspid() -> None:
