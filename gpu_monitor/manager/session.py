@@ -7,12 +7,30 @@ down at exit by the process that initialised it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+# True while the caller prints every failure it gets back (``manage.py gpu_devices``
+# shows them in its table): report() then logs them at DEBUG instead of repeating them.
+_failures_shown: ContextVar[bool] = ContextVar("gpu_monitor_failures_shown", default=False)
+
+
+@contextlib.contextmanager
+def failures_shown_by_caller() -> Iterator[None]:
+    """Within this block, :meth:`NVMLSession.report` logs at DEBUG in this context:
+    the caller shows each failure (a row's error, a field's N/A) to its user itself."""
+    token = _failures_shown.set(True)
+    try:
+        yield
+    finally:
+        _failures_shown.reset(token)
 
 
 class NVMLSession:
@@ -56,7 +74,8 @@ class NVMLSession:
         except Exception as exc:  # initialisation must never raise
             logger.warning("NVML initialized, but the GPU count could not be read: %s", exc)
         else:
-            logger.info("NVML initialized successfully. Found %d GPU(s)", count)
+            # DEBUG: every process initialises NVML, and every command run would say it.
+            logger.debug("NVML initialized successfully. Found %d GPU(s)", count)
 
     def _init_failed(self, reason: str) -> None:
         self.error_message = reason
@@ -102,9 +121,12 @@ class NVMLSession:
         *args: Any,
         exc_info: bool = False,
     ) -> None:
-        """Log a failure at ``level`` when it is new for ``key``, at DEBUG while it repeats."""
+        """Log a failure at ``level`` when it is new for ``key``, at DEBUG while it repeats
+        (and within :func:`failures_shown_by_caller`)."""
         text = msg % args
-        if self._reported.get(key) == text:
+        if self._reported.get(key) == text or _failures_shown.get():
+            # A failure the caller shows is not recorded: whoever else meets it first
+            # still logs it at its level.
             log.debug(msg, *args, exc_info=exc_info)
             return
         self._reported[key] = text

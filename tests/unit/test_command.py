@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import io
 import json
+import logging
 import os
 import shlex
 import subprocess
@@ -19,6 +20,7 @@ from django.test import Client, override_settings
 
 from gpu_monitor import host
 from gpu_monitor.management.commands import gpu_devices
+from gpu_monitor.manager import get_manager
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -28,6 +30,29 @@ def run(*args: str) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
     call_command("gpu_devices", *args, stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
+
+
+def run_process(
+    *args: str, gpus: int = 2, scenario: str = "healthy"
+) -> subprocess.CompletedProcess[str]:
+    """``manage.py gpu_devices`` in a real process (the example project's settings and
+    LOGGING) against the fake pynvml."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "tests" / "fakes"),
+        "FAKE_NVML_GPUS": str(gpus),
+        "FAKE_NVML_SCENARIO": scenario,
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", "gpu_devices", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_table_has_header_and_aligned_rows(fake_nvml: ModuleType) -> None:
@@ -109,7 +134,16 @@ def test_index_restricts_output(fake_nvml: ModuleType) -> None:
     assert [d["index"] for d in body["devices"]] == [0, 2]
     assert body["count"] == 2
     assert len(table) == 3 and table[2].lstrip().startswith("1  ")
-    assert table[0].endswith("1 GPU(s)")
+    assert table[0].endswith("   1 of 3 GPU(s)")
+
+
+def test_index_header_counts_the_selection_of_all(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=4)
+
+    lines = run("--index", "1", "--index", "0", "--index", "1")[0].splitlines()
+
+    assert lines[0] == "Driver 580.159.04   CUDA 13.0   2 of 4 GPU(s)"
+    assert [line.split()[0] for line in lines[2:]] == ["0", "1"]  # index order, once each
 
 
 def test_unknown_index_is_command_error(fake_nvml: ModuleType) -> None:
@@ -127,6 +161,7 @@ def test_unknown_index_is_command_error(fake_nvml: ModuleType) -> None:
         (["--watch", "soon"], "must be a positive number of seconds, not 'soon'"),
         (["--watch", "nan"], "must be a positive number of seconds, not 'nan'"),
         (["--watch", "1", "--count", "0"], "must be a positive whole number, not '0'"),
+        (["--count", "3"], "--count N stops --watch after N refreshes: add --watch SECONDS"),
     ],
 )
 def test_bad_arguments_are_rejected(fake_nvml: ModuleType, args: list[str], message: str) -> None:
@@ -245,22 +280,67 @@ def test_driver_failure_prints_na_header(
 
 
 def test_real_process_prints_json() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests" / "fakes"), "FAKE_NVML_GPUS": "2"}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "gpu_devices", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_process("--json")
 
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert body["count"] == 2
     assert body["devices"][1]["total_memory_mb"] == 81559
+
+
+def test_count_without_watch_exits_2_with_usage() -> None:
+    result = run_process("--count", "3")
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("usage: manage.py gpu_devices")
+    assert "error: --count N stops --watch after N refreshes" in result.stderr
+
+
+# -- stderr: a clean run says nothing there ----------------------------------------------
+
+
+def test_clean_run_prints_nothing_on_stderr() -> None:
+    # The example project logs gpu_monitor at INFO on the console (stderr).
+    from example_project import settings as example
+
+    assert example.LOGGING["loggers"]["gpu_monitor"]["level"] == "INFO"
+
+    result = run_process("-p", "--wide")
+
+    assert result.returncode == 0
+    assert result.stderr == ""
+    assert result.stdout.startswith("Driver 580.159.04   CUDA 13.0   2 GPU(s)\n")
+
+
+def test_failures_the_table_shows_are_not_repeated_on_stderr() -> None:
+    result = run_process("-p", scenario="lost")
+
+    assert result.returncode == 0
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[-2:] == [
+        "  1  Unknown GPU            unavailable: GPU is lost",
+        "     processes unavailable: GPU is lost",
+    ]
+
+
+@pytest.mark.parametrize("args", [[], ["--json", "-p"]])
+def test_failures_in_the_output_are_logged_at_debug_only_by_the_command(
+    fake_nvml: ModuleType, caplog: pytest.LogCaptureFixture, args: list[str]
+) -> None:
+    fake_nvml.configure(gpus=2, scenario="lost")
+    caplog.set_level(logging.DEBUG, logger="gpu_monitor")
+
+    out, _ = run(*args)
+    in_command = [(r.levelno, r.getMessage()) for r in caplog.records]
+    caplog.clear()
+    get_manager().get_devices()  # a server meeting the failure first still says it
+    outside = [(r.levelno, r.getMessage()) for r in caplog.records]
+
+    assert "GPU is lost" in out
+    assert (logging.DEBUG, "Error querying GPU device 1: GPU is lost") in in_command
+    assert max(level for level, _ in in_command) == logging.DEBUG
+    assert outside == [(logging.ERROR, "Error querying GPU device 1: GPU is lost")]
 
 
 def test_one_refresh_counts_gpus_once(fake_nvml: ModuleType) -> None:
@@ -289,15 +369,49 @@ def test_processes_are_listed_under_their_gpu(
 
     assert lines[2].strip().startswith("0  NVIDIA H100")
     assert lines[3].strip().startswith("1  NVIDIA H100")
-    mine, gone = lines[4], lines[5]
+    header, mine, gone = lines[4:7]
+    assert len(lines) == 7  # GPU 0 runs nothing: no header under it
     assert mine.startswith("     ") and gone.startswith("     ")
     me = psutil.Process()
     assert mine.split()[:4] == [str(os.getpid()), getpass.getuser(), me.name(), "1200"]
-    assert "SM 87%" in mine and "compute" in mine
+    assert mine.split()[5:7] == ["87%", "compute"]
     assert gone.split()[:3] == ["4242424", "N/A", "N/A"]
     assert gone.endswith("(the process ended after NVML listed it)")
     assert mine.index("MiB") == gone.index("MiB")  # aligned
     assert shlex.join(me.cmdline()) not in mine  # no command line without --full-command
+    assert header.split() == ["PID", "User", "Name", "GPU", "memory", "SM", "Type"]
+
+
+def test_process_header_is_aligned_with_the_rows(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host, "CHILD_NAMESPACE", False)
+    fake_nvml.STATE.gpus[0].processes = [
+        fake_nvml.FakeProcess(os.getpid(), 1234567 * MIB),
+        fake_nvml.FakeProcess(4242424, 3 * MIB),
+    ]
+    fake_nvml.STATE.gpus[0].samples = [fake_nvml.FakeSample(os.getpid(), 100, 4)]
+
+    header, mine, gone = run("-p", "--full-command", "--index", "0")[0].splitlines()[3:6]
+
+    assert header.startswith(gpu_devices.INDENT + "    PID  User")
+    for row in (mine, gone):  # right-aligned numbers end under their header's end
+        assert row[: header.index("PID") + 3].split()[-1].isdigit()
+        assert row[: header.index("GPU memory") + 10].endswith(" MiB")
+        assert row[: header.index("SM") + 2].endswith(("100%", "N/A"))
+    # left-aligned text starts under its header
+    assert mine[header.index("User") :].startswith(getpass.getuser() + " ")
+    assert gone[header.index("User") :].startswith("N/A ")
+    assert mine[header.index("Type") :].startswith("compute ")
+    assert mine[header.index("Command") :] == shlex.join(psutil.Process().cmdline())
+
+
+def test_no_process_header_over_a_message(fake_nvml: ModuleType) -> None:
+    fake_nvml.STATE.gpus[1].errors["processes_compute"] = fake_nvml.NVML_ERROR_NO_PERMISSION
+
+    lines = run("-p")[0].splitlines()
+
+    assert not any("PID" in line for line in lines)
 
 
 def test_full_command_shows_the_command_line(
@@ -308,7 +422,8 @@ def test_full_command_shows_the_command_line(
 
     out = run("-p", "--full-command", "--index", "0")[0]
 
-    assert out.splitlines()[3].endswith(shlex.join(psutil.Process().cmdline()))
+    assert out.splitlines()[3].split()[-1] == "Command"
+    assert out.splitlines()[4].endswith(shlex.join(psutil.Process().cmdline()))
 
 
 def test_processes_json_equals_the_api_document(

@@ -518,7 +518,7 @@ def test_log_init_success(fake_nvml: ModuleType, caplog: pytest.LogCaptureFixtur
 
     assert (
         "gpu_monitor.manager.session",
-        logging.INFO,
+        logging.DEBUG,
         "NVML initialized successfully. Found 2 GPU(s)",
     ) in (caplog.record_tuples)
 

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gpu_monitor.conf import conf
 from gpu_monitor.manager import GPUManager, NVMLUnavailableError, get_manager
+from gpu_monitor.manager.session import failures_shown_by_caller
 from gpu_monitor.types import (
     GPUDevice,
     GPUDevicesResponse,
@@ -145,13 +146,21 @@ class Command(BaseCommand):
             metavar="N",
             help="With --watch, stop after N refreshes (default: until Ctrl-C).",
         )
+        self._usage_error = parser.error  # exit status 2 with the usage, as argparse's own
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["count"] is not None and not options["watch"]:
+            self._usage_error(
+                "--count N stops --watch after N refreshes: add --watch SECONDS or drop --count."
+            )
         manager = get_manager()
         refreshes = 0
         try:
             while True:
-                self._show(manager, options)
+                # Each failure is in the output (a row's error, N/A, the JSON's
+                # error_message and field_errors): logged at DEBUG, not on stderr again.
+                with failures_shown_by_caller():
+                    self._show(manager, options)
                 self.stdout.flush()  # a reader of a pipe sees each refresh as it happens
                 refreshes += 1
                 if not options["watch"] or refreshes == options["count"]:
@@ -170,11 +179,11 @@ class Command(BaseCommand):
     def _show(self, manager: GPUManager, options: dict[str, Any]) -> None:
         as_json, watch = options["json"], bool(options["watch"])
         status, devices = manager.get_status_and_devices()
-        devices = self._select(devices, options["index"]) if status.cuda_available else []
-        processes = self._processes(manager, devices, options) if options["processes"] else None
+        selected = self._select(devices, options["index"]) if status.cuda_available else []
+        processes = self._processes(manager, selected, options) if options["processes"] else None
         if as_json:
             if processes is None:
-                self.stdout.write(devices_json(devices))
+                self.stdout.write(devices_json(selected))
             else:
                 self.stdout.write(api_json(processes))
         if not status.cuda_available:
@@ -185,7 +194,8 @@ class Command(BaseCommand):
         if not as_json:
             if watch:  # redraw in place in a terminal; elsewhere, a blank line between frames
                 self.stdout.write(CLEAR_SCREEN if self.stdout.isatty() else "\n", ending="")
-            lines = self._table(manager, devices, options["wide"], processes)
+            gpus = f"{len(selected)} of {len(devices)}" if options["index"] else str(len(devices))
+            lines = self._table(manager, selected, gpus, options, processes)
             self.stdout.write("\n".join(lines))
 
     @staticmethod
@@ -195,8 +205,9 @@ class Command(BaseCommand):
         """The processes of the selected GPUs with host details, as the API has them."""
         from gpu_monitor import host  # psutil: 20 ms of start-up that only -p needs
 
-        command_line = options["full_command"] or conf.get("PROCESS_COMMAND_LINE") is True
-        return host.processes(manager, command_line=command_line, only={d.index for d in devices})
+        return host.processes(
+            manager, command_line=_command_lines(options), only={d.index for d in devices}
+        )
 
     @staticmethod
     def _select(devices: list[GPUDevice], indexes: Sequence[int] | None) -> list[GPUDevice]:
@@ -214,9 +225,13 @@ class Command(BaseCommand):
         self,
         manager: GPUManager,
         devices: list[GPUDevice],
-        wide: bool,
-        processes: GPUProcessesResponse | None = None,
+        gpus: str,
+        options: dict[str, Any],
+        processes: GPUProcessesResponse | None,
     ) -> list[str]:
+        """The header line (versions, ``gpus`` GPU(s)), then a row per GPU, with its MIG
+        devices and (``processes``) its processes under it."""
+        wide = options["wide"]
         try:
             driver = manager.get_driver_info()
             versions = f"Driver {driver.driver_version}   CUDA {driver.cuda_driver_version}"
@@ -228,15 +243,21 @@ class Command(BaseCommand):
         widths = [
             max(len(row[col][0]) for row in rows if col < len(row)) for col in range(len(headers))
         ]
-        lines = [self.style.MIGRATE_HEADING(f"{versions}   {len(devices)} GPU(s)")]
+        lines = [self.style.MIGRATE_HEADING(f"{versions}   {gpus} GPU(s)")]
         lines.append(self._line(rows[0], widths, headers))
         mig_rows = [[self._mig_row(mig) for mig in d.mig_devices] for d in devices]
         process_rows = [self._process_rows(d, processes) for d in devices]
+        process_header: list[Cell] = [
+            (h, self.style.MIGRATE_HEADING)
+            for h in PROCESS_HEADERS[: None if _command_lines(options) else -1]
+        ]
         mig_widths = _widths([row for group in mig_rows for row in group])
-        process_widths = _widths([row for group in process_rows for row in group])
+        process_widths = _widths([process_header, *(row for g in process_rows for row in g)])
         for row, migs, procs in zip(rows[1:], mig_rows, process_rows, strict=True):
             lines.append(self._line(row, widths, headers))
             lines += [INDENT + self._line(mig, mig_widths, MIG_HEADERS) for mig in migs]
+            if any(len(p) > 1 for p in procs):  # a header over rows, not over a message
+                procs = [process_header, *procs]
             lines += [INDENT + self._line(p, process_widths, PROCESS_HEADERS) for p in procs]
         return lines
 
@@ -284,7 +305,7 @@ class Command(BaseCommand):
                 (_na(p.username, "{}"), None),
                 (_na(p.name, "{}"), None),
                 (_na(p.used_memory_mb, "{} MiB"), None),
-                (_na(p.sm_utilization_percent, "SM {}%"), None),
+                (_na(p.sm_utilization_percent, "{}%"), None),
                 (self._process_type(p), None),
             ]
             if p.command_line:
@@ -371,6 +392,11 @@ def _widths(rows: list[list[Cell]]) -> list[int]:
     rows = [row for row in rows if len(row) > 1]
     columns = max((len(row) for row in rows), default=0)
     return [max(len(row[c][0]) for row in rows if c < len(row)) for c in range(columns)]
+
+
+def _command_lines(options: dict[str, Any]) -> bool:
+    """Whether -p shows each process's command line (its last column)."""
+    return bool(options["full_command"] or conf.get("PROCESS_COMMAND_LINE") is True)
 
 
 def _na(value: object, template: str) -> str:
