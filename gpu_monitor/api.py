@@ -92,6 +92,19 @@ class GPUMonitorAPIView(APIView):
             raise ServiceUnavailable(self.configuration_error)
         return instances("PERMISSION_CLASSES")
 
+    def check_permissions(self, request: Request) -> None:
+        """A permission class that fails with anything but a refusal is a 503 (closed),
+        never a 500; W002 reports it at ``check --deploy``."""
+        try:
+            super().check_permissions(request)
+        except APIException:
+            raise
+        except Exception as exc:
+            logger.exception("A permission class failed on %s", request.path)
+            raise ServiceUnavailable(
+                f"A permission class failed ({type(exc).__name__}); see the server log."
+            ) from exc
+
     def get_throttles(self) -> list[BaseThrottle]:
         if self.configuration_error:
             raise ServiceUnavailable(self.configuration_error)

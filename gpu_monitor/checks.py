@@ -47,12 +47,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 
 @register("gpu_monitor", Tags.security, deploy=True)
 def check_anonymous_access(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """gpu_monitor.W002: with DEBUG off, anonymous users can read the GPU endpoints."""
-    if settings.DEBUG or not _anonymous_allowed():
+    """gpu_monitor.W002: with DEBUG off, anonymous users can read the GPU endpoints (or a
+    permission class fails on an anonymous request, so nobody can tell that they cannot)."""
+    if settings.DEBUG or conf.problems():  # E001 to E004 say why; the endpoints answer 503
+        return []
+    problem = _anonymous_access()
+    if problem is None:
         return []
     return [
         Warning(
-            "The GPU endpoints are open to anonymous users.",
+            problem,
             hint=(
                 "They reveal the GPU models, their use and the driver and CUDA versions, "
                 "which helps an attacker. Set GPU_MONITOR['PERMISSION_CLASSES'] (or "
@@ -64,9 +68,11 @@ def check_anonymous_access(app_configs: Any = None, **kwargs: Any) -> list[Check
     ]
 
 
-def _anonymous_allowed() -> bool:
-    """Whether the effective permission classes let an anonymous GET through."""
+def _anonymous_access() -> str | None:
+    """What is wrong with the permission classes for an anonymous GET, or None when
+    they refuse it."""
     from django.test import RequestFactory
+    from rest_framework.exceptions import APIException
     from rest_framework.request import Request
     from rest_framework.settings import api_settings
 
@@ -76,8 +82,16 @@ def _anonymous_allowed() -> bool:
     request = Request(RequestFactory().get("/api/gpu/devices"))
     anonymous: Any = api_settings.UNAUTHENTICATED_USER  # a class, or None
     request.user = anonymous() if anonymous else None  # type: ignore[assignment]
-    try:
-        permissions = view.get_permissions()
-        return all(p.has_permission(request, view) for p in permissions)
-    except Exception:  # a broken or unusual permission class: E003 or the project says why
-        return False
+    for permission in view.get_permissions():
+        try:
+            if not permission.has_permission(request, view):
+                return None
+        except APIException:  # NotAuthenticated, PermissionDenied: a refusal
+            return None
+        except Exception as exc:
+            return (
+                f"{type(permission).__name__} raised {type(exc).__name__} on an anonymous "
+                "request: anonymous requests are answered 503, and whether they would be "
+                "let in cannot be checked."
+            )
+    return "The GPU endpoints are open to anonymous users."

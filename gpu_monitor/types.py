@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+
+UNKNOWN_NAME = "Unknown GPU"  # a GPU whose name could not be read
+# GPUDevice fields that are not readings from NVML (never in field_errors).
+_NOT_READINGS = frozenset(
+    {"index", "name", "is_available", "error_message", "field_errors", "mig_devices"}
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,25 @@ class GPUDevice:
     decoder_utilization_percent: int | None = None
     mig_mode: str | None = None
     mig_devices: list[MIGDevice] = field(default_factory=list)
+
+    @classmethod
+    def unavailable(cls, index: int, message: str, uuid: str | None = None) -> GPUDevice:
+        """A GPU that could not be queried (lost, or an unexpected error): every reading
+        is None and ``field_errors`` names each with ``message``. ``uuid`` is the UUID the
+        GPU had when it was last read, if known (so it can still be looked up by it)."""
+        unread = {
+            f.name: message
+            for f in fields(cls)
+            if f.name not in _NOT_READINGS and not (f.name == "uuid" and uuid)
+        }
+        return cls(
+            index=index,
+            name=UNKNOWN_NAME,
+            is_available=False,
+            error_message=message,
+            field_errors=unread,
+            uuid=uuid,
+        )
 
     @property
     def memory_used_percent(self) -> float | None:

@@ -5,8 +5,12 @@ Every path answers with and without a trailing slash, without a redirect.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from django.apps import apps
-from django.urls import re_path
+from django.urls import URLPattern, get_script_prefix, re_path, reverse
+from django.urls.resolvers import RegexPattern
 
 from gpu_monitor import dashboard, views
 
@@ -34,4 +38,34 @@ else:
     urlpatterns += [
         re_path(r"^(history|events)/?$", views.HistoryNotInstalledView.as_view(), name="history")
     ]
-urlpatterns += [re_path(r"", views.NotFoundView.as_view(), name="not-found")]
+
+
+class OtherPathsPattern(RegexPattern):
+    """Any other path under the app, answered with a JSON 404.
+
+    Where a project mounts the app at its root (``path("", include(...))``), "any other
+    path" would be every URL of the project listed after it: there it matches only the
+    app's root and paths under the app's own endpoints (``devices/0/extra``).
+    """
+
+    OWN = re.compile(
+        r"(?:devices|processes|driver|status|metrics|dashboard|history|events)(?:/|$)|$"
+    )
+
+    def match(self, path: str) -> tuple[str, tuple[Any, ...], dict[str, str]] | None:
+        if not self.OWN.match(path) and _mounted_at_site_root():
+            return None
+        return super().match(path)
+
+
+def _mounted_at_site_root() -> bool:
+    return reverse(f"{app_name}:status") == f"{get_script_prefix()}status"
+
+
+urlpatterns += [
+    URLPattern(
+        OtherPathsPattern(r"", name="not-found", is_endpoint=True),
+        views.NotFoundView.as_view(),
+        name="not-found",
+    )
+]

@@ -15,14 +15,14 @@ import threading
 from typing import Any
 
 from gpu_monitor.manager import events
-from gpu_monitor.manager.device import UNKNOWN_NAME, read_core
+from gpu_monitor.manager.device import read_core
 from gpu_monitor.manager.events import XidEvents, XidEventsUnavailableError
 from gpu_monitor.manager.fields import MIB, FieldReader, text
 from gpu_monitor.manager.health import read_health
 from gpu_monitor.manager.mig import parent_handle, read_mig_devices, read_mig_mode
 from gpu_monitor.manager.processes import read_processes
 from gpu_monitor.manager.session import NVMLSession
-from gpu_monitor.types import DriverInfo, GPUDevice, GPUProcess, GPUStatus
+from gpu_monitor.types import UNKNOWN_NAME, DriverInfo, GPUDevice, GPUProcess, GPUStatus
 
 __all__ = [
     "MIB",
@@ -62,6 +62,11 @@ class GPUManager:
 
     def __init__(self) -> None:
         self._session = NVMLSession()
+        # The UUID of each index when last read: a lost GPU can no longer tell NVML its
+        # UUID, but answers to it by index; this keeps devices/<uuid> and devices/<index>
+        # answering alike for it.
+        # Its MIG slices' UUIDs are kept with it, after the GPU's own.
+        self._last_uuids: dict[int, tuple[str, ...]] = {}
 
     @property
     def _nvml(self) -> Any:
@@ -206,11 +211,25 @@ class GPUManager:
             return int(nvml.nvmlDeviceGetIndex(handle)), handle
         except nvml.NVMLError as exc:
             if session.is_error(exc, "GPU_IS_LOST"):
-                raise GPUNotFoundError(f"GPU {uuid} is lost.") from exc
+                index = self._index_last_seen_as(uuid)
+                if index is not None:
+                    return index, None
+                raise GPUNotFoundError(
+                    f"GPU {uuid} is lost, and this process never read its index: "
+                    "see devices for the GPUs that are unavailable."
+                ) from exc
             raise GPUNotFoundError(f"No GPU with UUID {uuid} ({exc}).") from exc
         except Exception as exc:  # e.g. bindings rejecting the argument
             logger.debug("UUID lookup of %r failed", uuid, exc_info=True)
             raise GPUNotFoundError(f"No GPU with UUID {uuid} ({type(exc).__name__}).") from exc
+
+    def _index_last_seen_as(self, uuid: str) -> int | None:
+        """The index of the GPU last read with UUID ``uuid`` (a lost GPU), if any; for a
+        MIG UUID, its parent's when the parent was read with that slice."""
+        for index, known in self._last_uuids.items():
+            if uuid in known:
+                return index
+        return None
 
     # -- one device -------------------------------------------------------------------
 
@@ -225,9 +244,7 @@ class GPUManager:
             session.report(
                 logger, key, logging.ERROR, "Error querying GPU device %d: %s", index, exc
             )
-            return GPUDevice(
-                index=index, name=UNKNOWN_NAME, is_available=False, error_message=str(exc)
-            )
+            return self._unavailable(index, str(exc))
         except Exception as exc:
             message = f"Unexpected error: {type(exc).__name__}: {exc}"
             session.report(
@@ -239,11 +256,16 @@ class GPUManager:
                 message,
                 exc_info=True,
             )
-            return GPUDevice(
-                index=index, name=UNKNOWN_NAME, is_available=False, error_message=message
-            )
+            return self._unavailable(index, message)
         session.recovered(key)
+        if device.uuid:
+            mig = tuple(m.uuid for m in device.mig_devices if m.uuid)
+            self._last_uuids[index] = (device.uuid, *mig)
         return device
+
+    def _unavailable(self, index: int, message: str) -> GPUDevice:
+        known = self._last_uuids.get(index)
+        return GPUDevice.unavailable(index, message, uuid=known[0] if known else None)
 
     def _read_device(self, index: int, handle: Any) -> GPUDevice:
         reader = FieldReader(self._session, logger, index, f"gpu{index}")

@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 from gpu_monitor.manager.fields import FieldReader, mib, text, watts
+from gpu_monitor.types import UNKNOWN_NAME
 
 logger = logging.getLogger(__name__)
-UNKNOWN_NAME = "Unknown GPU"
 
 
 def read_core(reader: FieldReader, handle: Any) -> dict[str, Any]:

@@ -313,9 +313,9 @@ def test_lost_gpu_does_not_hide_the_others(fake_nvml: ModuleType) -> None:
     devices = GPUManager().get_devices()
 
     assert [d.is_available for d in devices] == [True, False, True]
-    assert devices[1] == GPUDevice(
-        index=1, name=UNKNOWN_NAME, is_available=False, error_message="GPU is lost"
-    )
+    assert devices[1] == GPUDevice.unavailable(1, "GPU is lost")
+    assert devices[1].name == UNKNOWN_NAME
+    assert devices[1].field_errors["temperature_c"] == "GPU is lost"
     assert devices[2].total_memory_mb == 81559
 
 
