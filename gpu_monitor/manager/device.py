@@ -74,6 +74,6 @@ def read_memory(reader: FieldReader, handle: Any) -> Any:
         except nvml.NVMLError as exc:
             if not session.is_error(exc, "FUNCTION_NOT_FOUND", "ARGUMENT_VERSION_MISMATCH"):
                 raise
-        logger.info("NVML memory query v2 unavailable; falling back to v1 accounting")
+        logger.debug("NVML memory query v2 unavailable; falling back to v1 accounting")
         session.memory_v2 = False
     return nvml.nvmlDeviceGetMemoryInfo(handle)

@@ -123,7 +123,7 @@ def read_counters(reader: FieldReader, handle: Any) -> dict[str, Any]:
             if not session.is_error(exc, "FUNCTION_NOT_FOUND", "NOT_SUPPORTED"):
                 reader.fail(tuple(field for field, _, _ in COUNTERS), str(exc), logged=True)
                 return dict.fromkeys((field for field, _, _ in COUNTERS), None)
-            logger.info("nvmlDeviceGetFieldValues unavailable (%s): one call per counter", exc)
+            logger.debug("nvmlDeviceGetFieldValues unavailable (%s): one call per counter", exc)
             session.field_values = False
         else:
             return {
