@@ -91,7 +91,7 @@ def test_driver_without_field_values_falls_back_once(
 ) -> None:
     fake_nvml.STATE.field_values = False
     manager = GPUManager()
-    with caplog.at_level(logging.INFO, logger="gpu_monitor.manager"):
+    with caplog.at_level(logging.DEBUG, logger="gpu_monitor.manager"):
         first = manager.get_device(0)
     fake_nvml.CALLS.clear()
     second = manager.get_device(0)
