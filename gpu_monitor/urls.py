@@ -6,6 +6,7 @@ Every path answers with and without a trailing slash, without a redirect.
 from __future__ import annotations
 
 import re
+from importlib import import_module
 from typing import Any
 
 from django.apps import apps
@@ -30,11 +31,13 @@ urlpatterns = [
     re_path(r"^metrics/?$", views.MetricsView.as_view(), name="metrics"),
     re_path(r"^dashboard/?$", dashboard.DashboardView.as_view(), name="dashboard"),
 ]
-if apps.is_installed("gpu_monitor.history"):
-    from gpu_monitor.history.urls import urlpatterns as history_urlpatterns
-
-    urlpatterns += history_urlpatterns
-else:
+# Sub-apps plug their URLs in from their AppConfig (``gpu_monitor_urls``, a module
+# path): the core imports none of them.
+for config in apps.get_app_configs():
+    module = getattr(config, "gpu_monitor_urls", None)
+    if module:
+        urlpatterns += import_module(module).urlpatterns
+if not apps.is_installed("gpu_monitor.history"):
     urlpatterns += [
         re_path(r"^(history|events)/?$", views.HistoryNotInstalledView.as_view(), name="history")
     ]

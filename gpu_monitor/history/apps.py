@@ -12,3 +12,4 @@ class HistoryConfig(AppConfig):
     label = "gpu_monitor_history"
     verbose_name = "GPU history"
     default_auto_field = "django.db.models.BigAutoField"
+    gpu_monitor_urls = "gpu_monitor.history.urls"  # included by gpu_monitor.urls
