@@ -30,14 +30,20 @@ class XidEvents:
         self._set = nvml.nvmlEventSetCreate()
         self.gpus: list[int] = []
         reasons = []
-        for index in range(count):
-            try:
-                handle = nvml.nvmlDeviceGetHandleByIndex(index)
-                nvml.nvmlDeviceRegisterEvents(handle, nvml.nvmlEventTypeXidCriticalError, self._set)
-            except nvml.NVMLError as exc:
-                reasons.append(f"GPU {index}: {exc}")
-                continue
-            self.gpus.append(index)
+        try:
+            for index in range(count):
+                try:
+                    handle = nvml.nvmlDeviceGetHandleByIndex(index)
+                    nvml.nvmlDeviceRegisterEvents(
+                        handle, nvml.nvmlEventTypeXidCriticalError, self._set
+                    )
+                except nvml.NVMLError as exc:
+                    reasons.append(f"GPU {index}: {exc}")
+                    continue
+                self.gpus.append(index)
+        except BaseException:  # anything else (bindings, interrupt): never leak the set
+            self.close()
+            raise
         if not self.gpus:
             self.close()
             raise XidEventsUnavailableError("; ".join(reasons) or "no GPU")
@@ -78,3 +84,6 @@ def listen(session: NVMLSession, count: int) -> XidEvents:
         return XidEvents(session, count)
     except nvml.NVMLError as exc:  # nvmlEventSetCreate itself: not supported, no permission
         raise XidEventsUnavailableError(str(exc)) from exc
+    except Exception as exc:  # the bindings themselves failed
+        logger.debug("Registering for XID events failed", exc_info=True)
+        raise XidEventsUnavailableError(f"{type(exc).__name__}: {exc}") from exc
