@@ -1,7 +1,9 @@
 """Settings of the example project: SQLite, no other service.
 
 ``DJANGO_DEBUG=0`` turns DEBUG off; ``DJANGO_ALLOWED_HOSTS`` is a comma-separated list;
-``DJANGO_SQLITE_PATH`` moves the database (default ``db.sqlite3`` in the checkout).
+``DJANGO_SQLITE_PATH`` moves the database (default ``db.sqlite3`` in the checkout);
+``DJANGO_STATIC_ROOT`` is where ``manage.py collectstatic`` puts the static files
+(default ``staticfiles`` in the checkout), which WhiteNoise serves.
 """
 
 from __future__ import annotations
@@ -61,6 +63,21 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# With gpu-monitor[example]'s WhiteNoise the server itself serves the static files (the
+# dashboard's CSS and JavaScript, Swagger UI, the admin) with DEBUG off and under
+# gunicorn, as a deployed project does: `manage.py collectstatic` copies them into
+# STATIC_ROOT with a hash in each name (cached for ever) and a gzip copy; with DEBUG on,
+# runserver serves them through WhiteNoise too, straight from the apps.
+WHITENOISE = find_spec("whitenoise") is not None
+if WHITENOISE:
+    INSTALLED_APPS.insert(
+        INSTALLED_APPS.index("django.contrib.staticfiles"), "whitenoise.runserver_nostatic"
+    )
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")  # after SecurityMiddleware
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
 
 ROOT_URLCONF = "example_project.urls"
 
@@ -94,6 +111,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGGING = {
