@@ -1,12 +1,20 @@
-"""The dashboard page: one card per GPU, refreshed in place from the JSON API."""
+"""The dashboard page: one card per GPU, refreshed in place from its own JSON.
+
+``GET dashboard/`` is the page; with ``Accept: application/json`` or ``?format=json``
+it is what the page shows as JSON (devices shaped as ``devices`` with each GPU's
+hardware ``problems``, the status, the driver, the processes the viewer may see), which
+the page refreshes itself from.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
 from django.http import HttpResponse
 from django.urls import reverse
+from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,13 +22,71 @@ from rest_framework.response import Response
 from gpu_monitor.api import GPUMonitorAPIView, instances
 from gpu_monitor.manager import NVMLUnavailableError, get_manager
 from gpu_monitor.params import whole_number
-from gpu_monitor.types import GPUDevice, GPUProcess
+from gpu_monitor.rules import PROBLEM_KINDS, hardware_problems
+from gpu_monitor.serializers import (
+    DriverInfoSerializer,
+    GPUDeviceSerializer,
+    GPUProcessesResponseSerializer,
+    GPUStatusSerializer,
+    ReadOnlySerializer,
+)
+from gpu_monitor.types import (
+    DriverInfo,
+    GPUDevice,
+    GPUProcess,
+    GPUProcessesResponse,
+    GPUStatus,
+    MIGDevice,
+)
 from gpu_monitor.views import find_processes
 
 HISTORY_CHARTS = (("utilization", "Utilisation %"), ("memory", "Memory %"), ("temperature", "°C"))
 HISTORY_WINDOWS = (("-1h", "1 h"), ("-6h", "6 h"), ("-24h", "24 h"), ("-7d", "7 d"))
 DEFAULT_INTERVAL_S = 5
 MAX_INTERVAL_S = 3600
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """What the page shows; ``processes`` is None for a viewer who may not see them."""
+
+    devices: list[GPUDevice]
+    count: int
+    status: GPUStatus
+    driver: DriverInfo | None
+    processes: GPUProcessesResponse | None
+
+
+class ProblemSerializer(ReadOnlySerializer):
+    """A sign of failing hardware (``gpu_monitor.rules.Problem``)."""
+
+    kind = serializers.ChoiceField(PROBLEM_KINDS, read_only=True)
+    badge = serializers.CharField(read_only=True)
+    message = serializers.CharField(read_only=True)
+
+
+class DevicesWithProblemsField(serializers.Field):  # type: ignore[type-arg]
+    """GPUs shaped as ``devices`` shows them, each with its hardware ``problems`` by the
+    rule the health check uses."""
+
+    def to_representation(self, value: list[GPUDevice]) -> list[dict[str, Any]]:
+        return [
+            {
+                **GPUDeviceSerializer(device).data,
+                "problems": ProblemSerializer(hardware_problems(device), many=True).data,
+            }
+            for device in value
+        ]
+
+
+class DashboardSerializer(ReadOnlySerializer):
+    """The dashboard as JSON (``Dashboard``)."""
+
+    devices = DevicesWithProblemsField(read_only=True)
+    count = serializers.IntegerField(read_only=True)
+    status = GPUStatusSerializer(read_only=True)
+    driver = DriverInfoSerializer(read_only=True, allow_null=True)
+    processes = GPUProcessesResponseSerializer(read_only=True, allow_null=True)
 
 
 def _card(device: GPUDevice, processes: list[GPUProcess] | None = None) -> dict[str, Any]:
@@ -44,13 +110,26 @@ def _card(device: GPUDevice, processes: list[GPUProcess] | None = None) -> dict[
         if device.utilization_percent is None
         else f"{device.utilization_percent}%",
         "utilization_percent": device.utilization_percent or 0,
+        "utilization_why": device.field_errors.get("utilization_percent", ""),
         "temperature": "N/A" if device.temperature_c is None else f"{device.temperature_c} °C",
         "temperature_percent": min(100, max(0, device.temperature_c or 0)),
         "power": power,
+        "problems": hardware_problems(device),
+        "mig": [_mig_line(mig) for mig in device.mig_devices],
         "processes": None
         if processes is None
         else [_process_line(p, device) for p in processes if p.gpu_index == device.index],
     }
+
+
+def _mig_line(mig: MIGDevice) -> dict[str, Any]:
+    """A MIG slice in a card: its profile (``1g.18gb``, the name after "MIG ") and its
+    memory, which is its GPU instance's."""
+    memory = "N/A"
+    if mig.used_memory_mb is not None and mig.total_memory_mb:
+        memory = f"{mig.used_memory_mb} / {mig.total_memory_mb} MiB"
+    name = (mig.name or "MIG device").rsplit("MIG ", 1)[-1]
+    return {"mig": mig, "name": name, "memory": memory}
 
 
 def _process_line(process: GPUProcess, device: GPUDevice) -> dict[str, Any]:
@@ -82,10 +161,13 @@ class DashboardRenderer(TemplateHTMLRenderer):
 
 
 class DashboardView(GPUMonitorAPIView):
-    """An HTML page with one card per GPU, refreshed in place from the JSON API.
+    """An HTML page with one card per GPU, refreshed in place from its own JSON.
 
     ``?interval=SECONDS`` sets the refresh period (default 5, 1 to 3600). Same
-    permission, authentication and throttle settings as the API.
+    permission, authentication and throttle settings as the API. A client that asks
+    for JSON (``Accept: application/json``, ``?format=json``) gets ``Dashboard`` as
+    JSON; a format the view has no renderer for is DRF's 404 (``?format=``) or 406
+    (``Accept``).
     """
 
     renderer_classes = (DashboardRenderer, JSONRenderer)
@@ -103,24 +185,23 @@ class DashboardView(GPUMonitorAPIView):
             driver = manager.get_driver_info()
         except NVMLUnavailableError:
             driver = None
+        processes = find_processes(None) if self._may_see_processes(request) else None
+        if not isinstance(request.accepted_renderer, DashboardRenderer):
+            dashboard = Dashboard(devices, len(devices), status, driver, processes)
+            return Response(DashboardSerializer(dashboard).data)
         namespace = request.resolver_match.namespace if request.resolver_match else ""
         prefix = f"{namespace}:" if namespace else ""
         config: dict[str, Any] = {
-            "devices": reverse(f"{prefix}devices"),
-            "status": reverse(f"{prefix}status"),
-            "driver": reverse(f"{prefix}driver"),
+            "dashboard": reverse(f"{prefix}dashboard"),
             "interval": _interval(request.query_params.get("interval")),
         }
         if apps.is_installed("gpu_monitor.history"):
             config["history"] = reverse(f"{prefix}history")
             config["events"] = reverse(f"{prefix}events")
-        processes = None
-        if self._may_see_processes(request):
-            processes = find_processes(None).processes
-            config["processes"] = reverse(f"{prefix}processes")
+        listed = None if processes is None else processes.processes
         return Response(
             {
-                "cards": [_card(device, processes) for device in devices],
+                "cards": [_card(device, listed) for device in devices],
                 "status": status,
                 "driver": driver,
                 "show_processes": processes is not None,

@@ -15,16 +15,16 @@ from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 
 from gpu_monitor.manager import get_manager
+from gpu_monitor.rules import CHECK_OF, hardware_problems
 from gpu_monitor.types import GPUDevice
-
-HARDWARE_SLOWDOWNS = ("hw_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown")
 
 
 @dataclasses.dataclass
 class GPUHealthCheck(HealthCheck):
     """Healthy when NVML works, at least ``min_gpu_count`` GPUs answer, none is hotter
     than ``max_temperature_c`` (None: no temperature limit), and no GPU shows a sign of
-    failing hardware. Each of those signs can be turned off:
+    failing hardware (``gpu_monitor.rules.hardware_problems``, which the dashboard's
+    badges show too). Each of those signs can be turned off:
 
     - ``uncorrected_ecc``: uncorrected volatile ECC errors (since the driver loaded);
     - ``remap_pending``: a row remap is pending (a GPU reset applies it) or has failed;
@@ -67,18 +67,9 @@ class GPUHealthCheck(HealthCheck):
             and device.temperature_c > self.max_temperature_c
         ):
             found.append(f"{gpu} at {device.temperature_c} C (limit {self.max_temperature_c} C)")
-        if self.uncorrected_ecc and device.ecc_errors_uncorrected_volatile:
-            found.append(
-                f"{gpu}: {device.ecc_errors_uncorrected_volatile} uncorrected ECC error(s)"
-            )
-        if self.remap_pending and device.remapped_rows_pending:
-            found.append(f"{gpu}: a row remap is pending (reset the GPU to apply it)")
-        if self.remap_pending and device.remapped_rows_failure:
-            found.append(f"{gpu}: a row remap has failed")
-        if self.retired_pages_pending and device.retired_pages_pending:
-            found.append(f"{gpu}: retired pages are pending")
-        if self.hardware_slowdown:
-            active = [r for r in device.clocks_event_reasons or [] if r in HARDWARE_SLOWDOWNS]
-            if active:
-                found.append(f"{gpu}: hardware slowdown ({', '.join(active)})")
+        found += [
+            f"{gpu}: {problem.message}"
+            for problem in hardware_problems(device)
+            if getattr(self, CHECK_OF[problem.kind])
+        ]
         return found

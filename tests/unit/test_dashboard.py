@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -13,6 +14,8 @@ from django.contrib.staticfiles import finders
 from django.test import Client, override_settings
 
 import gpu_monitor
+from gpu_monitor.health import GPUHealthCheck
+from gpu_monitor.manager import get_manager
 
 
 def page(client: Client, query: str = "") -> str:
@@ -38,8 +41,8 @@ def test_one_card_per_gpu_with_numbers(fake_nvml: ModuleType, client: Client) ->
     assert cards.count('<article class="card"') == 2  # plus one in the template
     assert 'Driver <span id="driver-version">580.159.04</span>' in html
     assert 'CUDA <span id="cuda-version">13.0</span>' in html
-    assert '<span data-field="memory">0 / 81559 MiB (0%)</span>' in html
-    assert '<span data-field="temperature">34 °C</span>' in html
+    assert '<span class="value" data-field="memory">0 / 81559 MiB (0%)</span>' in html
+    assert '<span class="value" data-field="temperature">34 °C</span>' in html
     assert '<span data-field="power">71 W / 700 W</span>' in html
     assert 'id="no-gpu" class="no-gpu" hidden' in html
 
@@ -80,9 +83,7 @@ def test_refresh_interval_from_query(
     html = page(client, query)
 
     assert config(html) == {
-        "devices": "/api/gpu/devices",
-        "status": "/api/gpu/status",
-        "driver": "/api/gpu/driver",
+        "dashboard": "/api/gpu/dashboard",  # the page refreshes from its own JSON
         "interval": interval,
         "history": "/api/gpu/history",  # the test settings install gpu_monitor.history
         "events": "/api/gpu/events",
@@ -129,7 +130,6 @@ def test_processes_absent_for_a_viewer_who_may_not_see_them(
 
     assert 'data-field="processes"' not in html
     assert "Processes" not in html and "11345" not in html
-    assert "processes" not in config(html)
     assert fake_nvml.CALLS["nvmlDeviceGetComputeRunningProcesses"] == 0
 
 
@@ -147,7 +147,6 @@ def test_admin_sees_each_cards_processes(fake_nvml: ModuleType, client: Client, 
     assert '<span class="used">15690 MiB</span>' in cards[0]
     assert "width: 19.2%" in cards[0]  # 15690 of 81559 MiB: the share of the memory bar
     assert '<li class="none">No processes</li>' in cards[1]
-    assert config(html)["processes"] == "/api/gpu/processes"
 
 
 def test_opened_processes_are_shown_to_anyone_the_project_allows(
@@ -160,3 +159,152 @@ def test_opened_processes_are_shown_to_anyone_the_project_allows(
         html = page(client)
 
     assert '<span class="pid">11327</span>' in html
+
+
+def dashboard_json(client: Client, **headers: str) -> dict[str, Any]:
+    response = client.get("/api/gpu/dashboard/", **headers)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    loaded: dict[str, Any] = json.loads(response.content)
+    return loaded
+
+
+@pytest.mark.parametrize(
+    "how", [{"QUERY_STRING": "format=json"}, {"HTTP_ACCEPT": "application/json"}]
+)
+def test_json_is_what_the_page_shows(
+    fake_nvml: ModuleType, client: Client, how: dict[str, str]
+) -> None:
+    fake_nvml.configure(gpus=2, scenario="lost")
+
+    body = dashboard_json(client, **how)
+
+    devices = client.get("/api/gpu/devices").json()["devices"]
+    assert [{k: v for k, v in d.items() if k != "problems"} for d in body["devices"]] == devices
+    assert [d["problems"] for d in body["devices"]] == [[], []]
+    assert body["count"] == 2
+    assert body["status"] == client.get("/api/gpu/status").json()
+    assert body["driver"] == client.get("/api/gpu/driver").json()
+    assert body["processes"] is None  # an anonymous viewer may not see them
+
+
+def test_json_without_nvml_has_no_driver(fake_nvml: ModuleType, client: Client) -> None:
+    fake_nvml.STATE.init_error = fake_nvml.NVML_ERROR_DRIVER_NOT_LOADED
+
+    body = dashboard_json(client, HTTP_ACCEPT="application/json")
+
+    assert body["devices"] == [] and body["count"] == 0 and body["driver"] is None
+    assert body["status"]["error_message"] == "Driver Not Loaded"
+
+
+def test_json_lists_processes_to_an_admin(fake_nvml: ModuleType, client: Client, db: None) -> None:
+    fake_nvml.configure(gpus=1, scenario="load")
+    client.force_login(User.objects.create_superuser("root", password="pw-root-123"))
+
+    body = dashboard_json(client, QUERY_STRING="format=json")
+
+    processes = client.get("/api/gpu/processes").json()
+    assert body["processes"] == processes
+    assert [p["pid"] for p in body["processes"]["processes"]] == [11345, 11327, 11328]
+
+
+@pytest.mark.parametrize(
+    ("how", "status"),
+    [
+        ({"QUERY_STRING": "format=api"}, 404),  # no renderer has that format: DRF's 404
+        ({"QUERY_STRING": "format=xml"}, 404),
+        ({"HTTP_ACCEPT": "application/xml"}, 406),  # nothing acceptable: DRF's 406
+    ],
+)
+def test_other_formats_are_refused_not_a_500(
+    fake_nvml: ModuleType, client: Client, how: dict[str, str], status: int
+) -> None:
+    response = client.get("/api/gpu/dashboard/", **how)
+
+    assert response.status_code == status
+    assert f"Error {status}: " in response.content.decode()  # the short error page
+
+
+@pytest.mark.parametrize(
+    ("change", "badges"),
+    [
+        ({"ecc_uncorrected_volatile": 2}, ["ECC 2"]),
+        ({"remapped_rows": (0, 1, 1, 0)}, ["Remap pending"]),
+        ({"remapped_rows": (0, 0, 0, 1)}, ["Remap failed"]),
+        ({"retired_pages_pending": 1, "errors": {}}, ["Pages pending"]),
+        ({"clocks_event_reasons": 0x8 | 0x40}, ["HW slowdown"]),
+        ({"ecc_uncorrected_volatile": 1, "clocks_event_reasons": 0x80}, ["ECC 1", "HW slowdown"]),
+    ],
+)
+def test_hardware_problems_are_badges_by_the_health_checks_rule(
+    fake_nvml: ModuleType, client: Client, change: dict[str, object], badges: list[str]
+) -> None:
+    for name, value in change.items():
+        setattr(fake_nvml.STATE.gpus[1], name, value)
+
+    html = page(client)
+    body = dashboard_json(client, HTTP_ACCEPT="application/json")
+
+    cards = html.split('<template id="card-template">')[0].split("<article ")[1:]
+    shown = re.findall(
+        r'<span class="badge bad" data-kind="[a-z_]+" title="[^"]+">([^<]+)<', cards[1]
+    )
+    assert shown == badges
+    assert 'class="badge bad"' not in cards[0]
+    assert 'class="card problem"' in cards[1]
+    problems = body["devices"][1]["problems"]
+    assert [p["badge"] for p in problems] == badges
+    assert body["devices"][0]["problems"] == []
+    # The same conditions and words as the health check's, from gpu_monitor.rules.
+    reasons = GPUHealthCheck().problems(get_manager().get_device(1))
+    assert reasons == [f"GPU 1: {p['message']}" for p in problems]
+    for p in problems:
+        assert f'title="{p["message"]}"' in cards[1]
+
+
+def test_harmless_clock_events_are_no_badge(fake_nvml: ModuleType, client: Client) -> None:
+    fake_nvml.STATE.gpus[0].clocks_event_reasons = 0x1 | 0x4 | 0x20  # idle, sw cap, sw thermal
+    fake_nvml.STATE.gpus[0].ecc_corrected_volatile = 3
+
+    html = page(client)
+
+    assert 'class="badge bad"' not in html.split('<template id="card-template">')[0]
+
+
+def test_mig_slices_with_their_memory(fake_nvml: ModuleType, client: Client) -> None:
+    fake_nvml.configure(gpus=1, scenario="mig")
+
+    html = page(client)
+
+    card = html.split('<template id="card-template">')[0]
+    slices = re.findall(
+        r'<li title="(MIG-[^"]+)"><span class="who">([^<]+)</span><span class="used">([^<]+)<',
+        card,
+    )
+    assert slices == [
+        ("MIG-00000000-0000-0000-0000-000000000000", "1c.3g.71gb", "16925 / 71424 MiB"),
+        ("MIG-00000001-0000-0000-0000-000000000001", "2c.3g.71gb", "16925 / 71424 MiB"),
+        ("MIG-00000002-0000-0000-0000-000000000002", "2g.35gb", "17 / 33280 MiB"),
+        ("MIG-00000003-0000-0000-0000-000000000003", "1g.18gb", "9 / 16384 MiB"),
+        ("MIG-00000004-0000-0000-0000-000000000004", "1g.18gb", "9 / 16384 MiB"),
+    ]
+    assert '<div class="mig" >' in card
+
+
+def test_no_mig_section_without_mig(fake_nvml: ModuleType, client: Client) -> None:
+    card = page(client).split('<template id="card-template">')[0]
+
+    assert '<div class="mig" hidden>' in card
+    assert "<li title=" not in card
+
+
+def test_utilisation_not_available_says_why(fake_nvml: ModuleType, client: Client) -> None:
+    fake_nvml.configure(gpus=2)
+    fake_nvml.STATE.gpus[1].errors["utilization"] = fake_nvml.NVML_ERROR_NOT_SUPPORTED
+
+    html = page(client)
+
+    cards = html.split('<template id="card-template">')[0].split("<article ")[1:]
+    assert 'data-field="utilization" title="Not Supported">N/A</span>' in cards[1]
+    assert '<p class="why" data-field="utilization_why" >N/A: Not Supported</p>' in cards[1]
+    assert '<p class="why" data-field="utilization_why" hidden>' in cards[0]

@@ -11,6 +11,7 @@ import pytest
 from django.test import RequestFactory
 from health_check.views import HealthCheckView
 
+from gpu_monitor import rules
 from gpu_monitor.health import GPUHealthCheck
 
 
@@ -153,3 +154,22 @@ def test_uncorrectable_ecc_makes_health_endpoint_unhealthy(fake_nvml: ModuleType
 
     assert response.status_code == 500
     assert "GPU 0: 1 uncorrected ECC error(s)" in response.content.decode()
+
+
+def test_conditions_come_from_the_shared_rules(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One definition (gpu_monitor.rules), which the dashboard's badges use too: a change
+    to the vocabulary there changes what the health check says."""
+    fake_nvml.STATE.gpus[0].clocks_event_reasons = 0x4  # sw_power_cap: normal operation
+    assert run(GPUHealthCheck()) is None
+
+    monkeypatch.setattr(rules, "HARDWARE_SLOWDOWNS", (*rules.HARDWARE_SLOWDOWNS, "sw_power_cap"))
+
+    assert run(GPUHealthCheck()) == "Unavailable: GPU 0: hardware slowdown (sw_power_cap)"
+    assert run(GPUHealthCheck(hardware_slowdown=False)) is None
+
+
+def test_every_rule_kind_is_turned_off_by_an_argument() -> None:
+    for kind in rules.PROBLEM_KINDS:
+        assert getattr(GPUHealthCheck(), rules.CHECK_OF[kind]) is True

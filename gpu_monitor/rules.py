@@ -1,0 +1,77 @@
+"""What counts as a sign of failing GPU hardware: the one definition that the health
+check (``gpu_monitor.health``) and the dashboard's badges both use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gpu_monitor.types import GPUDevice
+
+# Clock event reasons (nvidia-smi's names) that mean the hardware holds the clocks down;
+# the others (gpu_idle, sw_power_cap, sw_thermal_slowdown, ...) are normal operation.
+HARDWARE_SLOWDOWNS = ("hw_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown")
+
+# Each kind of problem; the health check's argument that turns it off is the one named
+# in CHECK_OF (a failed remap is turned off with a pending one, as nvidia-smi groups them).
+UNCORRECTED_ECC = "uncorrected_ecc"
+REMAP_PENDING = "remap_pending"
+REMAP_FAILED = "remap_failed"
+RETIRED_PAGES_PENDING = "retired_pages_pending"
+HARDWARE_SLOWDOWN = "hardware_slowdown"
+PROBLEM_KINDS = (
+    UNCORRECTED_ECC,
+    REMAP_PENDING,
+    REMAP_FAILED,
+    RETIRED_PAGES_PENDING,
+    HARDWARE_SLOWDOWN,
+)
+CHECK_OF = {
+    UNCORRECTED_ECC: "uncorrected_ecc",
+    REMAP_PENDING: "remap_pending",
+    REMAP_FAILED: "remap_pending",
+    RETIRED_PAGES_PENDING: "retired_pages_pending",
+    HARDWARE_SLOWDOWN: "hardware_slowdown",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One sign of failing hardware on one GPU: ``kind`` (one of PROBLEM_KINDS), a short
+    ``badge`` for a card and a ``message`` that completes "GPU 0: ..."."""
+
+    kind: str
+    badge: str
+    message: str
+
+
+def hardware_problems(device: GPUDevice) -> list[Problem]:
+    """Every sign of failing hardware ``device`` shows, in the order of PROBLEM_KINDS.
+
+    A value NVML could not read (None) is no sign: the GPU does not report it.
+    """
+    found = []
+    ecc = device.ecc_errors_uncorrected_volatile
+    if ecc:
+        found.append(Problem(UNCORRECTED_ECC, f"ECC {ecc}", f"{ecc} uncorrected ECC error(s)"))
+    if device.remapped_rows_pending:
+        found.append(
+            Problem(
+                REMAP_PENDING,
+                "Remap pending",
+                "a row remap is pending (reset the GPU to apply it)",
+            )
+        )
+    if device.remapped_rows_failure:
+        found.append(Problem(REMAP_FAILED, "Remap failed", "a row remap has failed"))
+    if device.retired_pages_pending:
+        found.append(Problem(RETIRED_PAGES_PENDING, "Pages pending", "retired pages are pending"))
+    active = [r for r in device.clocks_event_reasons or [] if r in HARDWARE_SLOWDOWNS]
+    if active:
+        found.append(
+            Problem(
+                HARDWARE_SLOWDOWN,
+                "HW slowdown",
+                f"hardware slowdown ({', '.join(active)})",
+            )
+        )
+    return found
