@@ -7,7 +7,8 @@ Used two ways:
   ``FAKE_NVML_GPUS`` (number of identical GPUs, default 1) and ``FAKE_NVML_SCENARIO``
   (``healthy``; ``no_nvml``; ``lost``: the last GPU is lost; ``load``: each GPU runs the
   three processes of the H100 load capture; ``mig``: GPU 0 is the H200 of the MIG
-  capture, five MIG devices and three processes in one of them), and
+  capture, five MIG devices and three processes in one of them; ``fan``: every GPU has a
+  fan, at ``FAN_PERCENT``), and
   ``FAKE_NVML_PROCESSES`` (N processes per GPU, with pids of processes that exist on
   this machine, for benchmarks). ``FAKE_NVML_STATE_FILE``
   names a JSON file of per-GPU overrides (``{"0": {"temperature": 80}}``), re-read when
@@ -64,8 +65,13 @@ NVML_FI_DEV_REMAPPED_FAILURE = 145
 nvmlEventTypeXidCriticalError = 0x0000000000000008
 
 NVML_TEMPERATURE_GPU = 0
+NVML_TEMPERATURE_GPU_MAX = 1  # in the bindings; no capture shows a value for it
+NVML_TEMPERATURE_COUNT = 2
+NVML_CLOCK_GRAPHICS = 0
 NVML_CLOCK_SM = 1
 NVML_CLOCK_MEM = 2
+NVML_CLOCK_VIDEO = 3
+NVML_CLOCK_COUNT = 4
 NVML_PSTATE_UNKNOWN = 32
 nvmlMemory_v2 = 0x02000028
 
@@ -156,8 +162,11 @@ class FakeGPU:
     power_mw: int = 71071
     power_limit_mw: int = 700000
     pstate: int = 0
+    # nvidia-smi -q "Clocks" of the capture: each clock type answers its own value.
+    clock_graphics: int = 345
     clock_sm: int = 345
     clock_mem: int = 2619
+    clock_video: int = 765
     fan_speed: int = 0
     ecc_mode: int = 1
     ecc_corrected_volatile: int = 0
@@ -227,6 +236,9 @@ def make_gpus(count: int, scenario: str = "healthy") -> list[FakeGPU]:
             gpu.used_v2, gpu.clocks_event_reasons = 19818 * MIB, 0
     if scenario == "mig" and gpus:
         make_mig(gpus[0])
+    if scenario == "fan":
+        for gpu in gpus:
+            make_fan(gpu)
     per_gpu = int(os.environ.get("FAKE_NVML_PROCESSES", "0"))
     if per_gpu:
         pids = live_pids()
@@ -253,6 +265,7 @@ def make_mig(gpu: FakeGPU) -> None:
     gpu.total, gpu.reserved = 143771 * MIB, 614 * MIB
     gpu.used_v2, gpu.free = 16959 * MIB, 126199 * MIB
     gpu.temperature, gpu.power_mw, gpu.clock_sm, gpu.clock_mem = 36, 295000, 1980, 3201
+    gpu.clock_graphics, gpu.clock_video = 1980, 1545
     gpu.mig_mode, gpu.clocks_event_reasons = 1, 0
     gpu.mig_devices = [
         FakeMIG(
@@ -303,6 +316,17 @@ def make_mig(gpu: FakeGPU) -> None:
     ]
     for query in ("utilization", "encoder", "decoder", "remapped_rows", "process_utilization"):
         gpu.errors[query] = NVML_ERROR_NOT_SUPPORTED
+
+
+# No capture here has a fan (the H100 and H200 SXM report N/A): a made-up speed, in
+# NVML's unit, percent of the fan's maximum (nvidia-smi fan.speed [%]; it can exceed 100).
+FAN_PERCENT = 38
+
+
+def make_fan(gpu: FakeGPU, percent: int = FAN_PERCENT) -> None:
+    """Give ``gpu`` a fan turning at ``percent`` (an air-cooled card)."""
+    gpu.errors.pop("fan_speed", None)
+    gpu.fan_speed = percent
 
 
 def configure(gpus: int = 1, scenario: str = "healthy", **fields: Any) -> FakeState:
@@ -458,15 +482,19 @@ def nvmlDeviceGetUUID(handle: _Handle) -> str | bytes:
 
 
 def nvmlDeviceGetMemoryInfo(handle: _Handle, version: int | None = None) -> _Memory:
+    """v1 without a version (as the bindings: 0 and None too), v2 with ``nvmlMemory_v2``;
+    the driver rejects any other version with ArgumentVersionMismatch."""
     _call("nvmlDeviceGetMemoryInfo")
+    if version and not STATE.memory_v2:
+        raise NVMLError(NVML_ERROR_FUNCTION_NOT_FOUND)
+    if version and version != nvmlMemory_v2:
+        raise NVMLError(NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
     if handle.mig_slot is not None:
         mig = _mig(handle, "memory")
         return _Memory(mig.total, mig.total - mig.used, mig.used, 0, version or 0)
     gpu = _gpu(handle, "memory")
     if not version:
         return _Memory(gpu.total, gpu.free, gpu.used_v1)
-    if not STATE.memory_v2:
-        raise NVMLError(NVML_ERROR_FUNCTION_NOT_FOUND)
     return _Memory(gpu.total, gpu.free, gpu.used_v2, gpu.reserved, version)
 
 
@@ -477,8 +505,15 @@ def nvmlDeviceGetUtilizationRates(handle: _Handle) -> _Utilization:
 
 
 def nvmlDeviceGetTemperature(handle: _Handle, sensor: int) -> int:
+    """Only ``NVML_TEMPERATURE_GPU`` was captured: any other sensor the bindings know
+    is NotSupported here, anything else InvalidArgument (nvml.h)."""
     _call("nvmlDeviceGetTemperature")
-    return _gpu(handle, "temperature").temperature
+    gpu = _gpu(handle, "temperature")
+    if sensor == NVML_TEMPERATURE_GPU:
+        return gpu.temperature
+    if sensor in range(NVML_TEMPERATURE_COUNT):
+        raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+    raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
 
 
 def nvmlDeviceGetHandleByUUID(uuid: str | bytes) -> _Handle:
@@ -530,10 +565,23 @@ def nvmlDeviceGetPerformanceState(handle: _Handle) -> int:
     return _gpu(handle, "pstate").pstate
 
 
+_CLOCKS = {
+    NVML_CLOCK_GRAPHICS: "clock_graphics",
+    NVML_CLOCK_SM: "clock_sm",
+    NVML_CLOCK_MEM: "clock_mem",
+    NVML_CLOCK_VIDEO: "clock_video",
+}
+
+
 def nvmlDeviceGetClockInfo(handle: _Handle, clock_type: int) -> int:
+    """The current clock of ``clock_type`` (each its own value); InvalidArgument for a
+    type NVML does not know."""
     _call("nvmlDeviceGetClockInfo")
-    gpu = _gpu(handle, "clock_sm" if clock_type == NVML_CLOCK_SM else "clock_mem")
-    return gpu.clock_sm if clock_type == NVML_CLOCK_SM else gpu.clock_mem
+    name = _CLOCKS.get(clock_type)
+    if name is None:
+        raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+    value: int = getattr(_gpu(handle, name), name)
+    return value
 
 
 # -- health and modes -----------------------------------------------------------------

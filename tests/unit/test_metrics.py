@@ -76,6 +76,19 @@ def test_ratios_are_fractions(fake_nvml: ModuleType, client: Client) -> None:
     assert samples["gpu_monitor_memory_utilization_ratio"][0] == (GPU0, 0.42)
 
 
+def test_fan_speed_is_a_ratio_of_the_percent_nvml_gives(
+    fake_nvml: ModuleType, client: Client
+) -> None:
+    fake_nvml.configure(gpus=2, scenario="fan")
+    fake_nvml.STATE.gpus[1].fan_speed = 100
+
+    samples = scrape(client)
+
+    assert fake_nvml.FAN_PERCENT == 38
+    gpu1 = {**GPU0, "gpu": "1", "uuid": fake_nvml.STATE.gpus[1].uuid}
+    assert samples["gpu_monitor_fan_speed_ratio"] == [(GPU0, 0.38), (gpu1, 1.0)]
+
+
 def test_unsupported_field_has_no_series(fake_nvml: ModuleType, client: Client) -> None:
     fake_nvml.STATE.gpus[1].errors["temperature"] = fake_nvml.NVML_ERROR_NOT_SUPPORTED
 
