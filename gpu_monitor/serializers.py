@@ -1,11 +1,25 @@
-"""Read-only DRF serializers, the single source of the JSON shape (API and command)."""
+"""Read-only DRF serializers derived from the dataclasses of ``gpu_monitor.types``: the
+API, the command's ``--json`` and the OpenAPI schema all render through them."""
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 from typing import Any, ClassVar
 
 from rest_framework import serializers
 from rest_framework.fields import Field
+
+from gpu_monitor.types import (
+    DriverInfo,
+    GPUDevice,
+    GPUDevicesResponse,
+    GPUProcess,
+    GPUProcessesResponse,
+    GPUStatus,
+    MIGDevice,
+)
 
 
 class ReadOnlySerializer(serializers.Serializer[Any]):
@@ -61,119 +75,102 @@ UNCHANGED: dict[type, type] = {
 }
 
 
-class MIGDeviceSerializer(ReadOnlySerializer):
+def _field(annotation: Any, child: bool = False) -> Field[Any, Any, Any, Any]:
+    """The read-only DRF field for a dataclass field's type (``child``: the items of a
+    list or the values of a dict, which take no options of their own)."""
+    options: dict[str, Any] = {} if child else {"read_only": True}
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (types.UnionType, typing.Union) and type(None) in args:
+        options["allow_null"] = True
+        (annotation,) = (arg for arg in args if arg is not type(None))
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return serializers.ChoiceField(list(args), **options)
+    if origin is list and args[0] in DataclassSerializer.nested:
+        return DataclassSerializer.nested[args[0]](many=True, **options)
+    if origin is list:
+        return serializers.ListField(child=_field(args[0], child=True), **options)
+    if origin is dict:
+        return serializers.DictField(child=_field(args[1], child=True), **options)
+    return SCALARS[annotation](**options)
+
+
+SCALARS: dict[Any, type[Field[Any, Any, Any, Any]]] = {
+    int: serializers.IntegerField,
+    str: serializers.CharField,
+    float: serializers.FloatField,
+    bool: serializers.BooleanField,
+}
+
+
+class DataclassSerializer(ReadOnlySerializer):
+    """A read-only serializer whose fields are derived from ``dataclass``, one per
+    dataclass field and in its order: the dataclass in ``gpu_monitor.types`` is the one
+    declaration of the JSON shape (and, through drf-spectacular, of the OpenAPI schema).
+    A field declared on the class replaces the derived one of that name; other declared
+    fields follow.
+    """
+
+    dataclass: ClassVar[type | None] = None
+    nested: ClassVar[dict[type, type[DataclassSerializer]]] = {}  # by dataclass: the first
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.dataclass is None:
+            return
+        hints = typing.get_type_hints(cls.dataclass)
+        declared = cls._declared_fields
+        derived = {
+            f.name: declared.get(f.name) or _field(hints[f.name])
+            for f in dataclasses.fields(cls.dataclass)
+        }
+        cls.nested.setdefault(cls.dataclass, cls)
+        cls._declared_fields = {
+            **derived,
+            **{name: field for name, field in declared.items() if name not in derived},
+        }
+
+
+class MIGDeviceSerializer(DataclassSerializer):
     """One MIG device of a GPU (``gpu_monitor.types.MIGDevice``)."""
 
-    uuid = serializers.CharField(read_only=True, allow_null=True)
-    name = serializers.CharField(read_only=True, allow_null=True)
-    gpu_instance_id = serializers.IntegerField(read_only=True, allow_null=True)
-    compute_instance_id = serializers.IntegerField(read_only=True, allow_null=True)
-    total_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
-    used_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
-    free_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
-    utilization_percent = serializers.IntegerField(read_only=True, allow_null=True)
-    field_errors = serializers.DictField(child=serializers.CharField(), read_only=True)
+    dataclass = MIGDevice
 
 
-class GPUDeviceSerializer(ReadOnlySerializer):
+class GPUDeviceSerializer(DataclassSerializer):
     """One GPU (``gpu_monitor.types.GPUDevice``)."""
 
-    index = serializers.IntegerField(read_only=True)
-    name = serializers.CharField(read_only=True)
-    total_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
-    free_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
-    used_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
-    utilization_percent = serializers.IntegerField(read_only=True, allow_null=True)
-    temperature_c = serializers.IntegerField(read_only=True, allow_null=True)
-    is_available = serializers.BooleanField(read_only=True)
-    error_message = serializers.CharField(read_only=True, allow_null=True)
-    field_errors = serializers.DictField(child=serializers.CharField(), read_only=True)
-    uuid = serializers.CharField(read_only=True, allow_null=True)
-    pci_bus_id = serializers.CharField(read_only=True, allow_null=True)
-    power_draw_w = serializers.FloatField(read_only=True, allow_null=True)
-    power_limit_w = serializers.FloatField(read_only=True, allow_null=True)
-    fan_speed_percent = serializers.IntegerField(read_only=True, allow_null=True)
-    memory_utilization_percent = serializers.IntegerField(read_only=True, allow_null=True)
-    performance_state = serializers.CharField(read_only=True, allow_null=True)
-    sm_clock_mhz = serializers.IntegerField(read_only=True, allow_null=True)
-    memory_clock_mhz = serializers.IntegerField(read_only=True, allow_null=True)
-    ecc_mode = serializers.ChoiceField(["enabled", "disabled"], read_only=True, allow_null=True)
-    ecc_errors_corrected_volatile = serializers.IntegerField(read_only=True, allow_null=True)
-    ecc_errors_uncorrected_volatile = serializers.IntegerField(read_only=True, allow_null=True)
-    ecc_errors_corrected_aggregate = serializers.IntegerField(read_only=True, allow_null=True)
-    ecc_errors_uncorrected_aggregate = serializers.IntegerField(read_only=True, allow_null=True)
-    remapped_rows_correctable = serializers.IntegerField(read_only=True, allow_null=True)
-    remapped_rows_uncorrectable = serializers.IntegerField(read_only=True, allow_null=True)
-    remapped_rows_pending = serializers.BooleanField(read_only=True, allow_null=True)
-    remapped_rows_failure = serializers.BooleanField(read_only=True, allow_null=True)
-    retired_pages_pending = serializers.BooleanField(read_only=True, allow_null=True)
-    clocks_event_reasons = serializers.ListField(
-        child=serializers.CharField(), read_only=True, allow_null=True
-    )
-    persistence_mode = serializers.CharField(read_only=True, allow_null=True)
-    compute_mode = serializers.ChoiceField(
-        ["default", "exclusive_thread", "prohibited", "exclusive_process"],
-        read_only=True,
-        allow_null=True,
-    )
-    encoder_utilization_percent = serializers.IntegerField(read_only=True, allow_null=True)
-    decoder_utilization_percent = serializers.IntegerField(read_only=True, allow_null=True)
-    mig_mode = serializers.CharField(read_only=True, allow_null=True)
-    mig_devices = MIGDeviceSerializer(many=True, read_only=True)
+    dataclass = GPUDevice
 
 
-class GPUDevicesResponseSerializer(ReadOnlySerializer):
+class GPUDevicesResponseSerializer(DataclassSerializer):
     """Every GPU and their count (``gpu_monitor.types.GPUDevicesResponse``)."""
 
-    devices = GPUDeviceSerializer(many=True, read_only=True)
-    count = serializers.IntegerField(read_only=True)
+    dataclass = GPUDevicesResponse
 
 
-class GPUProcessSerializer(ReadOnlySerializer):
+class GPUProcessSerializer(DataclassSerializer):
     """A process on a GPU (``gpu_monitor.types.GPUProcess``)."""
 
-    gpu_index = serializers.IntegerField(read_only=True)
-    gpu_uuid = serializers.CharField(read_only=True, allow_null=True)
-    pid = serializers.IntegerField(read_only=True)
-    type = serializers.ChoiceField(["compute", "graphics", "compute+graphics"], read_only=True)
-    used_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
-    sm_utilization_percent = serializers.IntegerField(read_only=True, allow_null=True)
-    memory_utilization_percent = serializers.IntegerField(read_only=True, allow_null=True)
-    username = serializers.CharField(read_only=True, allow_null=True)
-    name = serializers.CharField(read_only=True, allow_null=True)
-    command_line = serializers.ListField(
-        child=serializers.CharField(), read_only=True, allow_null=True
-    )
-    host_memory_mb = serializers.IntegerField(read_only=True, allow_null=True)
-    started_at = serializers.CharField(read_only=True, allow_null=True)
-    gpu_instance_id = serializers.IntegerField(read_only=True, allow_null=True)
-    compute_instance_id = serializers.IntegerField(read_only=True, allow_null=True)
-    mig_uuid = serializers.CharField(read_only=True, allow_null=True)
-    field_errors = serializers.DictField(child=serializers.CharField(), read_only=True)
+    dataclass = GPUProcess
 
 
-class GPUProcessesResponseSerializer(ReadOnlySerializer):
+class GPUProcessesResponseSerializer(DataclassSerializer):
     """Processes on the GPUs (``gpu_monitor.types.GPUProcessesResponse``)."""
 
-    processes = GPUProcessSerializer(many=True, read_only=True)
-    count = serializers.IntegerField(read_only=True)
-    gpu_errors = serializers.DictField(child=serializers.CharField(), read_only=True)
+    dataclass = GPUProcessesResponse
 
 
-class DriverInfoSerializer(ReadOnlySerializer):
+class DriverInfoSerializer(DataclassSerializer):
     """Driver, CUDA and NVML versions (``gpu_monitor.types.DriverInfo``)."""
 
-    driver_version = serializers.CharField(read_only=True)
-    cuda_driver_version = serializers.CharField(read_only=True)
-    nvml_version = serializers.CharField(read_only=True)
+    dataclass = DriverInfo
 
 
-class GPUStatusSerializer(ReadOnlySerializer):
+class GPUStatusSerializer(DataclassSerializer):
     """Health summary (``gpu_monitor.types.GPUStatus``)."""
 
-    cuda_available = serializers.BooleanField(read_only=True)
-    device_count = serializers.IntegerField(read_only=True)
-    error_message = serializers.CharField(read_only=True, allow_null=True)
+    dataclass = GPUStatus
 
 
 class ErrorSerializer(ReadOnlySerializer):

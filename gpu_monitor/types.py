@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Literal
 
+ProcessType = Literal["compute", "graphics", "compute+graphics"]
 UNKNOWN_NAME = "Unknown GPU"  # a GPU whose name could not be read
 # GPUDevice fields that are not readings from NVML (never in field_errors).
 _NOT_READINGS = frozenset(
@@ -39,7 +41,7 @@ class GPUDevice:
     performance_state: str | None = None
     sm_clock_mhz: int | None = None
     memory_clock_mhz: int | None = None
-    ecc_mode: str | None = None
+    ecc_mode: Literal["enabled", "disabled"] | None = None
     ecc_errors_corrected_volatile: int | None = None
     ecc_errors_uncorrected_volatile: int | None = None
     ecc_errors_corrected_aggregate: int | None = None
@@ -51,7 +53,9 @@ class GPUDevice:
     retired_pages_pending: bool | None = None
     clocks_event_reasons: list[str] | None = None
     persistence_mode: str | None = None
-    compute_mode: str | None = None
+    compute_mode: (
+        Literal["default", "exclusive_thread", "prohibited", "exclusive_process"] | None
+    ) = None
     encoder_utilization_percent: int | None = None
     decoder_utilization_percent: int | None = None
     mig_mode: str | None = None
@@ -120,7 +124,7 @@ class GPUProcess:
     gpu_index: int
     gpu_uuid: str | None
     pid: int
-    type: str  # "compute", "graphics" or "compute+graphics"
+    type: ProcessType
     used_memory_mb: int | None = None
     sm_utilization_percent: int | None = None
     memory_utilization_percent: int | None = None

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from gpu_monitor.manager.fields import mib
 from gpu_monitor.manager.session import NVMLSession
-from gpu_monitor.types import GPUProcess, MIGDevice
+from gpu_monitor.types import GPUProcess, MIGDevice, ProcessType
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def _process(
         gpu_index=gpu_index,
         gpu_uuid=gpu_uuid,
         pid=pid,
-        type="+".join(kinds),
+        type=cast(ProcessType, "+".join(kinds)),
         used_memory_mb=None if memory is None else mib(int(memory)),
         sm_utilization_percent=None if sample is None else int(sample.smUtil),
         memory_utilization_percent=None if sample is None else int(sample.memUtil),

@@ -72,7 +72,8 @@ def test_fields_are_bound_once_per_class(fake_nvml: ModuleType) -> None:
     ],
 )
 def test_dataclasses_mirror_serializers_field_for_field(dataclass: type, serializer: type) -> None:
-    # gpu_devices --json dumps the dataclasses (to stay fast); this keeps the two in step.
+    # The serializers are derived from the dataclasses; gpu_devices --json dumps the
+    # dataclasses (to stay fast without DRF): nothing may be declared on one side only.
     assert [f.name for f in dataclasses.fields(dataclass)] == list(serializer().fields)
 
 
