@@ -77,14 +77,33 @@ def test_status_endpoint(real_manager: GPUManager, client: Client) -> None:
         assert body["error_message"] == real_manager.error_message
 
 
+def _memory_rows() -> list[tuple[int, int, int, int]]:
+    """nvidia-smi's index, memory.total, memory.used and memory.free (MiB) of each GPU."""
+    rows = [row.split(",") for row in _nvidia_smi("index,memory.total,memory.used,memory.free")]
+    return [(int(index), int(total), int(used), int(free)) for index, total, used, free in rows]
+
+
 def test_memory_agrees_with_nvidia_smi(real_manager: GPUManager) -> None:
+    """Total exactly; used and free as nvidia-smi showed them just before or just after
+    (or in between: a process may allocate while both read)."""
     devices = real_manager.get_devices()
     if real_manager.error_message is None:
         assert shutil.which("nvidia-smi"), "NVML works but nvidia-smi is missing"
-        rows = _nvidia_smi("index,memory.total,memory.free")
-        for device, row in zip(devices, rows, strict=True):
-            index, total, _free = (int(x) for x in row.split(","))
+        before = _memory_rows()
+        devices = real_manager.get_devices()
+        after = _memory_rows()
+        assert len(devices) == len(before) == len(after)
+        for device, (index, total, used0, free0), (_, _, used1, free1) in zip(
+            devices, before, after, strict=True
+        ):
             assert (device.index, device.total_memory_mb) == (index, total)
+            assert device.free_memory_mb is not None and device.used_memory_mb is not None
+            assert min(free0, free1) <= device.free_memory_mb <= max(free0, free1), (
+                f"GPU {index}: free {device.free_memory_mb} MiB, nvidia-smi {free0}/{free1}"
+            )
+            assert min(used0, used1) <= device.used_memory_mb <= max(used0, used1), (
+                f"GPU {index}: used {device.used_memory_mb} MiB, nvidia-smi {used0}/{used1}"
+            )
     else:
         assert devices == []
         assert real_manager.is_cuda_available() is False
