@@ -1,10 +1,12 @@
-"""One grammar for user input: GPU indexes and UUIDs, whole numbers, quoting input back."""
+"""One grammar for user input: GPU indexes and UUIDs, whole numbers, times, quoting input
+back."""
 
 from __future__ import annotations
 
+import calendar
 import re
 
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ParseError
 
 UUID_PATTERN = re.compile(r"(GPU|MIG)-[0-9A-Za-z-]{1,80}")
 
@@ -35,3 +37,66 @@ def gpu_key(key: str) -> int | str:
     if UUID_PATTERN.fullmatch(key):
         return key
     raise NotFound(f"No GPU {shown(key)}: use an index (0, 1, ...) or a UUID (GPU-..., MIG-...).")
+
+
+# -- times --------------------------------------------------------------------------
+# The grammar of a time in a query (``since``, ``until``), as one regular expression that
+# the views match and the OpenAPI schema publishes: plain groups, classes and
+# quantifiers only, which JSON Schema (ECMA 262) and Python read alike.
+#
+# Seconds per unit of a duration or a relative time (7d, -1h).
+SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# A relative time has at most as many digits as keep it after 1970 (999999999s and
+# 999w are 31 and 19 years): a time the grammar accepts is never out of range.
+RELATIVE_TIME = "-([0-9]{1,9}s|[0-9]{1,7}m|[0-9]{1,5}h|[0-9]{1,4}d|[0-9]{1,3}w)"
+# Calendar dates of the years 1971 to 9998 (an offset of up to 23:59 keeps any of them
+# within 1970 .. 9999), February 29 in leap years only.
+_YEAR = "(197[1-9]|19[89][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+_MONTH_DAY = (
+    "((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])"
+    "|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    "|02-(0[1-9]|1[0-9]|2[0-8]))"
+)
+_LEAP_YEAR = (
+    "(19(7[26]|8[048]|9[26])|[2-9][0-9](0[48]|[2468][048]|[13579][26])|([2468][048]|[3579][26])00)"
+)
+_DATE = f"({_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+_CLOCK = "([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,9})?)?"
+_OFFSET = "(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)"
+ISO_TIME = f"{_DATE}([T ]{_CLOCK}{_OFFSET}?)?"
+# Empty is the default (a form's empty field).
+TIME_PATTERN = f"^(now|{RELATIVE_TIME}|{ISO_TIME})?$"
+TIME_HELP = (
+    "ISO 8601 (2026-11-28T08:00:00Z; UTC without an offset; years 1971 to 9998), 'now', "
+    "or relative to now: -90s, -30m, -1h, -7d, -2w"
+)
+_TIME = re.compile(TIME_PATTERN)
+
+
+def parse_time(name: str, text: str | None, now: int, default: int) -> int:
+    """``text`` (the query parameter ``name``) as Unix seconds, by ``TIME_PATTERN``:
+    ``default`` when absent or empty; raises ParseError (400) naming ``name`` otherwise."""
+    if not text:
+        return default
+    if not _TIME.fullmatch(text):
+        raise ParseError(
+            f"{name}: not an ISO 8601 time, 'now' or a relative time like -1h: {shown(text)}"
+        )
+    if text == "now":
+        return now
+    if text.startswith("-"):
+        return now - int(text[1:-1]) * SECONDS_PER_UNIT[text[-1]]
+    # The grammar fixes every field's place: YYYY-MM-DD[Thh:mm[:ss[.f]][offset]].
+    fields = [int(text[0:4]), int(text[5:7]), int(text[8:10]), 0, 0, 0]
+    rest = text[10:]
+    if rest:
+        fields[3:5] = int(rest[1:3]), int(rest[4:6])
+        rest = rest[6:]
+        if rest.startswith(":"):
+            fields[5], rest = int(rest[1:3]), rest[3:].lstrip(".0123456789")
+    offset = 0
+    if rest not in ("", "Z"):
+        digits = rest[1:].replace(":", "")
+        offset = int(digits[:2]) * 3600 + int(digits[2:] or 0) * 60
+        offset = -offset if rest[0] == "-" else offset
+    return calendar.timegm(tuple(fields)) - offset

@@ -4,14 +4,16 @@ Every query groups by ``bucket = epoch / step`` (integer division: the same SQL 
 and PostgreSQL) and returns sums, counts and maxima, so that partial aggregates (rollups,
 then the samples after the last rollup) combine exactly. The SQL is built by the ORM;
 rows are read from the cursor as tuples, since Django's per-row converters cost more
-than the query for an hour of 8 GPUs.
+than the query for an hour of 8 GPUs. Each query runs on the database the project's
+routers choose for its model (``QuerySet.db``), never on the default connection as such.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
+from django.core.exceptions import EmptyResultSet
+from django.db import connections, router
 from django.db.models import (
     BigIntegerField,
     Count,
@@ -81,8 +83,12 @@ def _totals(
 
 
 def _run(query: QuerySet[Any, Any]) -> dict[tuple[str, int], Totals]:
-    sql, params = query.query.sql_with_params()
-    with connection.cursor() as cursor:
+    alias = query.db
+    try:
+        sql, params = query.query.get_compiler(using=alias).as_sql()
+    except EmptyResultSet:  # .none(): nothing to ask the database
+        return {}
+    with connections[alias].cursor() as cursor:
         cursor.execute(sql, params)
         return {(row[0], row[1]): list(row[2:]) for row in cursor.fetchall()}
 
@@ -105,17 +111,22 @@ def merge(into: dict[tuple[str, int], Totals], more: dict[tuple[str, int], Total
                 mine[i] = max(mine[i], value)
 
 
-def rolled_up_until(host: str) -> int | None:
-    """The end of the last period rolled up for ``host`` (None: none is)."""
-    latest = Rollup.objects.filter(host=host).order_by("-epoch").values_list("epoch", flat=True)
+def rolled_up_until(host: str, using: str | None = None) -> int | None:
+    """The end of the last period rolled up for ``host`` (None: none is), read from the
+    database ``using`` (default: where the routers read rollups)."""
+    rollups = Rollup.objects.using(using or router.db_for_read(Rollup))
+    latest = rollups.filter(host=host).order_by("-epoch").values_list("epoch", flat=True)
     last = latest.first()
     return None if last is None else last + ROLLUP_SECONDS
 
 
-def roll_up(host: str, start: int, end: int) -> int:
+def roll_up(host: str, start: int, end: int, using: str | None = None) -> int:
     """(Re)compute the rollups of ``host``'s periods from ``start`` to ``end`` (period
-    boundaries) from their samples; returns how many rows were written."""
-    samples = Sample.objects.filter(host=host, epoch__gte=start, epoch__lt=end)
+    boundaries) from their samples; returns how many rows were written. Reads and writes
+    the database ``using`` (default: where the routers write rollups), so that the
+    samples just written are the ones summed up."""
+    alias = using or router.db_for_write(Rollup)
+    samples = Sample.objects.using(alias).filter(host=host, epoch__gte=start, epoch__lt=end)
     totals = from_samples(samples, ROLLUP_SECONDS)
     if not totals:
         return 0
@@ -139,7 +150,7 @@ def roll_up(host: str, start: int, end: int) -> int:
         )
         for (uuid, bucket), values in totals.items()
     ]
-    Rollup.objects.bulk_create(
+    Rollup.objects.using(alias).bulk_create(
         rows,
         update_conflicts=True,
         unique_fields=["host", "gpu_uuid", "epoch"],

@@ -6,6 +6,11 @@ from typing import Any
 
 from gpu_monitor.history.models import Event
 from gpu_monitor.history.serializers import EventSerializer, HistorySerializer
+from gpu_monitor.params import TIME_HELP, TIME_PATTERN
+
+# The query parameters as the views accept them: what a pattern, a bound or an enum
+# cannot say (``since`` before ``until``) is in the description and answers a 400.
+GPU_PATTERN = "^([0-9]+|(GPU|MIG)-[0-9A-Za-z-]{1,80})?$"
 
 EXAMPLE_HISTORY: dict[str, Any] = {
     "host": "gpu-node-1",
@@ -38,16 +43,45 @@ EXAMPLE_EVENT: dict[str, Any] = {
 }
 
 
-def query(name: str, text: str) -> Any:
-    """A free-text query parameter (drf-spectacular is imported only when installed)."""
+def query(name: str, text: str, **schema: Any) -> Any:
+    """A string query parameter with the JSON Schema keywords ``schema`` (drf-spectacular
+    is imported only when installed)."""
     from drf_spectacular.utils import OpenApiParameter
 
-    return OpenApiParameter(name, str, OpenApiParameter.QUERY, description=text)
+    return OpenApiParameter(
+        name, {"type": "string", **schema}, OpenApiParameter.QUERY, description=text
+    )
+
+
+def time_query(name: str, text: str) -> Any:
+    return query(name, f"{TIME_HELP}; {text}", pattern=TIME_PATTERN)
+
+
+def gpu_query() -> Any:
+    return query(
+        "gpu",
+        "GPU index or UUID, or the UUID of one of its MIG devices (found through NVML on "
+        "this server); default: every GPU of the host. A GPU is known by its samples or "
+        "its events: 404 for one the host never recorded",
+        pattern=GPU_PATTERN,
+    )
+
+
+def host_query() -> Any:
+    from gpu_monitor.history.views import MAX_HOST_LENGTH
+
+    return query(
+        "host",
+        "recorded host name (default: this server's)",
+        maxLength=MAX_HOST_LENGTH,
+        pattern="^[^\\u0000]*$",
+    )
 
 
 def history_docs() -> dict[str, Any]:
     from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
+    from gpu_monitor.history.views import DEFAULT_POINTS, MAX_POINTS
     from gpu_monitor.schema import common_responses, error_response
 
     return {
@@ -57,16 +91,16 @@ def history_docs() -> dict[str, Any]:
         "bucket without a sample is null. Needs the gpu_monitor.history sub-app and "
         "manage.py gpu_record.",
         "parameters": [
-            query("gpu", "GPU index or UUID (default: every GPU of the host)"),
-            query("since", "ISO 8601, 'now' or relative (-1h, -7d); default: until - 1 h"),
-            query("until", "ISO 8601, 'now' or relative; default: now"),
+            gpu_query(),
+            time_query("since", "default: until - 1 h; must be before until (400)"),
+            time_query("until", "default: now"),
             OpenApiParameter(
                 "points",
-                int,
+                {"type": "integer", "minimum": 1, "maximum": MAX_POINTS},
                 OpenApiParameter.QUERY,
-                description="buckets, 1 to 2000 (default 300)",
+                description=f"buckets, 1 to {MAX_POINTS} (default {DEFAULT_POINTS})",
             ),
-            query("host", "recorded host name (default: this server's)"),
+            host_query(),
             OpenApiParameter("format", exclude=True),
         ],
         "responses": {
@@ -87,6 +121,7 @@ def history_docs() -> dict[str, Any]:
 def events_docs() -> dict[str, Any]:
     from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
+    from gpu_monitor.history.views import EventPagination
     from gpu_monitor.schema import common_responses, error_response
 
     return {
@@ -95,7 +130,7 @@ def events_docs() -> dict[str, Any]:
         "samples dropped while the database was unreachable. Paginated (?page=, "
         "?page_size= up to 1000).",
         "parameters": [
-            query("since", "ISO 8601, 'now' or relative (-1h, -7d)"),
+            time_query("since", "default: every event"),
             OpenApiParameter(
                 "kind",
                 str,
@@ -103,8 +138,21 @@ def events_docs() -> dict[str, Any]:
                 enum=[kind.value for kind in Event.Kind],
                 description="only events of this kind",
             ),
-            query("gpu", "GPU index or UUID"),
-            query("host", "recorded host name (default: this server's)"),
+            gpu_query(),
+            host_query(),
+            OpenApiParameter(
+                "page",
+                {"type": "integer", "minimum": 1},
+                OpenApiParameter.QUERY,
+                description="page number (default 1); 404 past the last page",
+            ),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": EventPagination.max_page_size},
+                OpenApiParameter.QUERY,
+                description=f"events a page, 1 to {EventPagination.max_page_size} "
+                f"(default {EventPagination.page_size})",
+            ),
             OpenApiParameter("format", exclude=True),
         ],
         "responses": {
@@ -112,15 +160,8 @@ def events_docs() -> dict[str, Any]:
                 EventSerializer(many=True),
                 description="A page of events",
                 examples=[
-                    OpenApiExample(
-                        "An XID 79",
-                        value={
-                            "count": 1,
-                            "next": None,
-                            "previous": None,
-                            "results": [EXAMPLE_EVENT],
-                        },
-                    )
+                    # drf-spectacular wraps it in a page (count, next, previous).
+                    OpenApiExample("An XID 79", value=EXAMPLE_EVENT)
                 ],
             ),
             400: error_response("Bad parameter", "kind: one of xid, gpu_lost, ..., not 'x'"),

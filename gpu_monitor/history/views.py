@@ -5,16 +5,18 @@ from __future__ import annotations
 import datetime
 import logging
 import math
-import re
 import socket
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from django.db import DatabaseError
-from django.utils.dateparse import parse_datetime
+from django.db.models import Q, QuerySet, Subquery
 from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from gpu_monitor.api import GPUMonitorAPIView, ServiceUnavailable
 from gpu_monitor.history.aggregate import (
@@ -24,25 +26,20 @@ from gpu_monitor.history.aggregate import (
     merge,
     rolled_up_until,
 )
-from gpu_monitor.history.models import (
-    ROLLUP_SECONDS,
-    SECONDS_PER_UNIT,
-    Event,
-    Rollup,
-    Sample,
-)
+from gpu_monitor.history.models import ROLLUP_SECONDS, Event, Rollup, Sample
 from gpu_monitor.history.schema import events_docs, history_docs
 from gpu_monitor.history.serializers import EventSerializer, HistorySerializer
 from gpu_monitor.history.types import History, HistorySeries
-from gpu_monitor.params import UUID_PATTERN, shown, whole_number
+from gpu_monitor.manager import GPUNotFoundError, get_manager
+from gpu_monitor.params import UUID_PATTERN, parse_time, shown, whole_number
 from gpu_monitor.schema import document
 
 logger = logging.getLogger(__name__)
 DEFAULT_SPAN_S = 3600
 DEFAULT_POINTS = 300
 MAX_POINTS = 2000
-RELATIVE = re.compile(r"-(\d{1,9})([smhdw])")
-LAST_EPOCH = 253402300799  # 9999-12-31T23:59:59Z: past it, no datetime can say it
+MAX_HOST_LENGTH = 255
+MAX_INDEX = 32767  # the largest index a recorded sample or event can hold
 
 
 class HistoryAPIView(GPUMonitorAPIView):
@@ -59,66 +56,99 @@ class HistoryAPIView(GPUMonitorAPIView):
         return super().handle_exception(exc)
 
 
-def parse_time(name: str, text: str | None, now: int, default: int) -> int:
-    """``text`` as Unix seconds: ISO 8601 (UTC when no offset is given), ``now`` or a
-    time relative to now (``-90s``, ``-30m``, ``-1h``, ``-7d``, ``-2w``); 400 otherwise."""
-    if text is None or text == "":
-        return default
-    match = RELATIVE.fullmatch(text)
-    if match:
-        epoch = now - int(match.group(1)) * SECONDS_PER_UNIT[match.group(2)]
-    elif text == "now":
-        epoch = now
-    else:
-        try:
-            parsed = parse_datetime(text)
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            raise ParseError(
-                f"{name}: not an ISO 8601 time, 'now' or a relative time like -1h: {shown(text)}"
-            )
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-        try:
-            epoch = math.floor(parsed.timestamp())
-        except (OverflowError, ValueError) as exc:
-            raise ParseError(f"{name}: out of range: {shown(text)}") from exc
-    if not 0 <= epoch <= LAST_EPOCH:
-        raise ParseError(f"{name}: before 1970 or after 9999: {shown(text)}")
-    return epoch
-
-
 def iso(epoch: int) -> str:
     moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
     return moment.isoformat().replace("+00:00", "Z")
 
 
 def host_of(request: Request) -> str:
+    """The recorded host a request asks about (``?host=``), this server's by default."""
     host = request.query_params.get("host") or socket.gethostname()
-    if len(host) > 255:
-        raise ParseError(f"host: longer than 255 characters: {shown(host)}")
+    if len(host) > MAX_HOST_LENGTH:
+        raise ParseError(f"host: longer than {MAX_HOST_LENGTH} characters: {shown(host)}")
+    if "\x00" in host:  # no host name has one, and PostgreSQL text cannot hold it
+        raise ParseError(f"host: contains a NUL character: {shown(host)}")
     return host
 
 
-def recorded_gpu(host: str, key: str | None) -> str | None:
-    """The UUID of the recorded GPU ``key`` (index or UUID) on ``host``; None for every
-    GPU. 404 when that host has recorded no such GPU."""
+@dataclass(frozen=True)
+class RecordedGPU:
+    """A GPU that ``host`` recorded samples or events of: its UUID (None when only events
+    recorded without one name it: a GPU lost before the recorder read its UUID) and its
+    latest recorded index."""
+
+    uuid: str | None
+    index: int | None
+
+    def events(self) -> Q:
+        """Its events: by UUID, and those recorded with its index but no UUID."""
+        by_uuid = Q(gpu_uuid=self.uuid) if self.uuid else Q(pk__in=[])
+        return by_uuid if self.index is None else by_uuid | Q(gpu_uuid="", gpu_index=self.index)
+
+
+def recorded_gpu(host: str, key: str | None) -> RecordedGPU | None:
+    """The GPU ``key`` (an index, a GPU UUID or a MIG device's UUID) as ``host`` recorded
+    it; None (every GPU) without a key. 404 when that host has recorded no such GPU.
+
+    An index, a UUID and the UUID of one of its MIG devices name the same GPU: each is
+    turned into the GPU's UUID (the latest one recorded at that index), and the UUID into
+    the GPU's latest recorded index.
+    """
     if key is None or key == "":
         return None
-    index = whole_number(key)
-    samples = Sample.objects.filter(host=host)
-    if index is not None:
-        latest = samples.filter(gpu_index=index).order_by("-epoch")
-        uuid = latest.values_list("gpu_uuid", flat=True).first()
-        if uuid is None:
-            raise NotFound(f"No GPU with index {shown(key)} recorded on host {host!r}.")
-        return uuid
-    if UUID_PATTERN.fullmatch(key) and samples.filter(gpu_uuid=key).exists():
-        return key
+    index, uuid = whole_number(key), None
+    if index is None and UUID_PATTERN.fullmatch(key):
+        gpu = gpu_holding(key)
+        index, uuid = (gpu, None) if isinstance(gpu, int) else (None, gpu)
+    if index is not None and index <= MAX_INDEX:
+        latest = latest_recorded(host, gpu_index=index)
+        if latest is not None:
+            uuid = latest[0]
+        elif Event.objects.filter(host=host, gpu_index=index).exists():
+            return RecordedGPU(uuid=None, index=index)
+    if uuid is not None:
+        latest = latest_recorded(host, gpu_uuid=uuid)
+        if latest is not None:
+            return RecordedGPU(uuid=uuid, index=latest[1])
+    if whole_number(key) is not None:
+        raise NotFound(f"No GPU with index {shown(key)} recorded on host {host!r}.")
     raise NotFound(
-        f"No GPU {shown(key)} recorded on host {host!r}: use an index or a UUID (GPU-...)."
+        f"No GPU {shown(key)} recorded on host {host!r}: use an index or a UUID "
+        "(GPU-..., or MIG-... for the GPU holding that MIG device)."
     )
+
+
+def latest_recorded(host: str, **match: object) -> tuple[str, int | None] | None:
+    """The UUID and index of ``host``'s latest sample or event that names a GPU by UUID
+    and matches ``match``; None when there is none."""
+    found = []
+    for model in (Sample, Event):
+        rows = model.objects.filter(host=host, **match).exclude(gpu_uuid="")
+        row = rows.order_by("-epoch").values_list("epoch", "gpu_uuid", "gpu_index").first()
+        if row is not None:
+            found.append(row)
+    if not found:
+        return None
+    _, uuid, index = max(found, key=lambda row: row[0])
+    return uuid, index
+
+
+def gpu_holding(uuid: str) -> str | int:
+    """The UUID of the GPU ``uuid`` names: itself, or for a MIG device its GPU's (its
+    index where NVML cannot read the GPU's UUID, a lost GPU). Samples and events are
+    recorded per GPU, never per MIG device, so only NVML on this server knows which GPU
+    holds a MIG device: 404 where it does not (no NVML, or a MIG device of another host).
+    """
+    if not uuid.startswith("MIG-"):
+        return uuid
+    try:
+        device = get_manager().get_device_by_uuid(uuid)
+    except GPUNotFoundError as exc:
+        raise NotFound(
+            f"No GPU of this server holds MIG device {shown(uuid)} ({exc}): the history "
+            "is recorded per GPU; use the GPU's index or UUID."
+        ) from exc
+    return device.uuid or device.index
 
 
 def plan_buckets(since: int, until: int, points: int) -> tuple[int, int, int]:
@@ -153,8 +183,8 @@ class HistoryView(HistoryAPIView):
                 f"points: a whole number from 1 to {MAX_POINTS}, not {shown(points_text or '')}"
             )
         host = host_of(request)
-        uuid = recorded_gpu(host, params.get("gpu"))
-        step, series = series_of(host, uuid, since, until, points)
+        gpu = recorded_gpu(host, params.get("gpu"))
+        step, series = series_of(host, gpu, since, until, points)
         history = History(
             host=host, since=iso(since), until=iso(until), step_seconds=step, series=series
         )
@@ -162,19 +192,21 @@ class HistoryView(HistoryAPIView):
 
 
 def series_of(
-    host: str, uuid: str | None, since: int, until: int, points: int
+    host: str, gpu: RecordedGPU | None, since: int, until: int, points: int
 ) -> tuple[int, list[HistorySeries]]:
-    """The step and one series per GPU, aggregated by the database.
+    """The step and one series per GPU (every GPU, or ``gpu``), aggregated by the database.
 
     Buckets of at least ``ROLLUP_SECONDS`` read the rollups ``gpu_record`` wrote for the
     periods that are over (the step rounded up to whole periods), and the samples only
-    after the last rollup; shorter buckets read the samples.
+    from the end of the last rollup; shorter buckets read the samples.
     """
     step, first, last = plan_buckets(since, until, points)
-    samples = Sample.objects.filter(host=host)
-    rollups = Rollup.objects.filter(host=host)
-    if uuid is not None:
-        samples, rollups = samples.filter(gpu_uuid=uuid), rollups.filter(gpu_uuid=uuid)
+    samples: QuerySet[Sample] = Sample.objects.filter(host=host)
+    rollups: QuerySet[Rollup] = Rollup.objects.filter(host=host)
+    if gpu is not None:
+        # A GPU known only from events has no samples: every bucket is empty.
+        samples = samples.filter(gpu_uuid=gpu.uuid) if gpu.uuid else samples.none()
+        rollups = rollups.filter(gpu_uuid=gpu.uuid) if gpu.uuid else rollups.none()
     boundary = rolled_up_until(host) if step >= ROLLUP_SECONDS else None
     if boundary is None or boundary <= since:
         totals = from_samples(samples.filter(epoch__gte=since, epoch__lt=until), step)
@@ -182,25 +214,26 @@ def series_of(
         step = math.ceil(step / ROLLUP_SECONDS) * ROLLUP_SECONDS
         first, last = since // step, (until - 1) // step
         # Whole periods: the rollup of a period that starts before ``since`` covers
-        # samples before it too, as the bucket it falls in does.
-        totals = from_rollups(
-            rollups.filter(epoch__gte=since // step * step, epoch__lt=until), step
-        )
+        # samples before it too, as the bucket it falls in does. Only the rollups below
+        # the boundary read above: a period rolled up since then is read from its
+        # samples, never from both.
+        periods = rollups.filter(epoch__gte=since // step * step, epoch__lt=min(boundary, until))
+        totals = from_rollups(periods, step)
         merge(totals, from_samples(samples.filter(epoch__gte=boundary, epoch__lt=until), step))
     by_gpu: dict[str, dict[int, Totals]] = {}
-    for (gpu, bucket), values in totals.items():  # one row per GPU and bucket
-        by_gpu.setdefault(gpu, {})[bucket] = values
+    for (uuid, bucket), values in totals.items():  # one row per GPU and bucket
+        by_gpu.setdefault(uuid, {})[bucket] = values
     buckets = range(first, last + 1)
     t = [b * step for b in buckets]
     identities = identities_of(host, list(by_gpu))
     series = []
     empty = [None] * 8
-    for gpu, found in by_gpu.items():
+    for uuid, found in by_gpu.items():
         rows = [found.get(b, empty) for b in buckets]
-        index, name = identities[gpu]
+        index, name = identities[uuid]
         series.append(
             HistorySeries(
-                gpu_uuid=gpu,
+                gpu_uuid=uuid,
                 gpu_index=index,
                 name=name,
                 t=t,
@@ -217,28 +250,43 @@ def series_of(
 
 
 def identities_of(host: str, uuids: list[str]) -> dict[str, tuple[int, str]]:
-    """The index and name of each GPU at its latest sample: one query for the GPUs of
-    the host's latest tick, one more for each GPU that was not in it."""
+    """The index and name of each GPU at its latest sample, in one query: each GPU's
+    latest sample is one lookup in the (host, GPU, epoch) index."""
+    if not uuids:
+        return {}
     samples = Sample.objects.filter(host=host)
-    latest = samples.order_by("-epoch").values_list("epoch", flat=True).first() or 0
-    found = {
-        uuid: (index, name)
-        for uuid, index, name in samples.filter(epoch=latest, gpu_uuid__in=uuids).values_list(
-            "gpu_uuid", "gpu_index", "name"
-        )
-    }
-    for uuid in set(uuids) - set(found):
-        last = samples.filter(gpu_uuid=uuid).order_by("-epoch").values_list("gpu_index", "name")
-        found[uuid] = last.first() or (0, "")
-    return found
+    latest = Q()
+    for uuid in uuids:
+        newest = samples.filter(gpu_uuid=uuid).order_by("-epoch").values("pk")[:1]
+        latest |= Q(pk=Subquery(newest))
+    rows = samples.filter(latest).values_list("gpu_uuid", "gpu_index", "name")
+    found = {uuid: (index, name) for uuid, index, name in rows}
+    # A GPU with rollups but no sample left (retention) has no identity to show.
+    return {uuid: found.get(uuid, (0, "")) for uuid in uuids}
 
 
 class EventPagination(PageNumberPagination):
-    """100 events a page (``?page=``), up to 1000 with ``?page_size=``."""
+    """100 events a page (``?page=``), 1 to 1000 with ``?page_size=`` (400 otherwise)."""
 
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def get_page_size(self, request: Request) -> int:
+        text = request.query_params.get(self.page_size_query_param)
+        if text is None:
+            return self.page_size
+        size = whole_number(text)
+        if size is None or not 1 <= size <= self.max_page_size:
+            raise ParseError(
+                f"page_size: a whole number from 1 to {self.max_page_size}, not {shown(text)}"
+            )
+        return size
+
+    def page_of(self, queryset: QuerySet[Any], request: Request, view: APIView) -> list[Any]:
+        """The requested page (DRF's None means "no page size", which never happens
+        here: ``get_page_size`` always gives one)."""
+        return self.paginate_queryset(queryset, request, view) or []
 
 
 @document("events", events_docs)
@@ -251,33 +299,17 @@ class EventListView(HistoryAPIView):
         params = request.query_params
         host = host_of(request)
         events = Event.objects.filter(host=host).order_by("-epoch", "-id")
-        if params.get("since"):
-            now = int(time.time())
-            events = events.filter(epoch__gte=parse_time("since", params["since"], now, 0))
+        since = parse_time("since", params.get("since"), int(time.time()), 0)
+        if since:
+            events = events.filter(epoch__gte=since)
         kind = params.get("kind")
         if kind is not None:
             if kind not in Event.Kind.values:
                 raise ParseError(f"kind: one of {', '.join(Event.Kind.values)}, not {shown(kind)}")
             events = events.filter(kind=kind)
-        gpu = params.get("gpu")
-        if gpu:
-            events = events.filter(gpu_uuid=recorded_event_gpu(host, gpu))
+        gpu = recorded_gpu(host, params.get("gpu"))
+        if gpu is not None:
+            events = events.filter(gpu.events())
         paginator = EventPagination()
-        page = paginator.paginate_queryset(events, request, view=self)
-        assert page is not None  # a pagination class is set
+        page = paginator.page_of(events, request, self)
         return paginator.get_paginated_response(EventSerializer(page, many=True).data)
-
-
-def recorded_event_gpu(host: str, key: str) -> str:
-    """The UUID of GPU ``key`` as the events or samples of ``host`` know it; 404 if none."""
-    index = whole_number(key)
-    if index is not None:
-        events = Event.objects.filter(host=host, gpu_index=index).exclude(gpu_uuid="")
-        uuid = events.order_by("-epoch").values_list("gpu_uuid", flat=True).first()
-        if uuid is not None:
-            return uuid
-    elif UUID_PATTERN.fullmatch(key) and Event.objects.filter(host=host, gpu_uuid=key).exists():
-        return key
-    found = recorded_gpu(host, key)
-    assert found is not None
-    return found

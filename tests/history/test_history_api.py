@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -26,6 +27,12 @@ T0 = 1_795_824_000  # 2026-11-28T00:00:00Z, a multiple of every step below
 
 def sample(epoch: int, index: int = 0, host: str = HOST, **values: object) -> Sample:
     fields: dict[str, object] = {
+        "host": host,
+        "gpu_uuid": UUID0 if index == 0 else UUID1,
+        "gpu_index": index,
+        "name": "NVIDIA H100 80GB HBM3",
+        "epoch": epoch,
+        "timestamp": moment(epoch),
         "utilization_percent": 50,
         "memory_used_mb": 1000,
         "memory_total_mb": 81559,
@@ -33,15 +40,7 @@ def sample(epoch: int, index: int = 0, host: str = HOST, **values: object) -> Sa
         "power_draw_w": 100.0,
     }
     fields.update(values)
-    return Sample(
-        host=host,
-        gpu_uuid=UUID0 if index == 0 else UUID1,
-        gpu_index=index,
-        name="NVIDIA H100 80GB HBM3",
-        epoch=epoch,
-        timestamp=moment(epoch),
-        **fields,
-    )
+    return Sample(**fields)
 
 
 def history(client: Client, **params: object) -> dict[str, object]:
@@ -198,7 +197,7 @@ def test_history_follows_the_permission_settings(client: Client) -> None:
 def event(epoch: int, kind: str = "xid", index: int | None = 0, **extra: object) -> Event:
     return Event(
         host=extra.pop("host", HOST),  # type: ignore[arg-type]
-        gpu_uuid="" if index is None else (UUID0 if index == 0 else UUID1),
+        gpu_uuid=extra.pop("gpu_uuid", "" if index is None else (UUID0 if index == 0 else UUID1)),  # type: ignore[arg-type]
         gpu_index=index,
         epoch=epoch,
         timestamp=moment(epoch),
@@ -367,3 +366,246 @@ def test_buckets_never_exceed_points_whatever_the_alignment(since: int) -> None:
     assert step in (12, 13)
     assert last - first + 1 <= 300
     assert first * step <= T0 + since and (last + 1) * step >= T0 + since + 3600
+
+
+# -- one GPU, one answer: index, UUID, MIG device, samples or events (issue 18 item 5) --
+
+UUID3 = "GPU-3a34af56-e2e8-164a-8e46-000000000003"
+
+
+def lost(epoch: int, index: int, uuid: str = "") -> Event:
+    """A gpu_lost event as the recorder writes it when it never read the GPU's UUID."""
+    return Event(
+        host=HOST,
+        gpu_uuid=uuid,
+        gpu_index=index,
+        epoch=epoch,
+        timestamp=moment(epoch),
+        kind="gpu_lost",
+        message="GPU is lost",
+    )
+
+
+def results(client: Client, path: str, **params: object) -> tuple[int, object]:
+    response = client.get(path, params)
+    body = response.json()
+    return response.status_code, body.get("results", body.get("series", body))
+
+
+def test_a_gpu_known_only_from_its_events_is_found_by_index(client: Client) -> None:
+    Sample.objects.bulk_create([sample(T0, 0)])
+    Event.objects.bulk_create([lost(T0 + 5, 3), event(T0 + 6, "nvml_unavailable", None)])
+
+    listed = client.get("/api/gpu/events").json()["results"]
+    status, only_3 = results(client, "/api/gpu/events", gpu="3")
+    history_status, series = results(client, "/api/gpu/history", gpu="3", since=T0_iso(0))
+
+    assert [(e["kind"], e["gpu_index"]) for e in listed] == [
+        ("nvml_unavailable", None),
+        ("gpu_lost", 3),
+    ]
+    assert status == 200
+    assert [(e["kind"], e["gpu_index"]) for e in only_3] == [("gpu_lost", 3)]  # type: ignore[attr-defined]
+    assert (history_status, series) == (200, [])  # no sample: no series
+
+
+def test_index_and_uuid_list_the_same_events_of_a_gpu(client: Client) -> None:
+    """Events recorded with the UUID, and with only the index (lost before the recorder
+    read the UUID after a restart), belong to the same GPU whichever way it is named."""
+    Sample.objects.bulk_create([sample(T0, 0), sample(T0, 1)])
+    Event.objects.bulk_create(
+        [
+            event(T0 + 1, "xid", 1, xid=79),
+            lost(T0 + 2, 1),  # after a restart, before its UUID was read
+            event(T0 + 3, "xid", 0, xid=48),
+            lost(T0 + 4, 3),  # another GPU, never seen with a UUID
+        ]
+    )
+
+    by_index = results(client, "/api/gpu/events", gpu="1")
+    by_uuid = results(client, "/api/gpu/events", gpu=UUID1)
+
+    assert by_index == by_uuid
+    assert [e["kind"] for e in by_uuid[1]] == ["gpu_lost", "xid"]  # type: ignore[attr-defined]
+
+
+def test_a_gpu_known_by_uuid_from_its_events_only(client: Client) -> None:
+    Event.objects.bulk_create([event(T0, "xid", 1, xid=13)])
+
+    assert results(client, "/api/gpu/events", gpu=UUID1)[0] == 200
+    assert results(client, "/api/gpu/events", gpu="1")[0] == 200
+    assert results(client, "/api/gpu/history", gpu=UUID1, since=T0_iso(0)) == (200, [])
+
+
+@pytest.mark.parametrize("path", ["/api/gpu/history", "/api/gpu/events"])
+def test_a_mig_device_names_the_gpu_that_holds_it(
+    fake_nvml: ModuleType, client: Client, path: str
+) -> None:
+    from gpu_monitor.manager import get_manager
+
+    fake_nvml.configure(gpus=2, scenario="mig")
+    (index, parent, mig) = next(
+        (d.index, d.uuid, d.mig_devices[0].uuid)
+        for d in get_manager().get_devices()
+        if d.mig_devices
+    )
+    other = 1 - index
+    Sample.objects.bulk_create(
+        [sample(T0 + 10 * i, index, gpu_uuid=parent, utilization_percent=i) for i in range(6)]
+        + [sample(T0, other, gpu_uuid=UUID3)]
+    )
+    Event.objects.bulk_create(
+        [
+            event(T0 + 1, "xid", other, xid=79, gpu_uuid=UUID3),
+            event(T0 + 2, "xid", index, xid=31, gpu_uuid=parent),
+            lost(T0 + 3, index),
+        ]
+    )
+    window = {"since": T0_iso(0), "until": T0_iso(60)}
+
+    by_mig = results(client, path, gpu=mig, **window)
+    by_uuid = results(client, path, gpu=parent, **window)
+    by_index = results(client, path, gpu=str(index), **window)
+
+    assert by_mig == by_uuid == by_index
+    assert by_mig[0] == 200
+    assert len(by_mig[1]) == (1 if path.endswith("history") else 2)  # type: ignore[arg-type]
+    assert {item["gpu_uuid"] for item in by_mig[1]} <= {parent, ""}  # type: ignore[attr-defined]
+
+
+def test_a_mig_device_without_nvml_is_a_404_that_says_why(
+    fake_nvml: ModuleType, client: Client
+) -> None:
+    fake_nvml.configure(scenario="no_nvml")
+    Sample.objects.bulk_create([sample(T0, 0)])
+
+    response = client.get("/api/gpu/history", {"gpu": "MIG-00000000-0000-0000-0000-000000000000"})
+
+    assert response.status_code == 404
+    assert "recorded per GPU; use the GPU's index or UUID" in response.json()["detail"]
+
+
+# -- rollups: never counted twice (issue 18 items 6 and 15) ----------------------------
+
+
+def ramp(start: int, end: int) -> list[Sample]:
+    """10 s samples whose utilisation and power change every sample, so that counting
+    any part of a bucket twice moves its average."""
+    return [
+        sample(epoch, utilization_percent=(epoch // 10) % 97, power_draw_w=float(epoch % 130))
+        for epoch in range(start, end, 10)
+    ]
+
+
+def averages(start: int, end: int, step: int) -> list[float]:
+    """The expected utilisation average of each ``step`` bucket, from the samples."""
+    values = {epoch: (epoch // 10) % 97 for epoch in range(start, end, 10)}
+    return [
+        round(sum(v for e, v in values.items() if b <= e < b + step) / (step // 10), 1)
+        for b in range(start, end, step)
+    ]
+
+
+def test_a_window_starting_inside_a_bucket_counts_no_sample_twice(client: Client) -> None:
+    """``since`` 100 s into a 600 s bucket: the first bucket comes from whole rollups, the
+    last from samples after the last rollup, and none of them from both."""
+    from gpu_monitor.history.aggregate import roll_up
+
+    Sample.objects.bulk_create(ramp(T0, T0 + 1800))
+    roll_up(HOST, T0, T0 + 900)  # three periods: the boundary is inside the second bucket
+
+    body = history(client, since=T0_iso(100), until=T0_iso(1800), points=3)
+
+    assert body["step_seconds"] == 600
+    (series,) = body["series"]  # type: ignore[misc]
+    assert series["t"] == [T0, T0 + 600, T0 + 1200]
+    assert series["utilization_percent"] == averages(T0, T0 + 1800, 600)
+
+
+def test_a_period_rolled_up_during_the_query_is_counted_once(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gpu_record rolls a period up between the two reads of a history request: the
+    answer is the one before, not that period twice."""
+    from gpu_monitor.history import views
+    from gpu_monitor.history.aggregate import roll_up, rolled_up_until
+
+    Sample.objects.bulk_create(ramp(T0, T0 + 1800))
+    roll_up(HOST, T0, T0 + 1200)
+    params = {"since": T0_iso(0), "until": T0_iso(1800), "points": 3}
+    before = history(client, **params)
+
+    def boundary_then_roll_up(host: str, using: str | None = None) -> int | None:
+        boundary = rolled_up_until(host, using)
+        roll_up(HOST, T0 + 1200, T0 + 1500)  # the recorder, between the two reads
+        return boundary
+
+    monkeypatch.setattr(views, "rolled_up_until", boundary_then_roll_up)
+    during = history(client, **params)
+
+    assert during == before
+    assert before["series"][0]["utilization_percent"] == averages(T0, T0 + 1800, 600)  # type: ignore[index]
+
+
+# -- queries --------------------------------------------------------------------------
+
+
+def test_names_of_gpus_missing_from_the_last_tick_cost_no_extra_query(
+    client: Client, django_assert_num_queries: Any
+) -> None:
+    """One aggregate and one identity query, whichever GPUs the last tick left out; each
+    GPU is named as at its own latest sample."""
+    Sample.objects.bulk_create(
+        [
+            sample(T0, 0),
+            sample(T0, 1, name="old name"),
+            sample(T0 + 10, 1),  # GPU 1's latest: index 1
+            sample(T0 + 20, 5, gpu_uuid=UUID3, name="NVIDIA A100"),
+            sample(T0 + 30, 0),  # the last tick: only GPU 0
+        ]
+    )
+
+    with django_assert_num_queries(2):
+        body = history(client, since=T0_iso(0), until=T0_iso(60), points=6)
+
+    identities = [(s["gpu_uuid"], s["gpu_index"], s["name"]) for s in body["series"]]  # type: ignore[attr-defined]
+    assert identities == [
+        (UUID0, 0, "NVIDIA H100 80GB HBM3"),
+        (UUID1, 1, "NVIDIA H100 80GB HBM3"),
+        (UUID3, 5, "NVIDIA A100"),
+    ]
+
+
+def test_history_views_use_no_assert_for_control_flow() -> None:
+    """``python -O`` strips asserts: the views must check with real statements."""
+    import ast
+    import inspect
+
+    from gpu_monitor.history import aggregate, views
+
+    for module in (views, aggregate):
+        tree = ast.parse(inspect.getsource(module))
+        assert not [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assert)]
+
+
+@pytest.mark.parametrize("page_size", ["0", "1001", "x", ""])
+def test_events_page_size_out_of_range_is_400(client: Client, page_size: str) -> None:
+    response = client.get("/api/gpu/events", {"page_size": page_size})
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("page_size: ")
+
+
+def test_events_page_size_within_range(client: Client) -> None:
+    Event.objects.bulk_create([event(T0 + i, xid=i) for i in range(5)])
+
+    body = client.get("/api/gpu/events", {"page_size": "2"}).json()
+
+    assert [e["xid"] for e in body["results"]] == [4, 3]
+
+
+def test_a_host_with_a_nul_character_is_400(client: Client) -> None:
+    response = client.get("/api/gpu/history", {"host": "a\x00b"})
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("host: ")
