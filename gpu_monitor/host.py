@@ -152,16 +152,16 @@ class RecentDetails:
     server) would otherwise read /proc for every process on every request: 256
     processes took 8.5 ms of /proc reads per request on the development machine. The
     NVML list is still read each time, so a process that ends disappears at once; only
-    its host memory can be up to ``SECONDS`` old. Every hit re-reads the pid's start
-    time (one small /proc read, as nvitop does): a pid the kernel gave to another
-    process since is looked up again, never shown with the previous owner's user and
-    command line.
+    its host memory can be up to ``SECONDS`` old. Every hit checks that the pid still
+    names the process it was read from (pid and start time, as nvitop does): a pid the
+    kernel gave to another process since is looked up again, never shown with the
+    previous owner's user and command line.
     """
 
     SECONDS = 2.0
 
     def __init__(self) -> None:
-        self._by_pid: dict[int, tuple[float, float | None, dict[str, Any], dict[str, str]]] = {}
+        self._by_pid: dict[int, tuple[float, Any, dict[str, Any], dict[str, str]]] = {}
         self._lock = threading.Lock()
 
     def get(self, pid: int, now: float) -> tuple[dict[str, Any], dict[str, str]] | None:
@@ -169,7 +169,7 @@ class RecentDetails:
             cached = self._by_pid.get(pid)
         if cached is None or now - cached[0] > self.SECONDS:
             return None
-        if start_time(pid) != cached[1]:  # another process has the pid now
+        if process_now(pid) != cached[1]:  # another process has the pid now, or none
             with self._lock:
                 if self._by_pid.get(pid) is cached:
                     del self._by_pid[pid]
@@ -177,29 +177,26 @@ class RecentDetails:
         return cached[2], cached[3]
 
     def put(
-        self,
-        pid: int,
-        now: float,
-        started: float | None,
-        fields: dict[str, Any],
-        errors: dict[str, str],
+        self, pid: int, now: float, process: Any, fields: dict[str, Any], errors: dict[str, str]
     ) -> None:
-        """Keep what ``look_up`` found for ``pid``, and the start time it found it at
-        (None when there was no process to read it from)."""
+        """Keep what ``look_up`` found for ``pid``, and the psutil process it read it
+        from (None when there was none)."""
         with self._lock:
             if len(self._by_pid) >= StaticDetails.MAX_PIDS:
                 self._by_pid = {p: c for p, c in self._by_pid.items() if now - c[0] <= self.SECONDS}
-            self._by_pid[pid] = (now, started, fields, errors)
+            self._by_pid[pid] = (now, process, fields, errors)
 
     def clear(self) -> None:
         with self._lock:
             self._by_pid.clear()
 
 
-def start_time(pid: int) -> float | None:
-    """When ``pid``'s process started (psutil's create time), or None without one."""
+def process_now(pid: int) -> Any:
+    """The psutil process that has ``pid`` now, or None. psutil compares two processes
+    by pid and start time, read from one small /proc file (``create_time()`` would
+    also read the boot time: twice the cost)."""
     try:
-        return float(psutil.Process(pid).create_time())
+        return psutil.Process(pid)
     except psutil.Error:
         return None
 
@@ -221,8 +218,8 @@ def host_details(
         return {}, dict.fromkeys(HOST_FIELDS, NO_PSUTIL)
     cached = recent_details.get(pid, seen_at)
     if cached is None:
-        started, fields, errors = look_up(pid, seen_at)
-        recent_details.put(pid, seen_at, started, fields, errors)
+        process, fields, errors = look_up(pid, seen_at)
+        recent_details.put(pid, seen_at, process, fields, errors)
     else:
         fields, errors = cached
     if not command_line and "command_line" not in errors:
@@ -231,24 +228,24 @@ def host_details(
     return fields, errors
 
 
-def look_up(pid: int, seen_at: float) -> tuple[float | None, dict[str, Any], dict[str, str]]:
-    """Read the host fields of ``pid`` from /proc (through psutil): the start time of
-    the process read (None when none could be read), its fields and their errors."""
+def look_up(pid: int, seen_at: float) -> tuple[Any, dict[str, Any], dict[str, str]]:
+    """Read the host fields of ``pid`` from /proc (through psutil): the psutil process
+    they were read from (None when there was none), the fields and their errors."""
     lookups.add()
-    started: float | None = None
+    process = None
     try:
         process = psutil.Process(pid)
-        started = float(process.create_time())
+        started = process.create_time()
         trusted = _trusted(process, started, seen_at)
     except psutil.NoSuchProcess:
         return None, {}, dict.fromkeys(HOST_FIELDS, NOT_VISIBLE if CHILD_NAMESPACE else ENDED)
     except psutil.Error as exc:  # AccessDenied while checking: do not guess
-        return started, {}, dict.fromkeys(HOST_FIELDS, _reason(exc))
+        return process, {}, dict.fromkeys(HOST_FIELDS, _reason(exc))
     if not trusted:
-        return started, {}, dict.fromkeys(HOST_FIELDS, NOT_VISIBLE)
+        return process, {}, dict.fromkeys(HOST_FIELDS, NOT_VISIBLE)
     static, static_errors = static_details.get(process, started)
     memory, memory_errors = _read(process, {"host_memory_mb": lambda p: mib(p.memory_info().rss)})
-    return started, {**static, **memory}, {**static_errors, **memory_errors}
+    return process, {**static, **memory}, {**static_errors, **memory_errors}
 
 
 def _read(

@@ -332,6 +332,14 @@ class HostProcess:
     def __init__(self, pid: int, user: str, command: list[str], started: float) -> None:
         self.pid, self.user, self.command, self.started = pid, user, command, started
 
+    def __eq__(self, other: object) -> bool:  # as psutil's: the same pid and start
+        if not isinstance(other, HostProcess):
+            return NotImplemented
+        return (self.pid, self.started) == (other.pid, other.started)
+
+    def __hash__(self) -> int:
+        return hash((self.pid, self.started))
+
     def create_time(self) -> float:
         return self.started
 
@@ -411,6 +419,22 @@ def test_the_same_process_within_the_cache_time_is_not_read_again(
     assert within.username == "alice"
     assert after_window - before == 0
     assert host.lookups.count - after_window == 1
+
+
+def test_a_real_process_is_reused_within_the_cache_time(
+    fake_nvml: ModuleType, root_namespace: None
+) -> None:
+    """psutil's own process identity (pid and start time) keeps a living process's
+    details cached: the check costs no second lookup."""
+    process = own_process(fake_nvml, os.getpid())
+    now = time.time()
+    host.describe([process], seen_at=now, command_line=True)
+    before = host.lookups.count
+
+    (described,) = host.describe([process], seen_at=now + 1, command_line=True)
+
+    assert host.lookups.count == before
+    assert described.username == getpass.getuser()
 
 
 def test_namespace_detection_reads_nspid() -> None:
