@@ -39,6 +39,7 @@ class SampleAdmin(ReadOnlyAdmin):
     )
     list_filter = ("host", "gpu_index")
     date_hierarchy = "timestamp"
+    ordering = ("-timestamp",)  # each filter has an index on (its column, timestamp)
     show_full_result_count = False  # millions of rows: no COUNT(*) on every page
 
 
@@ -49,3 +50,4 @@ class EventAdmin(ReadOnlyAdmin):
     list_display = ("timestamp", "host", "gpu_index", "kind", "xid", "message")
     list_filter = ("kind", "host", "gpu_index")
     date_hierarchy = "timestamp"
+    ordering = ("-timestamp",)  # each filter has an index on (its column, timestamp)

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import F, IntegerField, Value
+from django.db.models.functions import Coalesce
+
+
+def unset(name: str) -> Coalesce:
+    """A nullable column with NULL as -1: NULLs are distinct in a unique index (SQLite,
+    PostgreSQL before 15), so a constraint over the raw column lets duplicates in."""
+    return Coalesce(name, Value(-1), output_field=IntegerField())
 
 
 class Sample(models.Model):
@@ -37,7 +45,13 @@ class Sample(models.Model):
             ),
         )
         # Every query names the host: one GPU (the unique index) or all of them (this).
-        indexes = (models.Index(fields=["host", "epoch"], name="gpu_history_sample_host"),)
+        # The admin lists the newest first, filters by host and GPU, drills down by date.
+        indexes = (
+            models.Index(fields=["host", "epoch"], name="gpu_history_sample_host"),
+            models.Index(fields=["timestamp"], name="gpu_history_sample_time"),
+            models.Index(fields=["host", "timestamp"], name="gpu_history_sample_host_time"),
+            models.Index(fields=["gpu_index", "timestamp"], name="gpu_history_sample_gpu_time"),
+        )
         ordering = ("-epoch",)
 
     def __str__(self) -> str:
@@ -102,9 +116,25 @@ class Event(models.Model):
     message = models.TextField(blank=True)
 
     class Meta:
+        constraints = (
+            # Two recorders of one host record each event once (written ignoring conflicts).
+            models.UniqueConstraint(
+                F("host"),
+                F("kind"),
+                F("epoch"),
+                unset("gpu_index"),
+                unset("xid"),
+                name="gpu_history_one_event",
+            ),
+        )
+        # The API: per host or GPU by time. The admin: newest first, by kind, host, GPU, date.
         indexes = (
             models.Index(fields=["host", "epoch"], name="gpu_history_event_host"),
             models.Index(fields=["host", "gpu_uuid", "epoch"], name="gpu_history_event_gpu"),
+            models.Index(fields=["timestamp"], name="gpu_history_event_time"),
+            models.Index(fields=["kind", "timestamp"], name="gpu_history_event_kind_time"),
+            models.Index(fields=["host", "timestamp"], name="gpu_history_event_host_time"),
+            models.Index(fields=["gpu_index", "timestamp"], name="gpu_history_event_gpu_time"),
         )
         ordering = ("-epoch", "-id")
 

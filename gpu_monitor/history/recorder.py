@@ -1,10 +1,19 @@
 """The recorder behind ``manage.py gpu_record``: a sample per GPU per tick, and events.
 
-Each tick reads one snapshot through the manager and writes it in one transaction (a
-process killed mid-tick leaves no partial tick). While the database is unreachable,
-ticks wait in memory (``HISTORY_BUFFER_TICKS`` of them; beyond that the oldest are
-dropped and counted) and are written, oldest first, once it answers again. A thread
-waits for XID errors where NVML can deliver them.
+Two threads share a buffer of ticks. The sampling thread reads one snapshot through the
+manager each tick and appends it; it never touches the database, so a database that
+hangs (a frozen server, a lock) delays no tick and no SIGTERM. The writer thread writes
+the buffered ticks oldest first, each in one transaction (a process killed mid-tick
+leaves no partial tick), then rolls up and prunes. While the database is unreachable,
+ticks wait in the buffer (``HISTORY_BUFFER_TICKS`` of them; beyond that the oldest are
+dropped and counted). A database error is either an outage (retried at the next tick)
+or permanent (a missing table, a value the column refuses): the recorder then stops and
+says what to do. A third thread waits for XID errors where NVML can deliver them.
+
+Events are worked out by the writer, against what the database last recorded for the
+host (read before the first write), so that a restart neither repeats a ``gpu_lost``
+nor leaves an old ``nvml_unavailable`` standing. All of it goes to the database that the
+project's router picks for the history models.
 """
 
 from __future__ import annotations
@@ -17,9 +26,21 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db import DatabaseError, connection, transaction
-from django.db.models import Min
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    NotSupportedError,
+    ProgrammingError,
+    connections,
+    router,
+    transaction,
+)
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.signals import connection_created
+from django.db.models import Min, OuterRef, Subquery
 
 from gpu_monitor.history.aggregate import roll_up, rolled_up_until
 from gpu_monitor.history.models import ROLLUP_SECONDS, Event, Rollup, Sample
@@ -32,20 +53,58 @@ RETENTION_EVERY_S = 60  # delete old rows at most once a minute
 RETENTION_BATCH = 10_000  # rows per DELETE statement
 RETENTION_BUDGET_S = 1.0  # per run; what is left waits for the next minute
 XID_WAIT_MS = 500  # how long the XID thread blocks in NVML: bounds the shutdown delay
-XID_RETRY_S = 60  # how often to try registering again where NVML could not
+XID_RETRY_S = 60.0  # how often to try registering again where NVML could not
+# The recorder's own database connection (PostgreSQL): a server that does not answer
+# a connection attempt, or a statement (a lock held elsewhere), costs at most this long.
+CONNECT_TIMEOUT_S = 5
+STATEMENT_TIMEOUT_S = 30
+STALLED_AFTER_S = 10.0  # a write that has not returned by then: the database is not answering
+STOP_WITHIN_S = 0.8  # after stop(): time left to the writer, then leave whatever it does
+ONCE_WITHIN_S = CONNECT_TIMEOUT_S + STATEMENT_TIMEOUT_S  # --once: time for its one write
+PERMANENT = (ProgrammingError, DataError, IntegrityError, NotSupportedError)
+# SQLite reports a missing table or column as an OperationalError, like an outage.
+MISSING_SCHEMA = ("no such table", "no such column", "has no column named")
+MISSING_SCHEMA_STATES = ("42P01", "42703")  # PostgreSQL: undefined table, undefined column
 
 
 @dataclass
 class Tick:
-    """What one tick records: written together or not at all."""
+    """What NVML said at one tick: written together or not at all. Events other than
+    XIDs are worked out at write time, against what the database last recorded."""
 
     epoch: int
     samples: list[Sample] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
+    nvml_error: str | None = None  # None: NVML available
+    lost: dict[int, tuple[str, str]] = field(default_factory=dict)  # index: (uuid, message)
+    found: dict[int, str] = field(default_factory=dict)  # index: uuid, for GPUs that answer
+    xids: list[Event] = field(default_factory=list)
+
+
+@dataclass
+class Recorded:
+    """The state of a host as its events in the database tell it."""
+
+    nvml_available: bool = True  # a host with no NVML event yet: nothing to announce
+    lost: dict[int, str] = field(default_factory=dict)  # index: uuid of each GPU lost
+
+
+class PermanentDatabaseError(Exception):
+    """A database error that retrying will not cure; ``str()`` says what to do."""
 
 
 def moment(epoch: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
+
+
+def describe_permanent(exc: DatabaseError) -> str | None:
+    """What to do about ``exc`` if it is permanent; None for an outage (retry)."""
+    text = str(exc).strip()
+    state = getattr(exc.__cause__, "sqlstate", None)
+    if state in MISSING_SCHEMA_STATES or any(s in text for s in MISSING_SCHEMA):
+        return f"The history tables are missing or out of date ({text}): run manage.py migrate"
+    if isinstance(exc, PERMANENT):
+        return f"The database refused the recorder's rows ({text})"
+    return None
 
 
 class Recorder:
@@ -61,122 +120,133 @@ class Recorder:
         buffer_ticks: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if buffer_ticks < 1:
+            raise ValueError(f"buffer_ticks must be at least 1, not {buffer_ticks}")
         self.manager = manager
         self.host = host
         self.interval = interval
         self.retention_s = retention_s
-        self.buffer: deque[Tick] = deque()
         self.buffer_ticks = buffer_ticks
         self.clock = clock
-        self.dropped = 0  # ticks dropped from a full buffer, not yet reported
+        self.alias = router.db_for_write(Sample)
+        # Shared by the sampling and the writer thread, under ``lock``.
+        self.lock = threading.Lock()
+        self.buffer: deque[Tick] = deque()
+        self.dropped = 0  # ticks dropped from a full buffer, not yet recorded
         self.database_down = False
-        self.last_retention = 0.0
+        # Set by stop() (a signal) or a permanent error: sampling ends, the writer has
+        # until ``stop_requested + STOP_WITHIN_S``.
         self.stopping = threading.Event()
+        self.stop_requested: float | None = None
+        self.finishing = threading.Event()  # sampling is over: the writer's last try
+        self.wake = threading.Event()  # a tick is waiting for the writer
+        self.failure: str | None = None  # a permanent database error, said to the user
+        self.last_error = ""  # the reason of the last outage
+        self.writing_since: float | None = None  # monotonic start of the write in flight
+        self.writer_db: BaseDatabaseWrapper | None = None  # the writer thread's connection
         self.xid_queue: queue.Queue[XidEvent] = queue.Queue()
-        self.nvml_available: bool | None = None  # unknown until the first tick
-        self.lost: set[int] = set()  # indexes of the GPUs lost at the last tick
-        self.uuids: dict[int, str] = {}  # the last known UUID of each index
+        self.uuids: dict[int, str] = {}  # the last known UUID of each index (sampling)
+        # The writer's: what the database holds, read before the first write.
+        self.recorded: Recorded | None = None
         self.dirty_from: int | None = None  # the first period with samples not rolled up
+        self.last_retention = 0.0
+
+    @property
+    def db(self) -> BaseDatabaseWrapper:
+        """This thread's connection to the history database."""
+        return connections[self.alias]
+
+    def unwritten(self) -> int:
+        with self.lock:
+            return len(self.buffer)
 
     # -- the loop -------------------------------------------------------------------
 
     def run(self, once: bool = False) -> None:
-        """Tick on wall-clock multiples of the interval until stopped (or once, now)."""
-        self.dirty_from = self.unrolled_start()
+        """Tick on wall-clock multiples of the interval until stopped (or once, now);
+        the writer thread writes. Returns within STOP_WITHIN_S of ``stop()`` whatever
+        the database does: what is left is ``unwritten()``."""
+        writer = threading.Thread(target=self.write_until_finished, name="gpu-write", daemon=True)
         listener = None
         if not once:
             listener = threading.Thread(target=self.listen_for_xid, name="gpu-xid", daemon=True)
+        connection_created.connect(self.limit_connection)
+        writer.start()
+        if listener is not None:
             listener.start()
         try:
             if once:
-                self.tick(int(self.clock()) // self.interval * self.interval)
-                return
-            while not self.stopping.is_set():
+                self.take(int(self.clock()) // self.interval * self.interval)
+            while not once and not self.stopping.is_set():
                 next_tick = (int(self.clock()) // self.interval + 1) * self.interval
                 if self.stopping.wait(max(0.0, next_tick - self.clock())):
                     break
-                self.tick(next_tick)
+                self.take(next_tick)
+                self.watch_writer()
         finally:
+            self.finishing.set()
+            self.wake.set()
+            deadline = time.monotonic() + (ONCE_WITHIN_S if once else STOP_WITHIN_S)
+            while writer.is_alive():
+                if self.stop_requested is not None:
+                    deadline = min(deadline, self.stop_requested + STOP_WITHIN_S)
+                if time.monotonic() >= deadline:
+                    break
+                writer.join(0.02)
             self.stopping.set()
-            self.flush()  # what is buffered, one last try
             if listener is not None:
-                listener.join(XID_WAIT_MS / 1000 + 0.2)
-            connection.close()  # this thread's connection: a server must not keep it open
+                listener.join(max(0.0, deadline - time.monotonic()))
+            connection_created.disconnect(self.limit_connection)
 
     def stop(self) -> None:
         """Ask the loop to stop (safe from a signal handler)."""
+        if self.stop_requested is None:
+            self.stop_requested = time.monotonic()
         self.stopping.set()
 
     def tick(self, epoch: int) -> None:
-        """Read one snapshot, buffer it, write what the database takes, prune."""
-        self.buffer.append(self.snapshot(epoch))
-        while len(self.buffer) > self.buffer_ticks:
-            self.buffer.popleft()
-            self.dropped += 1
-            log = logger.warning if self.dropped == 1 else logger.debug
-            log(
-                "History buffer full (%d ticks): dropping the oldest tick while the "
-                "database is unreachable",
-                self.buffer_ticks,
-            )
-        self.flush()
-        if self.database_down:
-            return
-        current = epoch // ROLLUP_SECONDS * ROLLUP_SECONDS
-        if self.dirty_from is not None and self.dirty_from < current:
-            try:
-                roll_up(self.host, self.dirty_from, current)
-            except DatabaseError as exc:
-                self.database_unreachable(exc)
-                return
-            self.dirty_from = current
-        if epoch - self.last_retention >= RETENTION_EVERY_S:
-            self.last_retention = epoch
-            self.prune(epoch - self.retention_s)
+        """One tick in this thread: read a snapshot, then write what is buffered."""
+        self.take(epoch)
+        self.write()
 
-    def unrolled_start(self) -> int | None:
-        """Where rolling up resumes: after the last rollup of this host, or at its first
-        sample when it has none (samples of an earlier run)."""
-        try:
-            resume = rolled_up_until(self.host)
-            if resume is None:
-                first = Sample.objects.filter(host=self.host).aggregate(first=Min("epoch"))
-                if first["first"] is not None:
-                    resume = first["first"] // ROLLUP_SECONDS * ROLLUP_SECONDS
-        except DatabaseError as exc:
-            self.database_unreachable(exc)
-            return None
-        return resume
+    def take(self, epoch: int) -> None:
+        """Read one snapshot into the buffer, dropping the oldest tick when it is full."""
+        tick = self.snapshot(epoch)
+        with self.lock:
+            self.buffer.append(tick)
+            while len(self.buffer) > self.buffer_ticks:
+                self.buffer.popleft()
+                self.dropped += 1
+                log = logger.warning if self.dropped == 1 else logger.debug
+                log(
+                    "History buffer full (%d ticks): dropping the oldest tick while the "
+                    "database is unreachable",
+                    self.buffer_ticks,
+                )
+        self.wake.set()
+
+    def watch_writer(self) -> None:
+        """Say so (once) when a write has not returned for STALLED_AFTER_S: a database
+        that does not answer at all (a frozen server) raises no error to report."""
+        since = self.writing_since
+        if since is not None and time.monotonic() - since > STALLED_AFTER_S:
+            self.outage(f"no answer for {time.monotonic() - since:.0f} s")
 
     # -- reading --------------------------------------------------------------------
 
     def snapshot(self, epoch: int) -> Tick:
-        """One tick's samples and events, from one manager call."""
+        """One tick's samples and GPU states, from one manager call."""
         tick = Tick(epoch)
         status, devices = self.manager.get_status_and_devices()
-        available = status.error_message is None
-        if available != self.nvml_available and (self.nvml_available is not None or not available):
-            kind = Event.Kind.NVML_AVAILABLE if available else Event.Kind.NVML_UNAVAILABLE
-            tick.events.append(self.event(epoch, kind, message=status.error_message or ""))
-        self.nvml_available = available
+        tick.nvml_error = status.error_message
         for device in devices:
             if device.uuid:
                 self.uuids[device.index] = device.uuid
             if not device.is_available:
-                if device.index not in self.lost:
-                    self.lost.add(device.index)
-                    tick.events.append(
-                        self.event(
-                            epoch,
-                            Event.Kind.GPU_LOST,
-                            device.index,
-                            message=device.error_message or "",
-                        )
-                    )
+                uuid = self.uuids.get(device.index, "")
+                tick.lost[device.index] = (uuid, device.error_message or "")
                 continue
-            if device.index in self.lost:
-                self.lost.discard(device.index)
-                tick.events.append(self.event(epoch, Event.Kind.GPU_RECOVERED, device.index))
+            tick.found[device.index] = device.uuid or ""
             if device.uuid:
                 tick.samples.append(self.sample(epoch, device))
         while True:
@@ -184,12 +254,14 @@ class Recorder:
                 xid = self.xid_queue.get_nowait()
             except queue.Empty:
                 break
-            tick.events.append(
+            index = xid.gpu_index
+            uuid = xid.gpu_uuid or (self.uuids.get(index, "") if index is not None else "")
+            tick.xids.append(
                 self.event(
                     int(xid.at),
                     Event.Kind.XID,
-                    xid.gpu_index,
-                    uuid=xid.gpu_uuid,
+                    index,
+                    uuid=uuid,
                     xid=xid.xid,
                     message=f"XID {xid.xid}",
                 )
@@ -222,13 +294,13 @@ class Recorder:
         kind: str,
         index: int | None = None,
         *,
-        uuid: str | None = None,
+        uuid: str = "",
         xid: int | None = None,
         message: str = "",
     ) -> Event:
         return Event(
             host=self.host,
-            gpu_uuid=uuid or (self.uuids.get(index, "") if index is not None else ""),
+            gpu_uuid=uuid,
             gpu_index=index,
             epoch=epoch,
             timestamp=moment(epoch),
@@ -262,63 +334,195 @@ class Recorder:
             finally:
                 events.close()
 
-    # -- writing --------------------------------------------------------------------
+    # -- writing (the writer thread) ----------------------------------------------
 
-    def flush(self) -> None:
-        """Write the buffered ticks, oldest first, each in its own transaction."""
-        while self.buffer:
-            tick = self.buffer[0]
-            dropped = self.dropped_event(tick.epoch) if self.dropped else None
-            try:
-                with transaction.atomic():
-                    Sample.objects.bulk_create(tick.samples, ignore_conflicts=True)
-                    Event.objects.bulk_create(tick.events + ([dropped] if dropped else []))
-            except DatabaseError as exc:
-                self.database_unreachable(exc)
-                return
-            self.buffer.popleft()
-            period = tick.epoch // ROLLUP_SECONDS * ROLLUP_SECONDS
-            if tick.samples and (self.dirty_from is None or period < self.dirty_from):
-                self.dirty_from = period
-            if dropped is not None:
-                logger.warning("%s", dropped.message)
-                self.dropped = 0
-            if self.database_down:
-                self.database_down = False
-                logger.warning(
-                    "Database reachable again: writing %d buffered tick(s)", len(self.buffer) + 1
+    def limit_connection(self, sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+        """connection_created: a statement timeout on the writer's connection only (the
+        project's other connections keep their settings)."""
+        if connection is self.writer_db and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_S * 1000)}")
+
+    def write_until_finished(self) -> None:
+        """Thread: write whenever a tick waits, until the sampling is over, then try once
+        more. Its own connection gives up on a connection attempt after
+        CONNECT_TIMEOUT_S (unless the project set connect_timeout) and on a statement
+        after STATEMENT_TIMEOUT_S."""
+        db = self.writer_db = self.db
+        if db.vendor == "postgresql":
+            options = dict(db.settings_dict.get("OPTIONS") or {})
+            options.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+            db.settings_dict = {**db.settings_dict, "OPTIONS": options}
+        try:
+            while self.failure is None:
+                self.wake.wait()
+                self.wake.clear()
+                finishing = self.finishing.is_set()
+                self.write()
+                if finishing:
+                    break
+        finally:
+            db.close()  # this thread's connection: a server must not keep it open
+
+    def write(self) -> None:
+        """Write the buffered ticks, then roll up and prune; an outage keeps the ticks
+        for the next try, a permanent error stops the recorder."""
+        if self.failure is not None:
+            return
+        self.writing_since = time.monotonic()
+        epoch, written = None, 0
+        try:
+            if self.recorded is None:
+                self.recorded, self.dirty_from = self.read_recorded()
+            while (tick := self.oldest()) is not None:
+                self.write_tick(tick)
+                epoch, written = tick.epoch, written + 1
+            if epoch is not None:
+                self.roll_up(epoch)
+                if epoch - self.last_retention >= RETENTION_EVERY_S:
+                    self.last_retention = epoch
+                    self.prune(epoch - self.retention_s)
+        except DatabaseError as exc:
+            self.database_error(exc)
+        else:
+            with self.lock:
+                back, self.database_down = self.database_down, False
+            if back:
+                logger.warning("Database reachable again: %d buffered tick(s) written", written)
+        finally:
+            self.writing_since = None
+
+    def oldest(self) -> Tick | None:
+        with self.lock:
+            return self.buffer[0] if self.buffer else None
+
+    def read_recorded(self) -> tuple[Recorded, int | None]:
+        """The host's state as its last events say, and where rolling up resumes: after
+        the host's last rollup, or at its first sample when it has none."""
+        events = Event.objects.using(self.alias).filter(host=self.host)
+        recorded = Recorded()
+        nvml = (
+            events.filter(kind__in=[Event.Kind.NVML_AVAILABLE, Event.Kind.NVML_UNAVAILABLE])
+            .order_by("-epoch", "-id")
+            .values_list("kind", flat=True)
+            .first()
+        )
+        recorded.nvml_available = nvml != Event.Kind.NVML_UNAVAILABLE
+        gpu_kinds = [Event.Kind.GPU_LOST, Event.Kind.GPU_RECOVERED]
+        latest = (
+            events.filter(kind__in=gpu_kinds, gpu_index=OuterRef("gpu_index"))
+            .order_by("-epoch", "-id")
+            .values("pk")[:1]
+        )
+        lost = events.filter(kind__in=gpu_kinds, pk=Subquery(latest), kind=Event.Kind.GPU_LOST)
+        for index, uuid in lost.values_list("gpu_index", "gpu_uuid"):
+            if index is not None:
+                recorded.lost[index] = uuid
+        resume = rolled_up_until(self.host)
+        if resume is None:
+            samples = Sample.objects.using(self.alias).filter(host=self.host)
+            first = samples.aggregate(first=Min("epoch"))["first"]
+            if first is not None:
+                resume = first // ROLLUP_SECONDS * ROLLUP_SECONDS
+        return recorded, resume
+
+    def events_of(self, tick: Tick, recorded: Recorded) -> tuple[list[Event], Recorded]:
+        """The tick's events against ``recorded``, and the state once they are written."""
+        epoch, events = tick.epoch, []
+        after = Recorded(recorded.nvml_available, dict(recorded.lost))
+        available = tick.nvml_error is None
+        if available != recorded.nvml_available:
+            kind = Event.Kind.NVML_AVAILABLE if available else Event.Kind.NVML_UNAVAILABLE
+            events.append(self.event(epoch, kind, message=tick.nvml_error or ""))
+            after.nvml_available = available
+        for index, (uuid, message) in sorted(tick.lost.items()):
+            if index not in recorded.lost:
+                events.append(
+                    self.event(epoch, Event.Kind.GPU_LOST, index, uuid=uuid, message=message)
                 )
+                after.lost[index] = uuid
+        for index, uuid in sorted(tick.found.items()):
+            if index in recorded.lost:
+                events.append(self.event(epoch, Event.Kind.GPU_RECOVERED, index, uuid=uuid))
+                del after.lost[index]
+        return events + tick.xids, after
 
-    def dropped_event(self, epoch: int) -> Event:
+    def write_tick(self, tick: Tick) -> None:
+        """One tick in one transaction; events already there (another recorder of the
+        host wrote them) are skipped by the unique constraint, as samples are."""
+        assert self.recorded is not None
+        events, after = self.events_of(tick, self.recorded)
+        with self.lock:
+            dropped = self.dropped
+        if dropped:
+            events.append(self.dropped_event(tick.epoch, dropped))
+        with transaction.atomic(using=self.alias):
+            Sample.objects.using(self.alias).bulk_create(tick.samples, ignore_conflicts=True)
+            Event.objects.using(self.alias).bulk_create(events, ignore_conflicts=True)
+        self.recorded = after
+        with self.lock:
+            if self.buffer and self.buffer[0] is tick:
+                self.buffer.popleft()
+            else:  # dropped from a full buffer while it was being written
+                self.dropped -= 1
+            self.dropped -= dropped
+        if dropped:
+            logger.warning("%s", events[-1].message)
+        period = tick.epoch // ROLLUP_SECONDS * ROLLUP_SECONDS
+        if tick.samples and (self.dirty_from is None or period < self.dirty_from):
+            self.dirty_from = period
+
+    def dropped_event(self, epoch: int, dropped: int) -> Event:
         message = (
-            f"{self.dropped} tick(s) dropped: the database was unreachable for longer than "
+            f"{dropped} tick(s) dropped: the database was unreachable for longer than "
             f"the buffer of {self.buffer_ticks} tick(s)"
         )
         return self.event(epoch, Event.Kind.SAMPLES_DROPPED, message=message)
 
-    def database_unreachable(self, exc: Exception) -> None:
-        if not self.database_down:
+    def roll_up(self, epoch: int) -> None:
+        """Roll up the periods that are over and not rolled up yet."""
+        current = epoch // ROLLUP_SECONDS * ROLLUP_SECONDS
+        if self.dirty_from is not None and self.dirty_from < current:
+            roll_up(self.host, self.dirty_from, current)
+            self.dirty_from = current
+
+    def database_error(self, exc: DatabaseError) -> None:
+        """An outage: keep the ticks and try again at the next tick. A permanent error:
+        say what to do and stop."""
+        permanent = describe_permanent(exc)
+        if permanent is not None:
+            self.failure = permanent
+            logger.error("%s", permanent)
+            self.stop()
+        else:
+            self.outage(str(exc).strip())
+        try:
+            self.db.close()  # the next try opens a new connection
+        except DatabaseError:
+            logger.debug("Closing the broken connection failed too", exc_info=True)
+
+    def outage(self, reason: str) -> None:
+        self.last_error = reason
+        with self.lock:
+            first, self.database_down = not self.database_down, True
+        if first:
             logger.error(
                 "Database unreachable, keeping up to %d tick(s) in memory: %s",
                 self.buffer_ticks,
-                exc,
+                reason,
             )
-            self.database_down = True
         else:
-            logger.debug("Database still unreachable: %s", exc)
-        connection.close()  # the next try opens a new connection
+            logger.debug("Database still unreachable: %s", reason)
 
     def prune(self, cutoff: int) -> None:
         """Delete this host's rows older than ``cutoff`` in batches of RETENTION_BATCH
         rows, each its own statement; stop after RETENTION_BUDGET_S (the rest waits)."""
         started = time.monotonic()
-        try:
-            for model in (Sample, Rollup, Event):
-                while time.monotonic() - started < RETENTION_BUDGET_S:
-                    old = model.objects.filter(host=self.host, epoch__lt=cutoff)
-                    batch = old.order_by().values_list("pk", flat=True)[:RETENTION_BATCH]
-                    deleted, _ = model.objects.filter(pk__in=batch).delete()
-                    if deleted < RETENTION_BATCH:
-                        break
-        except DatabaseError as exc:
-            self.database_unreachable(exc)
+        for model in (Sample, Rollup, Event):
+            rows = model.objects.using(self.alias)
+            while time.monotonic() - started < RETENTION_BUDGET_S:
+                old = rows.filter(host=self.host, epoch__lt=cutoff)
+                batch = old.order_by().values_list("pk", flat=True)[:RETENTION_BATCH]
+                deleted, _ = rows.filter(pk__in=batch).delete()
+                if deleted < RETENTION_BATCH:
+                    break

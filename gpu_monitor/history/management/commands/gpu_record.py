@@ -9,22 +9,49 @@ import socket
 from types import FrameType
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gpu_monitor.conf import conf
 from gpu_monitor.history.models import SECONDS_PER_UNIT
 from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import get_manager
 
+MAX_INTERVAL = ("1d", 86400)  # a tick a day is the least that still draws a chart
+MAX_RETENTION = ("3650d", 3650 * 86400)  # ten years
+MAX_HOST_LENGTH = 255  # the host columns' max_length
 
-def duration(text: str) -> int:
-    """``7d``, ``12h``, ``30m``, ``90s`` or plain seconds, as whole seconds (at least 1)."""
-    match = re.fullmatch(r"\s*(\d{1,9})\s*([smhdw]?)\s*", text)
-    if not match or int(match.group(1)) == 0:
+
+def duration(text: str, maximum: tuple[str, int] = MAX_RETENTION) -> int:
+    """``7d``, ``12h``, ``30m``, ``90s`` or plain seconds, as whole seconds (at least 1,
+    at most ``maximum``: its text and its seconds)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", text)
+    if not match or not match.group(1).strip("0"):
         raise argparse.ArgumentTypeError(
             f"a duration is a positive whole number with s, m, h, d or w (7d, 12h), not {text!r}"
         )
-    return int(match.group(1)) * SECONDS_PER_UNIT[match.group(2) or "s"]
+    digits = match.group(1).lstrip("0")
+    seconds = int(digits[:20]) * SECONDS_PER_UNIT[match.group(2) or "s"]
+    if len(digits) > 20 or seconds > maximum[1]:
+        shown = text.strip() if len(text) <= 40 else f"{text.strip()[:20]}..."
+        raise argparse.ArgumentTypeError(
+            f"{shown!r} is too large: the maximum is {maximum[0]} ({maximum[1]} s)"
+        )
+    return seconds
+
+
+def interval(text: str) -> int:
+    return duration(text, MAX_INTERVAL)
+
+
+def host_name(text: str) -> str:
+    """The name to record under: 1 to 255 characters, not blank."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a host name cannot be empty or blank")
+    if len(text) > MAX_HOST_LENGTH:
+        raise argparse.ArgumentTypeError(
+            f"a host name is at most {MAX_HOST_LENGTH} characters, not {len(text)}"
+        )
+    return text
 
 
 class Command(BaseCommand):
@@ -35,7 +62,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--interval",
-            type=duration,
+            type=interval,
             default=10,
             metavar="DURATION",
             help="Seconds between ticks, which fall on wall-clock multiples of it so that "
@@ -47,12 +74,13 @@ class Command(BaseCommand):
             default=duration("7d"),
             metavar="DURATION",
             help="Delete this host's samples and events older than this: 7d, 12h, 30m "
-            "(default: 7d).",
+            f"(default: 7d; at most {MAX_RETENTION[0]}).",
         )
         parser.add_argument(
             "--host",
+            type=host_name,
             default=socket.gethostname(),
-            help="The host name to record under (default: this machine's, "
+            help="The host name to record under, 1 to 255 characters (default: this machine's, "
             f"{socket.gethostname()!r}).",
         )
         parser.add_argument(
@@ -62,13 +90,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        recorder = Recorder(
-            get_manager(),
-            host=options["host"],
-            interval=options["interval"],
-            retention_s=options["retention"],
-            buffer_ticks=conf.get("HISTORY_BUFFER_TICKS"),
-        )
+        try:
+            recorder = Recorder(
+                get_manager(),
+                host=options["host"],
+                interval=options["interval"],
+                retention_s=options["retention"],
+                buffer_ticks=conf.get("HISTORY_BUFFER_TICKS"),
+            )
+        except (TypeError, ValueError) as exc:  # a setting the system checks reject
+            raise CommandError(f"GPU_MONITOR['HISTORY_BUFFER_TICKS']: {exc}") from exc
 
         def stop(signum: int, frame: FrameType | None) -> None:
             recorder.stop()
@@ -84,7 +115,16 @@ class Command(BaseCommand):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        if recorder.buffer:
-            self.stderr.write(
-                f"{len(recorder.buffer)} tick(s) could not be written: the database is unreachable."
+        unwritten = recorder.unwritten()
+        if recorder.failure is not None:
+            lost = f" ({unwritten} tick(s) not written)" if unwritten else ""
+            raise CommandError(f"{recorder.failure}{lost}.")
+        if unwritten:
+            raise CommandError(
+                f"{unwritten} tick(s) could not be written: the database "
+                + (
+                    "did not answer in time."
+                    if recorder.writing_since is not None
+                    else f"is unreachable ({recorder.last_error})."
+                )
             )

@@ -1,0 +1,28 @@
+"""Settings of a gpu_record process whose project routes the history models to a second
+database (HISTORY_TEST_DB: the default SQLite file; the history one is beside it)."""
+
+import os
+from typing import Any
+
+from tests.history.settings_process import *  # noqa: F403
+
+_default = os.environ["HISTORY_TEST_DB"]
+DATABASES = {
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _default},
+    "history": {"ENGINE": "django.db.backends.sqlite3", "NAME": f"{_default}.history"},
+}
+DATABASE_ROUTERS = ["tests.history.settings_router.HistoryRouter"]
+
+
+class HistoryRouter:
+    """gpu_monitor.history's tables live in ``history``, everything else in ``default``."""
+
+    app_label = "gpu_monitor_history"
+
+    def db_for_read(self, model: Any, **hints: Any) -> str | None:
+        return "history" if model._meta.app_label == self.app_label else None
+
+    db_for_write = db_for_read
+
+    def allow_migrate(self, db: str, app_label: str, **hints: Any) -> bool:
+        return (db == "history") == (app_label == self.app_label)

@@ -1,0 +1,63 @@
+"""GPU_MONITOR['HISTORY_BUFFER_TICKS']: whole numbers of at least 1 only (0 would make
+gpu_record drop every tick), judged by conf.problems() and so by the system checks."""
+
+from __future__ import annotations
+
+import io
+from types import ModuleType
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from gpu_monitor.conf import conf
+
+
+@pytest.mark.parametrize("value", [1, 2, 360, 10**6])
+def test_a_buffer_of_at_least_one_tick_is_accepted(value: int) -> None:
+    with override_settings(GPU_MONITOR={"HISTORY_BUFFER_TICKS": value}):
+        assert conf.problems() == []
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (0, "not 0"),
+        (-1, "not -1"),
+        (1.5, "not 1.5"),
+        (True, "not True"),
+        ("360", "not a str"),
+        (None, "not a NoneType"),
+    ],
+)
+def test_a_buffer_below_one_tick_or_not_a_whole_number_is_e002(value: object, says: str) -> None:
+    with override_settings(GPU_MONITOR={"HISTORY_BUFFER_TICKS": value}):
+        (problem,) = conf.problems()
+
+    assert problem.id == "gpu_monitor.E002"
+    assert problem.message.startswith(
+        "GPU_MONITOR['HISTORY_BUFFER_TICKS'] must be a whole number of at least 1"
+    )
+    assert says in problem.message
+    assert "'HISTORY_BUFFER_TICKS': 360" in problem.hint
+
+
+@pytest.mark.django_db
+def test_gpu_record_with_a_zero_buffer_stops_at_the_system_checks(fake_nvml: ModuleType) -> None:
+    with (
+        override_settings(GPU_MONITOR={"HISTORY_BUFFER_TICKS": 0}),
+        pytest.raises(SystemCheckError, match=r"gpu_monitor\.E002.*HISTORY_BUFFER_TICKS"),
+    ):
+        call_command("gpu_record", "--once", skip_checks=False, stdout=io.StringIO())
+
+
+@pytest.mark.django_db
+def test_gpu_record_with_a_zero_buffer_and_checks_skipped_refuses_to_start(
+    fake_nvml: ModuleType,
+) -> None:
+    with (
+        override_settings(GPU_MONITOR={"HISTORY_BUFFER_TICKS": 0}),
+        pytest.raises(CommandError, match=r"HISTORY_BUFFER_TICKS.*at least 1, not 0"),
+    ):
+        call_command("gpu_record", "--once", stdout=io.StringIO())
