@@ -43,17 +43,19 @@ class Server:
         tmp_path: Path,
         scenario: str = "lost",
         settings: str = "example_project.settings",
+        gpus: int = 3,
+        state: dict[str, Any] | None = None,
     ) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.state = tmp_path / "nvml-state.json"
-        self.state.write_text("{}")
+        self.state.write_text(json.dumps(state or {}))
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "fakes"), str(ROOT)]),
-            "FAKE_NVML_GPUS": "3",
+            "FAKE_NVML_GPUS": str(gpus),
             "FAKE_NVML_SCENARIO": scenario,
             "FAKE_NVML_STATE_FILE": str(self.state),
             "DJANGO_SETTINGS_MODULE": settings,
@@ -245,6 +247,283 @@ def test_charts_fill_in_while_the_recorder_runs(server: Server, page: Page) -> N
         assert page.locator('[data-window="-7d"]').get_attribute("aria-pressed") == "true"
         history = server.get("/api/gpu/history?since=-7d&points=120")
         assert history["series"][0]["temperature_c"][-1] in (34, None)
+
+        # An XID (recorded by gpu_record, read from the events API) and uncorrected ECC
+        # errors (from the dashboard's JSON) become badges on their cards, no reload.
+        page.evaluate("window.notReloaded = true")
+        server.state.write_text(
+            json.dumps({"1": {"ecc_uncorrected_volatile": 2}, "xid": [[0, 79], [0, 79]]})
+        )
+        xid = page.locator('.card[data-index="0"] .badge[data-kind="xid"]')
+        xid.wait_for(timeout=30_000)
+        page.wait_for_function(
+            """document.querySelector('.card[data-index="0"] .badge[data-kind="xid"]')
+                   .textContent === 'XID 79 \u00d72'""",
+            timeout=30_000,
+        )
+        assert "in the last 24 h" in (xid.get_attribute("title") or "")
+        ecc = page.locator('.card[data-index="1"] .badge[data-kind="uncorrected_ecc"]')
+        assert ecc.inner_text() == "ECC 2"
+        assert ecc.get_attribute("title") == "2 uncorrected ECC error(s)"
+        assert page.locator('.card[data-index="1"] .badge[data-kind="xid"]').count() == 0
+        assert page.evaluate("window.notReloaded") is True
     finally:
         recorder.terminate()
         recorder.wait(10)
+
+
+GPU0_UUID = "GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772"
+KATHMANDU = 5 * 3600 + 45 * 60  # UTC+05:45, no daylight saving: local hours are not UTC's
+
+
+def route_history(page: Page, since: int, step: int, columns: dict[str, list[Any]]) -> None:
+    """Answer the page's history requests with GPU 0's ``columns`` (each the length of the
+    window's buckets, None where no sample fell) for the window ``since`` + 7 d or 1 h."""
+    count = len(next(iter(columns.values())))
+    until = since + count * step
+    t = [since + i * step for i in range(count)]
+    none = [None] * count
+    series = {
+        "gpu_uuid": GPU0_UUID,
+        "gpu_index": 0,
+        "name": "NVIDIA H100 80GB HBM3",
+        "t": t,
+        "utilization_percent": none,
+        "utilization_percent_max": none,
+        "used_memory_mb": none,
+        "total_memory_mb": none,
+        "temperature_c": none,
+        "power_draw_w": none,
+        **columns,
+    }
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    body = {
+        "host": "test",
+        "since": time.strftime(iso, time.gmtime(since)),
+        "until": time.strftime(iso, time.gmtime(until)),
+        "step_seconds": step,
+        "series": [series],
+    }
+    page.route(
+        "**/api/gpu/history?*",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(body)
+        ),
+    )
+
+
+@pytest.fixture
+def kathmandu_page() -> Iterator[Page]:
+    chromium = shutil.which("chromium")
+    assert chromium
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        context = browser.new_context(
+            viewport={"width": 1400, "height": 900},
+            timezone_id="Asia/Kathmandu",
+            locale="en-GB",
+        )
+        yield context.new_page()
+        browser.close()
+
+
+def chart(page: Page, name: str) -> Any:
+    return page.locator(f'.card[data-index="0"] [data-chart="{name}"]')
+
+
+def path_xs(d: str) -> list[float]:
+    numbers = [float(n) for n in d.replace("M", " ").replace("L", " ").replace("Z", " ").split()]
+    return numbers[0::2]
+
+
+def test_chart_maximum_is_the_bucket_maximum_and_hover_reads_it(
+    tmp_path: Path, kathmandu_page: Page
+) -> None:
+    """Item 9: the "max" of a chart is the largest bucket maximum, not the largest
+    bucket average (a 95 % spike in a 40 % bucket says 95 % at every window)."""
+    page = kathmandu_page
+    server = Server(tmp_path, scenario="healthy", gpus=1)
+    try:
+        step, count = 12, 300
+        since = (int(time.time()) // step - count + 1) * step
+        average = [None] * (count - 10) + [40.0] * 10
+        peak = [None] * (count - 10) + [60, 60, 60, 95, 60, 60, 60, 60, 60, 60]
+        route_history(
+            page,
+            since,
+            step,
+            {
+                "utilization_percent": average,
+                "utilization_percent_max": peak,
+                "temperature_c": [None] * (count - 10) + [50] * 10,
+            },
+        )
+        page.goto(f"{server.url}/api/gpu/dashboard/?interval=60")
+        ranges = page.locator('.card[data-index="0"] [data-range="utilization"]')
+        page.wait_for_function(
+            """document.querySelector('.card[data-index="0"] [data-range="utilization"]')
+                   .textContent !== ''"""
+        )
+        assert ranges.inner_text() == "max 95%"
+        assert page.locator('.card[data-index="0"] [data-range="temperature"]').inner_text() == (
+            "max 50 °C"
+        )
+
+        # Hover over the bucket of the spike: its time (local) and average and maximum.
+        plot = chart(page, "utilization").locator(".plot")
+        box = plot.bounding_box()
+        assert box
+        share = (count - 7 + 0.5) / count
+        page.mouse.move(box["x"] + share * box["width"], box["y"] + box["height"] / 2)
+        readout = chart(page, "utilization").locator(".readout")
+        readout.wait_for()
+        local = time.gmtime(since + (count - 7) * step + KATHMANDU)
+        assert readout.inner_text() == f"{time.strftime('%H:%M', local)} avg 40%, max 95%"
+    finally:
+        server.stop()
+
+
+def test_chart_draws_data_where_it_falls_with_a_local_time_axis(
+    tmp_path: Path, kathmandu_page: Page
+) -> None:
+    """Item 10: 20 minutes in a 7-day window are drawn as 20 minutes at the right end,
+    the rest says "no data"; ticks fall on local midnights; hover reads time and value."""
+    page = kathmandu_page
+    server = Server(tmp_path, scenario="healthy", gpus=1)
+    try:
+        step, count = 600, 1008  # 7 days of 10-minute buckets
+        since = (int(time.time()) // step - count + 1) * step
+        temperature = [None] * (count - 2) + [61, 62]  # the last 20 minutes
+        route_history(page, since, step, {"temperature_c": temperature})
+        page.goto(f"{server.url}/api/gpu/dashboard/?interval=60")
+        figure = chart(page, "temperature")
+        page.wait_for_function(
+            """document.querySelector('.card[data-index="0"] [data-chart="temperature"] .line')
+                   .getAttribute('d').startsWith('M')"""
+        )
+        xs = path_xs(figure.locator(".line").get_attribute("d") or "")
+        assert min(xs) == pytest.approx(300 * (count - 2) / count, abs=0.01)
+        assert max(xs) == pytest.approx(300, abs=0.01)
+        gap = figure.locator(".nodata")
+        assert gap.count() == 1 and gap.inner_text() == "no data"
+        gap_box, plot_box = gap.bounding_box(), figure.locator(".plot").bounding_box()
+        assert gap_box and plot_box
+        assert gap_box["width"] == pytest.approx(plot_box["width"] * (count - 2) / count, abs=1)
+
+        ticks = figure.locator(".axis span")
+        assert ticks.count() >= 3
+        for i in range(ticks.count()):
+            epoch = int(ticks.nth(i).get_attribute("data-t") or "")
+            assert (epoch + KATHMANDU) % 86400 == 0  # a local midnight, not UTC's
+            local = time.gmtime(epoch + KATHMANDU)
+            assert str(local.tm_mday) in ticks.nth(i).inner_text()
+
+        box = figure.locator(".plot").bounding_box()
+        assert box
+        page.mouse.move(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)
+        readout = figure.locator(".readout")
+        readout.wait_for()
+        # The last two buckets are a pixel wide: the read-out takes the nearest one.
+        last = [
+            f"{time.strftime('%H:%M', time.gmtime(since + i * step + KATHMANDU))} {v} °C"
+            for i, v in ((count - 2, 61), (count - 1, 62))
+        ]
+        assert readout.inner_text().split(", ")[-1] in last
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        assert readout.inner_text().endswith("no data")
+        page.mouse.move(0, 0)
+        readout.wait_for(state="hidden")
+    finally:
+        server.stop()
+
+
+# Every element that holds a label or value on one line, in a card.
+LABELS = (
+    "h2 .index, h2 .name, .badge, .label > span, .why, .details, .mig li > span,"
+    " .chart figcaption > span, .axis span, .nodata > span, .events li, .error"
+)
+LAYOUT_PROBLEMS = """(selector) => {
+  const found = [];
+  const visible = (e) => {
+    const r = e.getBoundingClientRect();
+    return r.width > 0 && r.height > 0;
+  };
+  for (const card of document.querySelectorAll("#cards .card")) {
+    const cardBox = card.getBoundingClientRect();
+    const labels = Array.from(card.querySelectorAll(selector)).filter(visible);
+    if (labels.length < 10) found.push(`card ${card.dataset.index}: only ${labels.length} labels`);
+    const name = (e) => `card ${card.dataset.index} ${e.className || e.tagName} "${e.textContent}"`;
+    const boxes = labels.map((e) => [e, e.getBoundingClientRect()]);
+    for (const [e, r] of boxes) {
+      const style = getComputedStyle(e);
+      let lineHeight = parseFloat(style.lineHeight);
+      if (Number.isNaN(lineHeight)) { // "normal": the height of one line in its font
+        const probe = document.createElement("span");
+        probe.style.cssText = `display: block; white-space: nowrap; font: ${style.font}`;
+        probe.textContent = "Xg";
+        document.body.append(probe);
+        lineHeight = probe.getBoundingClientRect().height;
+        probe.remove();
+      }
+      const inner = r.height - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom)
+        - parseFloat(style.borderTopWidth) - parseFloat(style.borderBottomWidth);
+      if (style.display === "inline" ? e.getClientRects().length > 1 : inner > lineHeight + 0.5) {
+        found.push(`${name(e)} wraps: ${inner} px high, line ${lineHeight} px`);
+      }
+      if (r.left < cardBox.left - 0.5 || r.right > cardBox.right + 0.5) {
+        found.push(`${name(e)} sticks out of its card`);
+      }
+    }
+    boxes.forEach(([a, ra], i) => boxes.slice(i + 1).forEach(([b, rb]) => {
+      if (a.contains(b) || b.contains(a)) return;
+      // Side by side, texts need a gap (3 px) or they read as one: "Memory48128".
+      const x = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left) + 3;
+      const y = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+      if (x > 0.5 && y > 0.5) found.push(`${name(a)} overlaps ${name(b)}`);
+    }));
+  }
+  return found;
+}"""
+
+
+@pytest.mark.parametrize("gpus", [1, 4, 8])
+def test_no_label_overlaps_or_wraps(tmp_path: Path, page: Page, gpus: int) -> None:
+    """Item 11 from 1280 to 1920 px: GPU 0 is the H200 of the MIG capture (five slices,
+    utilisation N/A with its reason); GPU 1 has the longest memory text and three
+    badges; one GPU is at full power."""
+    state = {
+        "0": {"used_v2": 143771 * MIB, "temperature": 100},
+        "1": {
+            "used_v2": 81559 * MIB,
+            "utilization_gpu": 100,
+            "ecc_uncorrected_volatile": 12345,
+            "remapped_rows": [0, 1, 1, 1],
+            "clocks_event_reasons": 0x8 | 0x40 | 0x80,
+        },
+        str(gpus - 1): {"power_mw": 700000},
+    }
+    server = Server(tmp_path, scenario="mig", gpus=gpus, state=state)
+    try:
+        page.goto(f"{server.url}/api/gpu/dashboard/?interval=60")
+        page.wait_for_function(
+            "document.getElementById('updated').textContent.startsWith('Updated')"
+        )
+        assert page.locator("#cards .card").count() == gpus
+        assert page.locator('.card[data-index="0"] .mig li').count() == 5
+        assert page.locator('.card[data-index="0"] .why').inner_text() == "N/A: Not Supported"
+        if gpus > 1:
+            assert page.locator('.card[data-index="1"] .badge').count() == 4
+        page.locator('[data-window="-7d"]').click()
+        page.wait_for_function(
+            """(() => {  // day ticks: the 7-day window is drawn
+                const ticks = document.querySelectorAll('.card[data-index="0"] .axis span');
+                return ticks.length > 1 && !ticks[0].textContent.includes(':');
+            })()"""
+        )
+        for width in range(1280, 1921, 40):  # the columns change with the font size (vw)
+            page.set_viewport_size({"width": width, "height": 1000})
+            page.wait_for_timeout(50)
+            problems = page.evaluate(LAYOUT_PROBLEMS, LABELS)
+            assert problems == [], f"{gpus} GPU(s) at {width} px: {problems}"
+    finally:
+        server.stop()

@@ -237,7 +237,9 @@
         gap.className = "nodata";
         gap.style.left = `${(100 * (a - w.since)) / span}%`;
         gap.style.width = `${(100 * (b - a)) / span}%`;
-        gap.textContent = "no data";
+        const label = document.createElement("span");
+        label.textContent = "no data";
+        gap.append(label);
         return gap;
       }));
   }
@@ -285,8 +287,18 @@
     const box = plot.getBoundingClientRect();
     const share = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
     const { w, values, peaks, unit } = chart;
-    const epoch = w.since + share * (w.until - w.since);
-    const i = Math.floor((epoch - w.t[0]) / w.step);
+    const at = (w.since + share * (w.until - w.since) - w.t[0]) / w.step; // in buckets
+    // The nearest bucket with a value within 4 px, so that a sliver can be read.
+    const reach = (4 * values.length) / Math.max(1, box.width);
+    let i = Math.min(values.length - 1, Math.floor(at));
+    let best = Infinity;
+    values.forEach((v, k) => {
+      const distance = Math.abs(k + 0.5 - at);
+      if (v !== null && v !== undefined && distance <= reach && distance < best) {
+        best = distance;
+        i = k;
+      }
+    });
     const value = values[i];
     const when = timeText(Math.max(w.since, w.t[i] || w.since), w.until - w.since);
     let text = `${when} no data`;
@@ -316,6 +328,19 @@
       if (!plot || readout.parentElement !== plot) hideReadout(readout.closest(".chart"));
     });
     if (plot) showReadout(plot.closest(".chart"), event);
+  });
+
+  // Ticks are placed for the axis's width: place them again when it changes.
+  let resizing = false;
+  window.addEventListener("resize", () => {
+    if (resizing) return;
+    resizing = true;
+    requestAnimationFrame(() => {
+      resizing = false;
+      document.querySelectorAll(".chart").forEach((figure) => {
+        if (figure.chart) drawAxis(figure, figure.chart.w);
+      });
+    });
   });
 
   function eventText(e) {
