@@ -34,6 +34,7 @@ NOT_VISIBLE = "not visible from this PID namespace; run with --pid=host"
 ENDED = "the process ended after NVML listed it"
 DENIED = "access denied (another user's process)"
 HIDDEN = "hidden: GPU_MONITOR['PROCESS_COMMAND_LINE'] is False"
+ZOMBIE = "the process is a zombie (it ended; its parent has not reaped it)"
 # A process that started this long after NVML listed its pid is another process that
 # got the pid since (psutil's start times are precise to about 10 ms).
 START_SLACK_S = 0.5
@@ -145,7 +146,7 @@ static_details = StaticDetails()
 
 
 class RecentDetails:
-    """Host details looked up less than ``SECONDS`` ago, reused while the pid still
+    """Host details looked up at most ``SECONDS`` ago, reused while the pid still
     names the same process.
 
     A dashboard, a scrape and an API client asking within the same second (or a busy
@@ -170,10 +171,7 @@ class RecentDetails:
         if cached is None or now - cached[0] > self.SECONDS:
             return None
         if process_now(pid) != cached[1]:  # another process has the pid now, or none
-            with self._lock:
-                if self._by_pid.get(pid) is cached:
-                    del self._by_pid[pid]
-            return None
+            return None  # the caller looks it up again and puts the new details
         return cached[2], cached[3]
 
     def put(
@@ -281,7 +279,7 @@ def _reason(exc: Exception) -> str:
     if psutil is not None and isinstance(exc, psutil.AccessDenied):
         return DENIED
     if psutil is not None and isinstance(exc, psutil.ZombieProcess):
-        return "the process is a zombie (it ended; its parent has not reaped it)"
+        return ZOMBIE
     if psutil is not None and isinstance(exc, psutil.NoSuchProcess):
         return ENDED
     return f"{type(exc).__name__}: {exc}"

@@ -437,10 +437,152 @@ def test_a_real_process_is_reused_within_the_cache_time(
     assert described.username == getpass.getuser()
 
 
+def test_only_the_named_gpus_and_their_errors(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=3, scenario="load")
+    fake_nvml.STATE.gpus[0].errors["processes_compute"] = fake_nvml.NVML_ERROR_NO_PERMISSION
+    fake_nvml.STATE.gpus[2].errors["processes_compute"] = fake_nvml.NVML_ERROR_UNKNOWN
+
+    response = host.processes(GPUManager(), command_line=False, only={1, 2})
+
+    assert {p.gpu_index for p in response.processes} == {1}
+    assert response.count == 3
+    assert response.gpu_errors == {"2": "Unknown Error"}
+
+
+@pytest.mark.parametrize(
+    ("delay", "attributed"), [(0.3, True), (host.START_SLACK_S, True), (0.51, False)]
+)
+def test_a_process_that_started_just_after_the_listing_is_within_the_slack(
+    fake_nvml: ModuleType,
+    root_namespace: None,
+    host_table: dict[int, HostProcess],
+    delay: float,
+    attributed: bool,
+) -> None:
+    """psutil's start times are precise to about 10 ms, so up to START_SLACK_S after
+    NVML listed a pid is still the listed process; later is another one."""
+    host_table[4242] = HostProcess(4242, "alice", ["train.py"], started=2000.0 + delay)
+
+    (described,) = host.describe([own_process(fake_nvml, 4242)], seen_at=2000.0, command_line=True)
+
+    assert described.username == ("alice" if attributed else None)
+
+
+def test_in_a_child_namespace_unreadable_maps_are_not_trusted(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host, "CHILD_NAMESPACE", True)
+    monkeypatch.setattr(host, "open", mock.Mock(side_effect=PermissionError), raising=False)
+
+    (described,) = host.describe(
+        [own_process(fake_nvml, os.getpid())], seen_at=time.time(), command_line=True
+    )
+
+    assert described.username is None
+    assert described.field_errors["username"] == host.NOT_VISIBLE
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (psutil.ZombieProcess(4242), host.ZOMBIE),
+        (psutil.NoSuchProcess(4242), host.ENDED),
+        (psutil.AccessDenied(4242), host.DENIED),
+        (psutil.TimeoutExpired(5, pid=4242), "TimeoutExpired: timeout after 5 seconds (pid=4242)"),
+    ],
+)
+def test_each_psutil_failure_of_a_field_says_why(
+    fake_nvml: ModuleType,
+    root_namespace: None,
+    host_table: dict[int, HostProcess],
+    error: Exception,
+    reason: str,
+) -> None:
+    process = HostProcess(4242, "alice", ["train.py"], started=1000.0)
+    process.memory_info = mock.Mock(side_effect=error)  # type: ignore[method-assign]
+    host_table[4242] = process
+
+    (described,) = host.describe([own_process(fake_nvml, 4242)], seen_at=2000.0, command_line=True)
+
+    assert described.host_memory_mb is None
+    assert described.field_errors["host_memory_mb"] == reason
+    assert described.username == "alice"
+
+
+def test_a_command_line_that_could_not_be_read_keeps_its_reason_when_hidden(
+    fake_nvml: ModuleType, root_namespace: None, host_table: dict[int, HostProcess]
+) -> None:
+    process = HostProcess(4242, "alice", ["train.py"], started=1000.0)
+    process.cmdline = mock.Mock(side_effect=psutil.AccessDenied(4242))  # type: ignore[method-assign]
+    host_table[4242] = process
+
+    (described,) = host.describe([own_process(fake_nvml, 4242)], seen_at=2000.0, command_line=False)
+
+    assert described.field_errors["command_line"] == host.DENIED
+
+
+def test_a_process_that_outlives_the_cache_time_is_not_read_whole_again(
+    fake_nvml: ModuleType, root_namespace: None, host_table: dict[int, HostProcess]
+) -> None:
+    """After the recent cache expires, the same process (same start time) keeps its
+    user, name, command line and start; only its memory is read again."""
+    process = HostProcess(4242, "alice", ["train.py", "-v"], started=1000.0)
+    host_table[4242] = process
+    listed = own_process(fake_nvml, 4242)
+    (first,) = host.describe([listed], seen_at=2000.0, command_line=True)
+    process.username = mock.Mock(side_effect=AssertionError("read again"))  # type: ignore[method-assign]
+    process.memory_info = mock.Mock(return_value=mock.Mock(rss=96 * MIB))  # type: ignore[method-assign]
+
+    (later,) = host.describe([listed], seen_at=2010.0, command_line=True)
+
+    assert (later.username, later.name, later.command_line) == (
+        "alice",
+        "train.py",
+        ["train.py", "-v"],
+    )
+    assert later.started_at == first.started_at == "1970-01-01T00:16:40+00:00"
+    assert (first.host_memory_mb, later.host_memory_mb) == (64, 96)
+    assert set(later.field_errors) <= {"sm_utilization_percent", "memory_utilization_percent"}
+
+
+def test_a_pid_denied_at_lookup_is_not_looked_up_again_within_the_cache_time(
+    fake_nvml: ModuleType, root_namespace: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(psutil, "Process", mock.Mock(side_effect=psutil.AccessDenied(4242)))
+    listed = own_process(fake_nvml, 4242)
+    host.describe([listed], seen_at=2000.0, command_line=True)
+    before = host.lookups.count
+
+    (described,) = host.describe([listed], seen_at=2001.0, command_line=True)
+
+    assert host.lookups.count == before
+    assert described.field_errors["username"] == host.DENIED
+
+
+def test_the_caches_stay_bounded(
+    monkeypatch: pytest.MonkeyPatch, host_table: dict[int, HostProcess]
+) -> None:
+    """Past MAX_PIDS the recent cache drops what is too old to be used; the static
+    cache starts again."""
+    monkeypatch.setattr(host.StaticDetails, "MAX_PIDS", 3)
+    recent, static = host.RecentDetails(), host.StaticDetails()
+    for pid in range(3):
+        recent.put(pid, 1000.0 + pid, None, {"name": str(pid)}, {})
+        static.get(HostProcess(pid, "u", [str(pid)], started=1.0), 1.0)
+    recent.put(3, 1002.5, None, {"name": "3"}, {})
+    static.get(HostProcess(3, "u", ["3"], started=1.0), 1.0)
+
+    assert [pid for pid in range(4) if recent.get(pid, 1002.5) is not None] == [1, 2, 3]
+    assert recent.get(1, 1003.0) == ({"name": "1"}, {})  # exactly SECONDS old: still used
+    assert recent.get(1, 1003.01) is None
+    assert len(static._by_pid) == 1
+
+
 def test_namespace_detection_reads_nspid() -> None:
     status = "Name:\tpython\nNSpid:\t4242\t17\n"
-    with mock.patch("builtins.open", mock.mock_open(read_data=status)):
+    with mock.patch("builtins.open", mock.mock_open(read_data=status)) as opened:
         assert host.in_child_pid_namespace() is True
+    opened.assert_called_once_with("/proc/self/status")
     with mock.patch("builtins.open", mock.mock_open(read_data="NSpid:\t4242\n")):
         assert host.in_child_pid_namespace() is False
     with mock.patch("builtins.open", side_effect=OSError):
