@@ -84,6 +84,8 @@ def listen(session: NVMLSession, count: int) -> XidEvents:
         return XidEvents(session, count)
     except nvml.NVMLError as exc:  # nvmlEventSetCreate itself: not supported, no permission
         raise XidEventsUnavailableError(str(exc)) from exc
+    except XidEventsUnavailableError:
+        raise
     except Exception as exc:  # the bindings themselves failed
         logger.debug("Registering for XID events failed", exc_info=True)
         raise XidEventsUnavailableError(f"{type(exc).__name__}: {exc}") from exc
