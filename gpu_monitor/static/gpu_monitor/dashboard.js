@@ -164,7 +164,6 @@
   const BAD_EVENTS = new Set(["xid", "gpu_lost", "nvml_unavailable", "samples_dropped"]);
   const W = 300; // the SVG's viewBox: 300 x 48, stretched to the card's width
   const H = 48;
-  const NO_DATA_MIN = 0.12; // a gap narrower than this share of the window gets no label
   const TICK_STEPS = [60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800];
   const CHARTS = {
     utilization: { low: 0, high: 100, unit: "%" },
@@ -220,7 +219,8 @@
     return [line.trim(), area.trim()];
   }
 
-  // The parts of the window without a sample, labelled "no data" where there is room.
+  // The parts of the window without a sample, hatched, and labelled "no data" where
+  // the label fits.
   function drawGaps(figure, w, values) {
     const covered = runs(values).map(([a, b]) => [w.t[a], Math.min(w.until, w.t[b] + w.step)]);
     const gaps = [];
@@ -231,22 +231,25 @@
     });
     if (from < w.until) gaps.push([from, w.until]);
     const span = w.until - w.since;
-    figure.querySelector(".gaps").replaceChildren(...gaps.filter(([a, b]) => (b - a) / span >= NO_DATA_MIN)
-      .map(([a, b]) => {
-        const gap = document.createElement("span");
-        gap.className = "nodata";
-        gap.style.left = `${(100 * (a - w.since)) / span}%`;
-        gap.style.width = `${(100 * (b - a)) / span}%`;
-        const label = document.createElement("span");
-        label.textContent = "no data";
-        gap.append(label);
-        return gap;
-      }));
+    const holder = figure.querySelector(".gaps");
+    holder.replaceChildren(...gaps.map(([a, b]) => {
+      const gap = document.createElement("span");
+      gap.className = "nodata";
+      gap.style.left = `${(100 * (a - w.since)) / span}%`;
+      gap.style.width = `${(100 * (b - a)) / span}%`;
+      const label = document.createElement("span");
+      label.textContent = "no data";
+      gap.append(label);
+      return gap;
+    }));
+    holder.querySelectorAll(".nodata").forEach((gap) => {
+      if (gap.firstChild.offsetWidth > gap.clientWidth - 4) gap.firstChild.remove();
+    });
   }
 
   function drawAxis(figure, w) {
     const axis = figure.querySelector(".axis");
-    const most = Math.max(2, Math.floor(axis.clientWidth / 70));
+    const most = Math.max(2, Math.floor(axis.clientWidth / 60)); // a label is about 45 px
     const span = w.until - w.since;
     axis.replaceChildren(...ticks(w.since, w.until, most)
       .filter(({ epoch }) => (epoch - w.since) / span > 0.06 && (w.until - epoch) / span > 0.06)
@@ -338,7 +341,9 @@
     requestAnimationFrame(() => {
       resizing = false;
       document.querySelectorAll(".chart").forEach((figure) => {
-        if (figure.chart) drawAxis(figure, figure.chart.w);
+        if (!figure.chart) return;
+        drawGaps(figure, figure.chart.w, figure.chart.values);
+        drawAxis(figure, figure.chart.w);
       });
     });
   });
