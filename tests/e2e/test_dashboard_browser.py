@@ -1,9 +1,11 @@
 """The dashboard in a real headless Chromium (Debian's package, driven by Playwright).
 
-Starts the example server on the fake NVML (three GPUs, one lost), waits for the cards,
-checks the numbers shown equal the API's, changes the fake data and sees the page update
-in place, and sees the page say so when the API cannot be reached. A screenshot is
-saved (``GPU_MONITOR_SCREENSHOT=docs/dashboard.png`` to refresh the README's picture).
+Starts the example server on the fake NVML, waits for the cards, checks the numbers
+shown equal the API's, changes the fake data and sees the page update in place (and
+say so when the API cannot be reached); charts from the recorder and from canned history
+answers (maxima, where data falls in the window, the local-time axis, the hover
+read-out); badges; and the layout of 1, 4 and 8 GPUs from 1280 to 1920 px. A screenshot
+is saved (``GPU_MONITOR_SCREENSHOT=path.png`` to keep it).
 """
 
 from __future__ import annotations
