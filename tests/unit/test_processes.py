@@ -562,20 +562,28 @@ def test_a_pid_denied_at_lookup_is_not_looked_up_again_within_the_cache_time(
 def test_the_caches_stay_bounded(
     monkeypatch: pytest.MonkeyPatch, host_table: dict[int, HostProcess]
 ) -> None:
-    """Past MAX_PIDS the recent cache drops what is too old to be used; the static
-    cache starts again."""
+    """At MAX_PIDS the recent cache drops what is too old to be used (older than
+    SECONDS); the static cache starts again."""
     monkeypatch.setattr(host.StaticDetails, "MAX_PIDS", 3)
     recent, static = host.RecentDetails(), host.StaticDetails()
-    for pid in range(3):
-        recent.put(pid, 1000.0 + pid, None, {"name": str(pid)}, {})
+    for pid, at in enumerate((999.5, 1000.0, 1001.0)):
+        recent.put(pid, at, None, {"name": str(pid)}, {})
         static.get(HostProcess(pid, "u", [str(pid)], started=1.0), 1.0)
-    recent.put(3, 1002.5, None, {"name": "3"}, {})
+    recent.put(3, 1002.0, None, {"name": "3"}, {})
     static.get(HostProcess(3, "u", ["3"], started=1.0), 1.0)
 
-    assert [pid for pid in range(4) if recent.get(pid, 1002.5) is not None] == [1, 2, 3]
-    assert recent.get(1, 1003.0) == ({"name": "1"}, {})  # exactly SECONDS old: still used
-    assert recent.get(1, 1003.01) is None
+    assert sorted(recent._by_pid) == [1, 2, 3]
+    assert recent.get(1, 1002.0) == ({"name": "1"}, {})  # exactly SECONDS old: still used
+    assert recent.get(1, 1002.01) is None
     assert len(static._by_pid) == 1
+
+
+def test_the_lookup_counter_counts_from_zero() -> None:
+    counter = host.LookupCounter()
+    counter.add()
+    counter.add()
+
+    assert counter.count == 2
 
 
 def test_namespace_detection_reads_nspid() -> None:
