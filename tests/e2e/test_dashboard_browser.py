@@ -254,13 +254,20 @@ def test_charts_fill_in_while_the_recorder_runs(server: Server, page: Page) -> N
         # errors (from the dashboard's JSON) become badges on their cards, no reload.
         page.evaluate("window.notReloaded = true")
         server.state.write_text(
-            json.dumps({"1": {"ecc_uncorrected_volatile": 2}, "xid": [[0, 79], [0, 79]]})
+            json.dumps({"1": {"ecc_uncorrected_volatile": 2}, "xid": [[0, 79], [0, 48]]})
         )
-        xid = page.locator('.card[data-index="0"] .badge[data-kind="xid"]')
-        xid.wait_for(timeout=30_000)
+        xids = page.locator('.card[data-index="0"] .badge[data-kind="xid"]')
+        xids.nth(1).wait_for(timeout=30_000)
+        assert sorted(xids.all_inner_texts()) == ["XID 48", "XID 79"]
+        page.wait_for_timeout(1100)  # one event per GPU, XID and second: a second later
+        server.state.write_text(
+            json.dumps({"1": {"ecc_uncorrected_volatile": 2}, "xid": [[0, 79]]})
+        )
+        xid = xids.filter(has_text="XID 79")
         page.wait_for_function(
-            """document.querySelector('.card[data-index="0"] .badge[data-kind="xid"]')
-                   .textContent === 'XID 79 \u00d72'""",
+            """Array.from(document.querySelectorAll(
+                   '.card[data-index="0"] .badge[data-kind="xid"]'))
+                   .some((badge) => badge.textContent === 'XID 79 \u00d72')""",
             timeout=30_000,
         )
         assert "in the last 24 h" in (xid.get_attribute("title") or "")
