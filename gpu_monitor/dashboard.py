@@ -22,7 +22,14 @@ from rest_framework.response import Response
 from gpu_monitor.api import GPUMonitorAPIView, instances
 from gpu_monitor.manager import NVMLUnavailableError, get_manager
 from gpu_monitor.params import whole_number
-from gpu_monitor.rules import PROBLEM_KINDS, hardware_problems
+from gpu_monitor.rules import (
+    HIGH_PERCENT,
+    HOT_TEMPERATURE_C,
+    PROBLEM_KINDS,
+    hardware_problems,
+    is_high,
+    is_hot,
+)
 from gpu_monitor.serializers import (
     DriverInfoSerializer,
     GPUDeviceSerializer,
@@ -106,6 +113,9 @@ def _card(device: GPUDevice, processes: list[GPUProcess] | None = None) -> dict[
         if memory_percent is None
         else f"{device.used_memory_mb} / {device.total_memory_mb} MiB ({memory_percent:.0f}%)",
         "memory_percent": f"{memory_percent or 0:.1f}",
+        "memory_high": is_high(memory_percent),
+        "utilization_high": is_high(device.utilization_percent),
+        "temperature_high": is_hot(device.temperature_c),
         "utilization": "N/A"
         if device.utilization_percent is None
         else f"{device.utilization_percent}%",
@@ -194,6 +204,8 @@ class DashboardView(GPUMonitorAPIView):
         config: dict[str, Any] = {
             "dashboard": reverse(f"{prefix}dashboard"),
             "interval": _interval(request.query_params.get("interval")),
+            "high_percent": HIGH_PERCENT,
+            "hot_temperature_c": HOT_TEMPERATURE_C,
         }
         if apps.is_installed("gpu_monitor.history"):
             config["history"] = reverse(f"{prefix}history")

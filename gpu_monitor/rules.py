@@ -1,5 +1,6 @@
-"""What counts as a sign of failing GPU hardware: the one definition that the health
-check (``gpu_monitor.health``) and the dashboard's badges both use."""
+"""What counts as a sign of failing GPU hardware (the one definition that the health
+check, ``gpu_monitor.health``, and the dashboard's badges both use), and what the
+dashboard marks as high."""
 
 from __future__ import annotations
 
@@ -32,6 +33,21 @@ CHECK_OF = {
     RETIRED_PAGES_PENDING: "retired_pages_pending",
     HARDWARE_SLOWDOWN: "hardware_slowdown",
 }
+
+
+# At or above these the dashboard's bars turn orange.
+HIGH_PERCENT = 90  # memory used or utilisation
+HOT_TEMPERATURE_C = 80
+
+
+def is_high(percent: float | None) -> bool:
+    """Whether memory used or utilisation (percent; None: unknown) is high."""
+    return percent is not None and percent >= HIGH_PERCENT
+
+
+def is_hot(temperature_c: int | None) -> bool:
+    """Whether a GPU temperature (None: unknown) is high."""
+    return temperature_c is not None and temperature_c >= HOT_TEMPERATURE_C
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,8 @@ def test_refresh_interval_from_query(
     assert config(html) == {
         "dashboard": "/api/gpu/dashboard",  # the page refreshes from its own JSON
         "interval": interval,
+        "high_percent": 90,  # gpu_monitor.rules: the bars' colours, one definition
+        "hot_temperature_c": 80,
         "history": "/api/gpu/history",  # the test settings install gpu_monitor.history
         "events": "/api/gpu/events",
     }
@@ -308,3 +310,14 @@ def test_utilisation_not_available_says_why(fake_nvml: ModuleType, client: Clien
     assert 'data-field="utilization" title="Not Supported">N/A</span>' in cards[1]
     assert '<p class="why" data-field="utilization_why" >N/A: Not Supported</p>' in cards[1]
     assert '<p class="why" data-field="utilization_why" hidden>' in cards[0]
+
+
+def test_high_values_are_marked_on_the_server_too(fake_nvml: ModuleType, client: Client) -> None:
+    gpu = fake_nvml.STATE.gpus[1]
+    gpu.utilization_gpu, gpu.temperature, gpu.used_v2 = 90, 80, 73404 * 1024 * 1024  # 90.0 %
+
+    cards = page(client).split('<template id="card-template">')[0].split("<article ")[1:]
+
+    for name in ("memory", "utilization", "temperature"):
+        assert f'<div class="fill" data-bar="{name}"' in cards[0]
+        assert f'<div class="fill high" data-bar="{name}"' in cards[1]

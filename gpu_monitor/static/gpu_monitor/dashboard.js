@@ -4,8 +4,8 @@
   "use strict";
   const config = JSON.parse(document.getElementById("gpu-monitor-config").textContent);
   const $ = (id) => document.getElementById(id);
-  const HIGH_PERCENT = 90;
-  const HIGH_TEMPERATURE_C = 80;
+  const HIGH_PERCENT = config.high_percent; // gpu_monitor/rules.py: one definition
+  const HOT_TEMPERATURE_C = config.hot_temperature_c;
   let lastSuccess = null;
 
   async function getJSON(url) {
@@ -56,7 +56,7 @@
     card.querySelector('[data-field="utilization_why"]').hidden = !why;
     setBar(card, "utilization", d.utilization_percent, d.utilization_percent >= HIGH_PERCENT);
     setText(card, "temperature", na(d.temperature_c, " °C"));
-    setBar(card, "temperature", d.temperature_c, d.temperature_c >= HIGH_TEMPERATURE_C);
+    setBar(card, "temperature", d.temperature_c, d.temperature_c >= HOT_TEMPERATURE_C);
     setText(card, "power", d.power_draw_w === null ? "Power N/A"
       : `${d.power_draw_w.toFixed(0)} W` + (d.power_limit_w ? ` / ${d.power_limit_w.toFixed(0)} W` : ""));
     setText(card, "performance_state", d.performance_state || "N/A");
@@ -209,7 +209,7 @@
     let line = "";
     let area = "";
     runs(values).forEach(([a, b]) => {
-      const points = [[w.x(w.t[a]), y(values[a])]];
+      const points = [[w.x(Math.max(w.since, w.t[a])), y(values[a])]];
       for (let i = a; i <= b; i += 1) points.push([w.x(w.t[i] + w.step / 2), y(values[i])]);
       points.push([w.x(Math.min(w.until, w.t[b] + w.step)), y(values[b])]);
       const d = points.map(([px, py], i) => `${i ? "L" : "M"}${px.toFixed(2)} ${py.toFixed(1)}`).join(" ");
