@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from gpu_monitor.conf import conf
 from gpu_monitor.manager import GPUManager, NVMLUnavailableError, get_manager
 from gpu_monitor.manager.session import failures_shown_by_caller
+from gpu_monitor.rules import HARDWARE_SLOWDOWNS
 from gpu_monitor.types import (
     GPUDevice,
     GPUDevicesResponse,
@@ -45,7 +46,6 @@ WIDE_COLUMNS = (
     "State",
 )
 LEFT_ALIGNED = {"Name", "Bus ID", "UUID", "State", "Remap", "Clock events"}
-HARDWARE_SLOWDOWNS = {"hw_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown"}
 INDENT = "     "  # MIG devices and processes: under their GPU's row
 Cell = tuple[str, "Callable[[str], str] | None"]
 CLEAR_SCREEN = "\x1b[H\x1b[J"  # cursor home, clear to the end: redraw in place
@@ -377,7 +377,7 @@ class Command(BaseCommand):
         reasons = device.clocks_event_reasons
         if reasons is None:
             return "N/A", None
-        hardware = HARDWARE_SLOWDOWNS.intersection(reasons)
+        hardware = set(HARDWARE_SLOWDOWNS).intersection(reasons)
         return ",".join(reasons) or "none", self.style.WARNING if hardware else None
 
 
