@@ -52,14 +52,16 @@ logger = logging.getLogger(__name__)
 RETENTION_EVERY_S = 60  # delete old rows at most once a minute
 RETENTION_BATCH = 10_000  # rows per DELETE statement
 RETENTION_BUDGET_S = 1.0  # per run; what is left waits for the next minute
-XID_WAIT_MS = 500  # how long the XID thread blocks in NVML: bounds the shutdown delay
+XID_WAIT_MS = 250  # how long the XID thread blocks in NVML: bounds the shutdown delay
 XID_RETRY_S = 60.0  # how often to try registering again where NVML could not
 # The recorder's own database connection (PostgreSQL): a server that does not answer
 # a connection attempt, or a statement (a lock held elsewhere), costs at most this long.
 CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_S = 30
 STALLED_AFTER_S = 10.0  # a write that has not returned by then: the database is not answering
-STOP_WITHIN_S = 0.8  # after stop(): time left to the writer, then leave whatever it does
+# After stop(): time left to the writer, then leave whatever it does. Less than the 1 s
+# promised for SIGTERM, since the interpreter's own exit follows.
+STOP_WITHIN_S = 0.4
 ONCE_WITHIN_S = CONNECT_TIMEOUT_S + STATEMENT_TIMEOUT_S  # --once: time for its one write
 PERMANENT = (ProgrammingError, DataError, IntegrityError, NotSupportedError)
 # SQLite reports a missing table or column as an OperationalError, like an outage.
@@ -184,6 +186,7 @@ class Recorder:
                 self.take(next_tick)
                 self.watch_writer()
         finally:
+            self.stopping.set()  # the XID listener leaves while the writer writes
             self.finishing.set()
             self.wake.set()
             deadline = time.monotonic() + (ONCE_WITHIN_S if once else STOP_WITHIN_S)
@@ -193,7 +196,6 @@ class Recorder:
                 if time.monotonic() >= deadline:
                     break
                 writer.join(0.02)
-            self.stopping.set()
             if listener is not None:
                 listener.join(max(0.0, deadline - time.monotonic()))
             connection_created.disconnect(self.limit_connection)
