@@ -251,16 +251,18 @@ def series_of(
 
 def identities_of(host: str, uuids: list[str]) -> dict[str, tuple[int, str]]:
     """The index and name of each GPU at its latest sample, in one query: each GPU's
-    latest sample is one lookup in the (host, GPU, epoch) index."""
+    latest sample is one lookup in the (host, GPU, epoch) index, then by primary key."""
     if not uuids:
         return {}
     samples = Sample.objects.filter(host=host)
-    latest = Q()
-    for uuid in uuids:
-        newest = samples.filter(gpu_uuid=uuid).order_by("-epoch").values("pk")[:1]
-        latest |= Q(pk=Subquery(newest))
-    rows = samples.filter(latest).values_list("gpu_uuid", "gpu_index", "name")
-    found = {uuid: (index, name) for uuid, index, name in rows}
+    newest = [
+        Subquery(samples.filter(gpu_uuid=uuid).order_by("-epoch").values("pk")[:1])
+        for uuid in uuids
+    ]
+    # By primary key only: with a host filter too, SQLite walks every row of the host.
+    rows = Sample.objects.filter(pk__in=newest)  # type: ignore[misc]  # stubs: no expressions
+    identities = rows.values_list("gpu_uuid", "gpu_index", "name")
+    found = {uuid: (index, name) for uuid, index, name in identities}
     # A GPU with rollups but no sample left (retention) has no identity to show.
     return {uuid: found.get(uuid, (0, "")) for uuid in uuids}
 
