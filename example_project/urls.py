@@ -28,7 +28,7 @@ if settings.HEALTH:
         path(
             "health/",
             HealthCheckView.as_view(
-                checks=[("gpu_monitor.health.GPUHealthCheck", {"min_gpu_count": 1})]
+                checks=[("gpu_monitor.contrib.health_check.GPUHealthCheck", {"min_gpu_count": 1})]
             ),
             name="health",
         ),

@@ -1,5 +1,5 @@
 """What counts as a sign of failing GPU hardware (the one definition that the health
-check, ``gpu_monitor.health``, and the dashboard's badges both use), and what the
+check, ``gpu_monitor.contrib.health_check``, and the dashboard's badges both use), and what the
 dashboard marks as high."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from django.contrib.staticfiles import finders
 from django.test import Client, override_settings
 
 import gpu_monitor
-from gpu_monitor.health import GPUHealthCheck
+from gpu_monitor.contrib.health_check import GPUHealthCheck
 from gpu_monitor.manager import get_manager
 
 

@@ -12,7 +12,7 @@ from django.test import RequestFactory
 from health_check.views import HealthCheckView
 
 from gpu_monitor import rules
-from gpu_monitor.health import GPUHealthCheck
+from gpu_monitor.contrib.health_check import GPUHealthCheck
 
 
 def run(check: GPUHealthCheck) -> str | None:
@@ -54,7 +54,7 @@ def test_maximum_temperature(fake_nvml: ModuleType) -> None:
 def test_through_health_check_view(fake_nvml: ModuleType, scenario: str, status: int) -> None:
     fake_nvml.configure(gpus=2, scenario=scenario)
     view = HealthCheckView.as_view(
-        checks=[("gpu_monitor.health.GPUHealthCheck", {"min_gpu_count": 2})]
+        checks=[("gpu_monitor.contrib.health_check.GPUHealthCheck", {"min_gpu_count": 2})]
     )
 
     response = asyncio.run(view(RequestFactory().get("/health/?format=json")))
@@ -148,7 +148,7 @@ def test_every_problem_is_named(fake_nvml: ModuleType) -> None:
 
 def test_uncorrectable_ecc_makes_health_endpoint_unhealthy(fake_nvml: ModuleType) -> None:
     fake_nvml.STATE.gpus[0].ecc_uncorrected_volatile = 1
-    view = HealthCheckView.as_view(checks=["gpu_monitor.health.GPUHealthCheck"])
+    view = HealthCheckView.as_view(checks=["gpu_monitor.contrib.health_check.GPUHealthCheck"])
 
     response = asyncio.run(view(RequestFactory().get("/health/?format=json")))
 

@@ -3,7 +3,10 @@
 from health_check.views import HealthCheckView
 
 path("health/", HealthCheckView.as_view(checks=[
-    ("gpu_monitor.health.GPUHealthCheck", {"min_gpu_count": 1, "max_temperature_c": 85}),
+    (
+        "gpu_monitor.contrib.health_check.GPUHealthCheck",
+        {"min_gpu_count": 1, "max_temperature_c": 85},
+    ),
 ]))
 """
 

@@ -1,0 +1,1 @@
+"""Plug-ins for other Django packages (django-health-check); each needs its extra."""
