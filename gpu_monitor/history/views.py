@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.db.models import Q, QuerySet, Subquery
 from rest_framework.exceptions import NotFound, ParseError
@@ -284,6 +285,16 @@ class EventPagination(PageNumberPagination):
                 f"page_size: a whole number from 1 to {self.max_page_size}, not {shown(text)}"
             )
         return size
+
+    def get_page_number(self, request: Request, paginator: Paginator[Any]) -> int:
+        """A whole number from 1, as the schema says (DRF also takes "" and "last")."""
+        text = request.query_params.get(self.page_query_param)
+        if text is None:
+            return 1
+        number = whole_number(text)
+        if number is None or number < 1:
+            raise NotFound(f"page: a whole number from 1, not {shown(text)}")
+        return number
 
     def page_of(self, queryset: QuerySet[Any], request: Request, view: APIView) -> list[Any]:
         """The requested page (DRF's None means "no page size", which never happens

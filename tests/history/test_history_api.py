@@ -596,6 +596,16 @@ def test_events_page_size_out_of_range_is_400(client: Client, page_size: str) ->
     assert response.json()["detail"].startswith("page_size: ")
 
 
+@pytest.mark.parametrize("page", ["", "0", "x", "last", "-1"])
+def test_events_page_not_a_whole_number_from_1_is_404(client: Client, page: str) -> None:
+    Event.objects.bulk_create([event(T0)])
+
+    response = client.get("/api/gpu/events", {"page": page})
+
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("page: ")
+
+
 def test_events_page_size_within_range(client: Client) -> None:
     Event.objects.bulk_create([event(T0 + i, xid=i) for i in range(5)])
 
