@@ -600,7 +600,11 @@ def test_log_init_failure_and_empty_list(
             logging.WARNING,
             "NVML initialization failed: NVML Shared Library Not Found. GPU features disabled.",
         ),
-        ("gpu_monitor.manager", logging.DEBUG, "NVML not initialized, returning empty device list"),
+        (
+            "gpu_monitor.manager.gpu_manager",
+            logging.DEBUG,
+            "NVML not initialized, returning empty device list",
+        ),
     ]
 
 
