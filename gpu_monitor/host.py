@@ -40,21 +40,6 @@ ZOMBIE = "the process is a zombie (it ended; its parent has not reaped it)"
 START_SLACK_S = 0.5
 
 
-class LookupCounter:
-    """How many psutil lookups were made (the benchmark reports it per request)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def add(self) -> None:
-        with self._lock:
-            self.count += 1
-
-
-lookups = LookupCounter()
-
-
 def in_child_pid_namespace() -> bool:
     """Whether this process runs in a PID namespace below the host's (a container
     without ``--pid=host``): its ``NSpid`` line then lists more than one pid."""
@@ -229,7 +214,6 @@ def host_details(
 def look_up(pid: int, seen_at: float) -> tuple[Any, dict[str, Any], dict[str, str]]:
     """Read the host fields of ``pid`` from /proc (through psutil): the psutil process
     they were read from (None when there was none), the fields and their errors."""
-    lookups.add()
     process = None
     try:
         process = psutil.Process(pid)

@@ -410,15 +410,15 @@ def test_the_same_process_within_the_cache_time_is_not_read_again(
     process = own_process(fake_nvml, 4242)
     host_table[4242] = HostProcess(4242, "alice", ["train.py"], started=1000.0)
     host.describe([process], seen_at=2000.0, command_line=True)
-    before = host.lookups.count
 
-    (within,) = host.describe([process], seen_at=2001.5, command_line=True)
-    after_window = host.lookups.count
-    host.describe([process], seen_at=2002.5, command_line=True)
+    with mock.patch.object(host, "look_up", wraps=host.look_up) as look_up:
+        (within,) = host.describe([process], seen_at=2001.5, command_line=True)
+        after_window = look_up.call_count
+        host.describe([process], seen_at=2002.5, command_line=True)
 
     assert within.username == "alice"
-    assert after_window - before == 0
-    assert host.lookups.count - after_window == 1
+    assert after_window == 0
+    assert look_up.call_count == 1
 
 
 def test_a_real_process_is_reused_within_the_cache_time(
@@ -429,11 +429,11 @@ def test_a_real_process_is_reused_within_the_cache_time(
     process = own_process(fake_nvml, os.getpid())
     now = time.time()
     host.describe([process], seen_at=now, command_line=True)
-    before = host.lookups.count
 
-    (described,) = host.describe([process], seen_at=now + 1, command_line=True)
+    with mock.patch.object(host, "look_up", wraps=host.look_up) as look_up:
+        (described,) = host.describe([process], seen_at=now + 1, command_line=True)
 
-    assert host.lookups.count == before
+    assert look_up.call_count == 0
     assert described.username == getpass.getuser()
 
 
@@ -551,11 +551,11 @@ def test_a_pid_denied_at_lookup_is_not_looked_up_again_within_the_cache_time(
     monkeypatch.setattr(psutil, "Process", mock.Mock(side_effect=psutil.AccessDenied(4242)))
     listed = own_process(fake_nvml, 4242)
     host.describe([listed], seen_at=2000.0, command_line=True)
-    before = host.lookups.count
 
-    (described,) = host.describe([listed], seen_at=2001.0, command_line=True)
+    with mock.patch.object(host, "look_up", wraps=host.look_up) as look_up:
+        (described,) = host.describe([listed], seen_at=2001.0, command_line=True)
 
-    assert host.lookups.count == before
+    assert look_up.call_count == 0
     assert described.field_errors["username"] == host.DENIED
 
 
@@ -576,14 +576,6 @@ def test_the_caches_stay_bounded(
     assert recent.get(1, 1002.0) == ({"name": "1"}, {})  # exactly SECONDS old: still used
     assert recent.get(1, 1002.01) is None
     assert len(static._by_pid) == 1
-
-
-def test_the_lookup_counter_counts_from_zero() -> None:
-    counter = host.LookupCounter()
-    counter.add()
-    counter.add()
-
-    assert counter.count == 2
 
 
 def test_namespace_detection_reads_nspid() -> None:
@@ -647,12 +639,12 @@ def test_a_pid_on_several_gpus_is_looked_up_once(
     for gpu in fake_nvml.STATE.gpus:
         gpu.processes = [fake_nvml.FakeProcess(os.getpid(), MIB)]
     processes, _ = GPUManager().get_processes()
-    before = host.lookups.count
 
-    described = host.describe(processes, seen_at=time.time(), command_line=False)
+    with mock.patch.object(host, "look_up", wraps=host.look_up) as look_up:
+        described = host.describe(processes, seen_at=time.time(), command_line=False)
 
     assert [p.gpu_index for p in described] == [0, 1]
-    assert host.lookups.count - before == 1
+    assert look_up.call_count == 1
     assert described[0].username == described[1].username == getpass.getuser()
 
 
