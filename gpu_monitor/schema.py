@@ -167,9 +167,9 @@ def common_responses() -> dict[int, Any]:
     }
 
 
-def _index_parameter() -> Any:
+def _gpu_parameter() -> Any:
     return OpenApiParameter(
-        "index",
+        "gpu",
         str,
         OpenApiParameter.PATH,
         description="GPU index (0, 1, ...) or UUID (GPU-..., stable across reboots; or the "
@@ -200,7 +200,7 @@ def _docs() -> dict[str, dict[str, Any]]:
         },
         "device": {
             "summary": "One GPU by index or UUID",
-            "parameters": [_index_parameter()],
+            "parameters": [_gpu_parameter()],
             "responses": {
                 200: OpenApiResponse(
                     GPUDeviceSerializer,
@@ -255,7 +255,7 @@ def _docs() -> dict[str, dict[str, Any]]:
         },
         "device_processes": {
             "summary": "Processes on one GPU, by index or UUID",
-            "parameters": [_index_parameter()],
+            "parameters": [_gpu_parameter()],
             "responses": {
                 200: OpenApiResponse(
                     GPUProcessesResponseSerializer,

@@ -19,9 +19,9 @@ app_name = "gpu_monitor"
 
 urlpatterns = [
     re_path(r"^devices/?$", views.DeviceListView.as_view(), name="devices"),
-    re_path(r"^devices/(?P<index>[^/]+)/?$", views.DeviceDetailView.as_view(), name="device"),
+    re_path(r"^devices/(?P<gpu>[^/]+)/?$", views.DeviceDetailView.as_view(), name="device"),
     re_path(
-        r"^devices/(?P<index>[^/]+)/processes/?$",
+        r"^devices/(?P<gpu>[^/]+)/processes/?$",
         views.DeviceProcessListView.as_view(),
         name="device-processes",
     ),

@@ -91,8 +91,8 @@ class DeviceDetailView(GPUMonitorAPIView):
     {"index": 0, "name": "NVIDIA H100 80GB HBM3", "total_memory_mb": 81559, ...}
     """
 
-    def get(self, request: Request, index: str) -> Response:
-        return Response(GPUDeviceSerializer(find_device(index)).data)
+    def get(self, request: Request, gpu: str) -> Response:
+        return Response(GPUDeviceSerializer(find_device(gpu)).data)
 
 
 class ProcessesAPIView(GPUMonitorAPIView):
@@ -119,8 +119,8 @@ class ProcessListView(ProcessesAPIView):
 class DeviceProcessListView(ProcessesAPIView):
     """Processes on one GPU (by index or UUID), shaped like ``processes``; 404 when none."""
 
-    def get(self, request: Request, index: str) -> Response:
-        return Response(GPUProcessesResponseSerializer(find_processes(index)).data)
+    def get(self, request: Request, gpu: str) -> Response:
+        return Response(GPUProcessesResponseSerializer(find_processes(gpu)).data)
 
 
 @document("driver")

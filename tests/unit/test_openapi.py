@@ -13,8 +13,8 @@ from django.test import Client
 
 OPERATIONS = {  # every operation can be 503: a misconfigured GPU_MONITOR fails closed
     "/api/gpu/devices/": {"200", "401", "403", "405", "429", "503"},
-    "/api/gpu/devices/{index}/": {"200", "401", "403", "404", "405", "429", "503"},
-    "/api/gpu/devices/{index}/processes/": {"200", "401", "403", "404", "405", "429", "503"},
+    "/api/gpu/devices/{gpu}/": {"200", "401", "403", "404", "405", "429", "503"},
+    "/api/gpu/devices/{gpu}/processes/": {"200", "401", "403", "404", "405", "429", "503"},
     "/api/gpu/processes/": {"200", "401", "403", "405", "429", "503"},
     "/api/gpu/driver/": {"200", "401", "403", "405", "429", "503"},
     "/api/gpu/status/": {"200", "401", "403", "405", "429", "503"},
@@ -68,7 +68,7 @@ def test_device_schema_mirrors_the_serializer(schema: dict[str, Any]) -> None:
 
 
 def test_index_parameter_accepts_index_or_uuid(schema: dict[str, Any]) -> None:
-    (parameter,) = schema["paths"]["/api/gpu/devices/{index}/"]["get"]["parameters"]
+    (parameter,) = schema["paths"]["/api/gpu/devices/{gpu}/"]["get"]["parameters"]
     assert parameter["schema"]["pattern"] == r"^([0-9]+|(GPU|MIG)-[0-9A-Za-z-]{1,80})$"
 
 
