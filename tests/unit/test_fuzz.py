@@ -20,8 +20,9 @@ from schemathesis.config import SchemathesisConfig
 
 # Every check is on. Exceptions, each scoped to its operations: the driver endpoint
 # answers 503 by design (documented in the schema) when NVML is not available; history
-# and events take times as free text (ISO 8601 or -1h), which no schema can pin down,
-# so a schema-valid string may still be a documented 400 naming the parameter.
+# answers a documented 400 when ``since`` is not before ``until``, a relation between
+# two parameters that no OpenAPI schema can state (each alone is described exactly:
+# events has no exception).
 CONFIG = SchemathesisConfig.from_dict(
     {
         "operations": [
@@ -32,7 +33,7 @@ CONFIG = SchemathesisConfig.from_dict(
                 },
             },
             {
-                "include-path-regex": "^/api/gpu/(history|events)/$",
+                "include-path": "/api/gpu/history/",
                 "checks": {
                     "positive_data_acceptance": {
                         "expected-statuses": ["2xx", "400", "401", "403", "404"]
