@@ -8,7 +8,11 @@ import re
 
 from rest_framework.exceptions import NotFound, ParseError
 
-UUID_PATTERN = re.compile(r"(GPU|MIG)-[0-9A-Za-z-]{1,80}")
+# A GPU as a user names it: an index, or a UUID (the GPU's, or one of its MIG devices').
+_UUID = "(GPU|MIG)-[0-9A-Za-z-]{1,80}"
+UUID_PATTERN = re.compile(_UUID)
+GPU_PATTERN = f"^([0-9]+|{_UUID})$"  # as the OpenAPI schema publishes it
+OPTIONAL_GPU_PATTERN = f"^([0-9]+|{_UUID})?$"  # a query parameter: empty is every GPU
 
 TOO_LARGE = 10**9  # past any index or interval; int() of 4301+ digits would raise
 

@@ -10,6 +10,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from gpu_monitor.params import GPU_PATTERN
 from gpu_monitor.serializers import (
     DriverInfoSerializer,
     ErrorSerializer,
@@ -174,7 +175,7 @@ def _gpu_parameter() -> Any:
         OpenApiParameter.PATH,
         description="GPU index (0, 1, ...) or UUID (GPU-..., stable across reboots; or the "
         "MIG-... UUID of one of its MIG devices).",
-        pattern=r"^([0-9]+|(GPU|MIG)-[0-9A-Za-z-]{1,80})$",
+        pattern=GPU_PATTERN,
     )
 
 

@@ -6,11 +6,10 @@ from typing import Any
 
 from gpu_monitor.history.models import Event
 from gpu_monitor.history.serializers import EventSerializer, HistorySerializer
-from gpu_monitor.params import TIME_HELP, TIME_PATTERN
+from gpu_monitor.params import OPTIONAL_GPU_PATTERN, TIME_HELP, TIME_PATTERN
 
 # The query parameters as the views accept them: what a pattern, a bound or an enum
 # cannot say (``since`` before ``until``) is in the description and answers a 400.
-GPU_PATTERN = "^([0-9]+|(GPU|MIG)-[0-9A-Za-z-]{1,80})?$"
 
 EXAMPLE_HISTORY: dict[str, Any] = {
     "host": "gpu-node-1",
@@ -63,7 +62,7 @@ def gpu_query() -> Any:
         "GPU index or UUID, or the UUID of one of its MIG devices (found through NVML on "
         "this server); default: every GPU of the host. A GPU is known by its samples or "
         "its events: 404 for one the host never recorded",
-        pattern=GPU_PATTERN,
+        pattern=OPTIONAL_GPU_PATTERN,
     )
 
 
