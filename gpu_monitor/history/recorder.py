@@ -149,7 +149,8 @@ class Recorder:
         self.xid_queue: queue.Queue[XidEvent] = queue.Queue()
         self.uuids: dict[int, str] = {}  # the last known UUID of each index (sampling)
         # The writer's: what the database holds, read before the first write.
-        self.recorded: Recorded | None = None
+        self.recorded = Recorded()
+        self.reconciled = False  # whether ``recorded`` and ``dirty_from`` were read
         self.dirty_from: int | None = None  # the first period with samples not rolled up
         self.last_retention = 0.0
 
@@ -374,8 +375,9 @@ class Recorder:
         self.writing_since = time.monotonic()
         epoch, written = None, 0
         try:
-            if self.recorded is None:
+            if not self.reconciled:
                 self.recorded, self.dirty_from = self.read_recorded()
+                self.reconciled = True
             while (tick := self.oldest()) is not None:
                 self.write_tick(tick)
                 epoch, written = tick.epoch, written + 1
@@ -452,7 +454,6 @@ class Recorder:
     def write_tick(self, tick: Tick) -> None:
         """One tick in one transaction; events already there (another recorder of the
         host wrote them) are skipped by the unique constraint, as samples are."""
-        assert self.recorded is not None
         events, after = self.events_of(tick, self.recorded)
         with self.lock:
             dropped = self.dropped

@@ -68,6 +68,14 @@ class HangingWriter:
         raise OperationalError("released")
 
 
+def join_recorder_threads() -> None:
+    """Wait for the writer and XID threads a test left (released, or stopping)."""
+    for thread in threading.enumerate():
+        if thread.name in ("gpu-write", "gpu-xid"):
+            thread.join(5)
+            assert not thread.is_alive(), thread.name
+
+
 # -- item 2: sampling never waits on the database ------------------------------------
 
 
@@ -88,13 +96,16 @@ def test_ticks_go_on_into_the_buffer_while_a_write_hangs_and_stop_is_prompt(
             recorder.stop()
             runner.join(5)
             elapsed = time.monotonic() - stopped
+            in_flight = recorder.writing_since is not None  # left while the write hung
+            unwritten = recorder.unwritten()
         finally:
             hang.release.set()
+            join_recorder_threads()
 
     assert not runner.is_alive()
     assert elapsed < 1.0
-    assert recorder.unwritten() >= 20
-    assert recorder.writing_since is not None  # left while the write was in flight
+    assert unwritten >= 20
+    assert in_flight
     said = [r for r in caplog.records if r.getMessage().startswith("Database unreachable")]
     assert len(said) == 1 and said[0].levelno == logging.ERROR
     assert "no answer for" in said[0].getMessage()
@@ -122,6 +133,7 @@ def test_sigterm_while_a_write_hangs_exits_within_a_second_saying_how_many(
     finally:
         hang.release.set()
         killer.join(5)
+        join_recorder_threads()
 
     assert elapsed < 1.0
     message = str(raised.value)
@@ -604,7 +616,8 @@ def test_a_frozen_database_server_neither_stops_the_ticks_nor_delays_sigterm(
         code, stderr = finish(recorder)
     finally:
         for pid in frozen:
-            os.kill(pid, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):  # gone once the others went on
+                os.kill(pid, signal.SIGCONT)
         store.close()
 
     print(f"SIGTERM to exit with the server frozen: {elapsed:.3f} s")
@@ -640,6 +653,9 @@ def test_the_recorder_connection_has_a_statement_timeout_the_project_keeps_none(
 
     assert recorder.unwritten() == 1 and recorder.failure is None
     assert "statement timeout" in recorder.last_error
+    assert recorder.writer_db is not None
+    assert recorder.writer_db.settings_dict["OPTIONS"]["connect_timeout"] == 5
+    assert "connect_timeout" not in connection.settings_dict["OPTIONS"]
     assert elapsed < 3
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
