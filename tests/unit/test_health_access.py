@@ -1,4 +1,4 @@
-"""Who can read health/: the README's two snippets of "Health checks", run as written.
+"""Who can read health/: the docs' two snippets of "Health checks", run as written.
 
 The first (an open ``health/``, as the example project serves it) answers anonymous
 users with the GPUs' state, even while ``GPU_MONITOR`` is misconfigured and the API
@@ -22,12 +22,12 @@ from django.urls import path
 
 import tests.urls
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 MISCONFIGURED = {"PERMISSION_CLASSES": "rest_framework.permissions.IsAdminUser"}  # not a list
 
 
 def health_snippets() -> list[str]:
-    """The Python blocks of the README's "Health checks" section that define health/."""
+    """The Python blocks of docs/metrics.md's "Health checks" section that define health/."""
     section = README.read_text().split("\n## Health checks\n")[1].split("\n## ")[0]
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
     return [block for block in blocks if '"health/"' in block]
