@@ -105,13 +105,12 @@ class Command(BaseCommand):
         def stop(signum: int, frame: FrameType | None) -> None:
             recorder.stop()
 
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         if not options["once"]:
             # What is loaded by now lives as long as the process: out of every collection,
             # including the one at exit, which would take tenths of a second of the 1 s
             # that SIGTERM has to exit in.
             gc.freeze()
-        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-        if not options["once"]:
             self.stdout.write(
                 f"Recording host {options['host']!r} every {options['interval']} s, keeping "
                 f"{options['retention']} s; SIGTERM or Ctrl-C stops."
