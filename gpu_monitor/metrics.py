@@ -59,6 +59,16 @@ DEVICE_METRICS: list[tuple[str, str, Callable[[GPUDevice], float | None]]] = [
     ("sm_clock_hertz", "SM clock", lambda d: _scale(d.sm_clock_mhz, 1_000_000)),
     ("memory_clock_hertz", "Memory clock", lambda d: _scale(d.memory_clock_mhz, 1_000_000)),
     (
+        "sm_clock_max_hertz",
+        "Maximum SM clock (nvidia-smi clocks.max.sm)",
+        lambda d: _scale(d.sm_clock_max_mhz, 1_000_000),
+    ),
+    (
+        "memory_clock_max_hertz",
+        "Maximum memory clock (nvidia-smi clocks.max.memory)",
+        lambda d: _scale(d.memory_clock_max_mhz, 1_000_000),
+    ),
+    (
         "performance_state",
         "Performance state: 0 (P0, maximum) to 15 (P15, minimum)",
         lambda d: int(d.performance_state[1:]) if d.performance_state else None,
@@ -82,6 +92,11 @@ DEVICE_METRICS: list[tuple[str, str, Callable[[GPUDevice], float | None]]] = [
         "remapped_rows_failed",
         "1 when a row remap has failed",
         lambda d: _flag(d.remapped_rows_failure),
+    ),
+    (
+        "retired_pages_pending",
+        "1 when retired pages are pending (GPUs before Ampere; applied at the next reset)",
+        lambda d: _flag(d.retired_pages_pending),
     ),
     (
         "mig_mode",
@@ -159,6 +174,7 @@ class GPUCollector(Collector):
                     families[name].add_metric(labels, value)
         yield available
         yield from families.values()
+        yield energy_family(devices)
         yield from health_families(devices)
         yield mig_memory_family(devices, "total")
         yield mig_memory_family(devices, "used")
@@ -182,6 +198,21 @@ class GPUCollector(Collector):
         for labels, mib in sorted(used.items()):
             family.add_metric(list(labels), mib * MIB)
         return family
+
+
+def energy_family(devices: list[GPUDevice]) -> Metric:
+    """``gpu_monitor_energy_joules_total``: energy used since the driver was loaded."""
+    family = CounterMetricFamily(
+        "gpu_monitor_energy_joules",
+        "Energy used since the driver was last loaded (nvmlDeviceGetTotalEnergyConsumption)",
+        labels=LABELS,
+    )
+    for device in devices:
+        if device.energy_consumed_j is not None:
+            family.add_metric(
+                [str(device.index), device.uuid or "", device.name], device.energy_consumed_j
+            )
+    return family
 
 
 def health_families(devices: list[GPUDevice]) -> Iterator[Metric]:

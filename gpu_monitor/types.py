@@ -60,6 +60,9 @@ class GPUDevice:
     decoder_utilization_percent: int | None = None
     mig_mode: str | None = None
     mig_devices: list[MIGDevice] = field(default_factory=list)
+    sm_clock_max_mhz: int | None = None
+    memory_clock_max_mhz: int | None = None
+    energy_consumed_j: float | None = None  # since the driver was last loaded
 
     @classmethod
     def unavailable(cls, index: int, message: str, uuid: str | None = None) -> GPUDevice:

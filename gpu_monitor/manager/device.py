@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 
 
 def read_core(reader: FieldReader, handle: Any) -> dict[str, Any]:
-    """The ``GPUDevice`` keyword arguments of the core fields (13 NVML calls)."""
+    """The ``GPUDevice`` keyword arguments of the core fields (16 NVML calls)."""
     nvml = reader.nvml
     read = reader.read
     name = read(("name",), lambda: text(nvml.nvmlDeviceGetName(handle)))
@@ -59,7 +59,25 @@ def read_core(reader: FieldReader, handle: Any) -> dict[str, Any]:
             ("memory_clock_mhz",),
             lambda: int(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM)),
         ),
+        "sm_clock_max_mhz": read(
+            ("sm_clock_max_mhz",),
+            lambda: int(nvml.nvmlDeviceGetMaxClockInfo(handle, nvml.NVML_CLOCK_SM)),
+        ),
+        "memory_clock_max_mhz": read(
+            ("memory_clock_max_mhz",),
+            lambda: int(nvml.nvmlDeviceGetMaxClockInfo(handle, nvml.NVML_CLOCK_MEM)),
+        ),
+        # Millijoules since the driver was last loaded (Volta and newer): a counter.
+        "energy_consumed_j": read(
+            ("energy_consumed_j",),
+            lambda: joules(nvml.nvmlDeviceGetTotalEnergyConsumption(handle)),
+        ),
     }
+
+
+def joules(millijoules: int) -> float:
+    """NVML counts energy in millijoules; the API and Prometheus use joules."""
+    return millijoules / 1000
 
 
 def read_memory(reader: FieldReader, handle: Any) -> Any:

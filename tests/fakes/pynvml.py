@@ -108,6 +108,10 @@ class NVMLLibraryMismatchError(Exception):
 
 MIB = 1024 * 1024
 NOT_IN_MIG = 0xFFFFFFFF
+# nvmlDeviceGetTotalEnergyConsumption (millijoules since the driver loaded): no capture
+# here has a value (nvidia-smi does not show it), so a made-up one: about 7 days at the
+# H100's idle 71 W.
+ENERGY_MJ = 7 * 86400 * 71070  # 42,983,136,000 mJ = 42.98 MJ
 
 
 @dataclass
@@ -167,6 +171,12 @@ class FakeGPU:
     clock_sm: int = 345
     clock_mem: int = 2619
     clock_video: int = 765
+    # nvidia-smi -q "Max Clocks" of the capture (nvidia-smi clocks.max.*).
+    clock_max_graphics: int = 1980
+    clock_max_sm: int = 1980
+    clock_max_mem: int = 2619
+    clock_max_video: int = 1545
+    energy_mj: int = ENERGY_MJ
     fan_speed: int = 0
     ecc_mode: int = 1
     ecc_corrected_volatile: int = 0
@@ -266,6 +276,7 @@ def make_mig(gpu: FakeGPU) -> None:
     gpu.used_v2, gpu.free = 16959 * MIB, 126199 * MIB
     gpu.temperature, gpu.power_mw, gpu.clock_sm, gpu.clock_mem = 36, 295000, 1980, 3201
     gpu.clock_graphics, gpu.clock_video = 1980, 1545
+    gpu.clock_max_mem = 3201  # the H200's HBM3e; the other max clocks are the H100's
     gpu.mig_mode, gpu.clocks_event_reasons = 1, 0
     gpu.mig_devices = [
         FakeMIG(
@@ -582,6 +593,29 @@ def nvmlDeviceGetClockInfo(handle: _Handle, clock_type: int) -> int:
         raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
     value: int = getattr(_gpu(handle, name), name)
     return value
+
+
+_MAX_CLOCKS = {
+    NVML_CLOCK_GRAPHICS: "clock_max_graphics",
+    NVML_CLOCK_SM: "clock_max_sm",
+    NVML_CLOCK_MEM: "clock_max_mem",
+    NVML_CLOCK_VIDEO: "clock_max_video",
+}
+
+
+def nvmlDeviceGetMaxClockInfo(handle: _Handle, clock_type: int) -> int:
+    """The maximum clock of ``clock_type``; InvalidArgument for a type NVML does not know."""
+    _call("nvmlDeviceGetMaxClockInfo")
+    name = _MAX_CLOCKS.get(clock_type)
+    if name is None:
+        raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+    value: int = getattr(_gpu(handle, name), name)
+    return value
+
+
+def nvmlDeviceGetTotalEnergyConsumption(handle: _Handle) -> int:
+    _call("nvmlDeviceGetTotalEnergyConsumption")
+    return _gpu(handle, "energy").energy_mj
 
 
 # -- health and modes -----------------------------------------------------------------

@@ -68,6 +68,9 @@ def test_enumerates_every_gpu_with_nvidia_smi_numbers(fake_nvml: ModuleType) -> 
         decoder_utilization_percent=0,
         mig_mode="disabled",
         mig_devices=[],
+        sm_clock_max_mhz=1980,
+        memory_clock_max_mhz=2619,
+        energy_consumed_j=42983136.0,
     )
     assert devices[1].uuid == "GPU-3a34af56-e2e8-164a-8e46-000000000001"
 
@@ -405,6 +408,8 @@ def test_request_makes_only_the_calls_it_needs(fake_nvml: ModuleType) -> None:
         "nvmlDeviceGetEncoderUtilization": 2,
         "nvmlDeviceGetDecoderUtilization": 2,
         "nvmlDeviceGetMigMode": 2,  # MIG off: no MIG device lookups
+        "nvmlDeviceGetMaxClockInfo": 4,  # SM and memory
+        "nvmlDeviceGetTotalEnergyConsumption": 2,
     }
 
 

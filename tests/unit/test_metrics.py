@@ -17,6 +17,7 @@ from django.test import Client, override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from gpu_monitor import host
+from gpu_monitor.manager import GPUManager
 
 GPU0 = {
     "gpu": "0",
@@ -449,3 +450,77 @@ def test_user_memory_passes_promtool(fake_nvml: ModuleType, client: Client) -> N
 
     assert b"gpu_monitor_user_memory_used_bytes" in body
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_energy_counter_and_max_clocks(fake_nvml: ModuleType, client: Client) -> None:
+    fake_nvml.STATE.gpus[1].energy_mj += 1500  # 1.5 J more on GPU 1
+
+    samples = scrape(client)
+
+    gpu1 = {**GPU0, "gpu": "1", "uuid": fake_nvml.STATE.gpus[1].uuid}
+    assert samples["gpu_monitor_energy_joules_total"] == [
+        (GPU0, 42_983_136.0),  # the fake's 42,983,136,000 mJ
+        (gpu1, 42_983_137.5),
+    ]
+    assert samples["gpu_monitor_sm_clock_max_hertz"][0] == (GPU0, 1980e6)
+    assert samples["gpu_monitor_memory_clock_max_hertz"][0] == (GPU0, 2619e6)
+
+
+def test_h200_memory_clock_max(fake_nvml: ModuleType, client: Client) -> None:
+    fake_nvml.configure(gpus=1, scenario="mig")
+
+    samples = scrape(client)
+
+    assert [value for _, value in samples["gpu_monitor_memory_clock_max_hertz"]] == [3201e6]
+
+
+def test_new_fields_cost_three_nvml_calls_per_gpu(fake_nvml: ModuleType, client: Client) -> None:
+    scrape(client)
+    fake_nvml.CALLS.clear()
+
+    scrape(client)
+
+    assert fake_nvml.CALLS["nvmlDeviceGetTotalEnergyConsumption"] == 2
+    assert fake_nvml.CALLS["nvmlDeviceGetMaxClockInfo"] == 4
+
+
+def test_unsupported_energy_and_max_clocks_have_no_series(
+    fake_nvml: ModuleType, client: Client
+) -> None:
+    for query in ("energy", "clock_max_sm"):
+        fake_nvml.STATE.gpus[0].errors[query] = fake_nvml.NVML_ERROR_NOT_SUPPORTED
+
+    samples = scrape(client)
+    device = client.get("/api/gpu/devices/0").json()
+
+    assert [labels["gpu"] for labels, _ in samples["gpu_monitor_energy_joules_total"]] == ["1"]
+    assert [labels["gpu"] for labels, _ in samples["gpu_monitor_sm_clock_max_hertz"]] == ["1"]
+    assert len(samples["gpu_monitor_memory_clock_max_hertz"]) == 2
+    assert device["energy_consumed_j"] is None
+    assert device["field_errors"]["energy_consumed_j"] == "Not Supported"
+    assert device["field_errors"]["sm_clock_max_mhz"] == "Not Supported"
+
+
+def test_max_clocks_are_asked_by_their_types(fake_nvml: ModuleType) -> None:
+    """Four different maximum clocks: each field must come from its own clock type."""
+    gpu = fake_nvml.STATE.gpus[0]
+    gpu.clock_max_graphics, gpu.clock_max_sm = 1410, 1755
+    gpu.clock_max_mem, gpu.clock_max_video = 2619, 1545
+
+    device = GPUManager().get_devices()[0]
+
+    assert (device.sm_clock_max_mhz, device.memory_clock_max_mhz) == (1755, 2619)
+    assert device.field_errors == {
+        "fan_speed_percent": "Not Supported",
+        "retired_pages_pending": "Not Supported",
+    }
+
+
+def test_retired_pages_pending_series(fake_nvml: ModuleType, client: Client) -> None:
+    gpu = fake_nvml.STATE.gpus[0]
+    del gpu.errors["retired_pages"]  # a GPU before Ampere reports it
+    gpu.retired_pages_pending = 1
+
+    samples = scrape(client)
+
+    assert samples["gpu_monitor_retired_pages_pending"] == [(GPU0, 1.0)]  # H100 GPU 1: none

@@ -47,6 +47,9 @@ H100 = {
     "decoder_utilization_percent": 0,
     "mig_mode": "disabled",
     "mig_devices": [],
+    "sm_clock_max_mhz": 1980,
+    "memory_clock_max_mhz": 2619,
+    "energy_consumed_j": 42983136.0,
 }
 GPU1 = {
     **H100,
