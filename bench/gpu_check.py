@@ -458,7 +458,7 @@ def check_history_minute() -> None:
 
     with contextlib.closing(sqlite3.connect(db)) as conn:
         samples = conn.execute(
-            "SELECT gpu_index, epoch, utilization_percent, memory_used_mb, temperature_c, "
+            "SELECT gpu_index, epoch, utilization_percent, used_memory_mb, temperature_c, "
             "power_draw_w FROM gpu_monitor_history_sample ORDER BY epoch, gpu_index"
         ).fetchall()
     raw["history_samples"] = samples

@@ -33,7 +33,7 @@ class SampleAdmin(ReadOnlyAdmin):
         "gpu_index",
         "name",
         "utilization_percent",
-        "memory_used_mb",
+        "used_memory_mb",
         "temperature_c",
         "power_draw_w",
     )

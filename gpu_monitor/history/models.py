@@ -28,8 +28,8 @@ class Sample(models.Model):
     epoch = models.BigIntegerField()
     timestamp = models.DateTimeField()
     utilization_percent = models.SmallIntegerField(null=True)
-    memory_used_mb = models.IntegerField(null=True)
-    memory_total_mb = models.IntegerField(null=True)
+    used_memory_mb = models.IntegerField(null=True)
+    total_memory_mb = models.IntegerField(null=True)
     temperature_c = models.SmallIntegerField(null=True)
     power_draw_w = models.FloatField(null=True)
     sm_clock_mhz = models.IntegerField(null=True)
@@ -48,6 +48,8 @@ class Sample(models.Model):
         # The admin lists the newest first, filters by host and GPU, drills down by date.
         indexes = (
             models.Index(fields=["host", "epoch"], name="gpu_history_sample_host"),
+            # One GPU by index (history?gpu=3, a GPU that is gone): an index seek.
+            models.Index(fields=["host", "gpu_index", "epoch"], name="gpu_history_sample_gpu"),
             models.Index(fields=["timestamp"], name="gpu_history_sample_time"),
             models.Index(fields=["host", "timestamp"], name="gpu_history_sample_host_time"),
             models.Index(fields=["gpu_index", "timestamp"], name="gpu_history_sample_gpu_time"),
@@ -72,8 +74,8 @@ class Rollup(models.Model):
     utilization_sum = models.BigIntegerField(default=0)
     utilization_count = models.IntegerField(default=0)
     utilization_max = models.SmallIntegerField(null=True)
-    memory_used_max = models.IntegerField(null=True)
-    memory_total_max = models.IntegerField(null=True)
+    used_memory_max = models.IntegerField(null=True)
+    total_memory_max = models.IntegerField(null=True)
     temperature_max = models.SmallIntegerField(null=True)
     power_sum = models.FloatField(default=0.0)
     power_count = models.IntegerField(default=0)
@@ -91,8 +93,6 @@ class Rollup(models.Model):
 
 
 ROLLUP_SECONDS = 300
-# Seconds per unit of the durations gpu_record and the history API take (7d, -1h).
-SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class Event(models.Model):

@@ -281,8 +281,8 @@ class Recorder:
             epoch=epoch,
             timestamp=moment(epoch),
             utilization_percent=device.utilization_percent,
-            memory_used_mb=device.used_memory_mb,
-            memory_total_mb=device.total_memory_mb,
+            used_memory_mb=device.used_memory_mb,
+            total_memory_mb=device.total_memory_mb,
             temperature_c=device.temperature_c,
             power_draw_w=device.power_draw_w,
             sm_clock_mhz=device.sm_clock_mhz,
@@ -422,7 +422,7 @@ class Recorder:
         for index, uuid in lost.values_list("gpu_index", "gpu_uuid"):
             if index is not None:
                 recorded.lost[index] = uuid
-        resume = rolled_up_until(self.host)
+        resume = rolled_up_until(self.host, using=self.alias)
         if resume is None:
             samples = Sample.objects.using(self.alias).filter(host=self.host)
             first = samples.aggregate(first=Min("epoch"))["first"]
@@ -486,7 +486,7 @@ class Recorder:
         """Roll up the periods that are over and not rolled up yet."""
         current = epoch // ROLLUP_SECONDS * ROLLUP_SECONDS
         if self.dirty_from is not None and self.dirty_from < current:
-            roll_up(self.host, self.dirty_from, current)
+            roll_up(self.host, self.dirty_from, current, using=self.alias)
             self.dirty_from = current
 
     def database_error(self, exc: DatabaseError) -> None:

@@ -34,8 +34,8 @@ def sample(epoch: int, index: int = 0, host: str = HOST, **values: object) -> Sa
         "epoch": epoch,
         "timestamp": moment(epoch),
         "utilization_percent": 50,
-        "memory_used_mb": 1000,
-        "memory_total_mb": 81559,
+        "used_memory_mb": 1000,
+        "total_memory_mb": 81559,
         "temperature_c": 40,
         "power_draw_w": 100.0,
     }
@@ -55,7 +55,7 @@ def test_buckets_average_and_maximum_in_the_database(client: Client) -> None:
         [
             sample(T0, utilization_percent=10, temperature_c=40, power_draw_w=100.0),
             sample(T0 + 10, utilization_percent=30, temperature_c=45, power_draw_w=200.0),
-            sample(T0 + 20, utilization_percent=80, memory_used_mb=5000, temperature_c=50),
+            sample(T0 + 20, utilization_percent=80, used_memory_mb=5000, temperature_c=50),
             # T0 + 30 .. T0 + 59: nothing (a gap)
             sample(T0 + 60, utilization_percent=0, temperature_c=39),
         ]
@@ -324,7 +324,7 @@ def test_long_windows_read_the_rollups_and_the_samples_after_them(client: Client
                 utilization_percent=(i * 7 + g) % 101,
                 temperature_c=30 + i % 40,
                 power_draw_w=50.0 + i % 9,
-                memory_used_mb=i,
+                used_memory_mb=i,
             )
             for i in range(720)  # two hours of 10 s ticks
             for g in (0, 1)

@@ -38,8 +38,8 @@ def record(start: int, end: int) -> None:
             epoch=epoch,
             timestamp=moment(epoch),
             utilization_percent=(epoch // 10) % 97,
-            memory_used_mb=1000,
-            memory_total_mb=81559,
+            used_memory_mb=1000,
+            total_memory_mb=81559,
             temperature_c=40,
             power_draw_w=100.0,
         )

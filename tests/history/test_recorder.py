@@ -45,7 +45,7 @@ def test_a_tick_writes_one_sample_per_gpu(fake_nvml: ModuleType) -> None:
         ("node-1", UUID1, 1, 1_795_855_930),
     ]
     second = samples[1]
-    assert (second.utilization_percent, second.memory_used_mb, second.memory_total_mb) == (
+    assert (second.utilization_percent, second.used_memory_mb, second.total_memory_mb) == (
         87,
         1000,
         81559,
@@ -273,7 +273,7 @@ def test_periods_that_are_over_are_rolled_up(fake_nvml: ModuleType) -> None:
         30,
         9,
     )
-    assert (first.temperature_max, first.memory_total_max) == (59, 81559)
+    assert (first.temperature_max, first.total_memory_max) == (59, 81559)
     assert first.power_count == 30 and round(first.power_sum, 2) == round(30 * 71.07, 2)
     assert rollups[(0, 1500)].temperature_max == 89
 

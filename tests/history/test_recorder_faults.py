@@ -531,11 +531,11 @@ def test_a_database_error_from_the_rollup_is_an_outage_not_a_crash(
     real = recorder_module.roll_up
     calls: list[tuple[int, int]] = []
 
-    def failing_once(host: str, start: int, end: int) -> int:
+    def failing_once(host: str, start: int, end: int, using: str | None = None) -> int:
         calls.append((start, end))
         if len(calls) == 1:
             raise OperationalError("server closed the connection unexpectedly")
-        return real(host, start, end)
+        return real(host, start, end, using=using)
 
     monkeypatch.setattr(recorder_module, "roll_up", failing_once)
     recorder = make()

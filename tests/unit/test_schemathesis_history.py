@@ -89,8 +89,8 @@ def scenario(request: pytest.FixtureRequest, fake_nvml: ModuleType, db: None) ->
             epoch=epoch,
             timestamp=moment(epoch),
             utilization_percent=epoch % 101,
-            memory_used_mb=1000,
-            memory_total_mb=81559,
+            used_memory_mb=1000,
+            total_memory_mb=81559,
             temperature_c=40,
             power_draw_w=100.0,
         )

@@ -13,9 +13,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gpu_monitor.conf import conf
-from gpu_monitor.history.models import SECONDS_PER_UNIT
 from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import get_manager
+from gpu_monitor.params import SECONDS_PER_UNIT
 
 MAX_INTERVAL = ("1d", 86400)  # a tick a day is the least that still draws a chart
 MAX_RETENTION = ("3650d", 3650 * 86400)  # ten years
