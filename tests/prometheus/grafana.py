@@ -72,14 +72,16 @@ def variables(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def regular_escape(value: str) -> str:
-    """prometheusRegularEscape: a single value of a variable without multi or All."""
-    return value.replace("\\", "\\\\").replace("'", "\\\\'")
+    """prometheusRegularEscape (packages/grafana-prometheus/src/escaping.ts): a single
+    value of a variable without multi or All."""
+    return value.replace("'", "\\\\'")
 
 
 def regex_escape(value: str) -> str:
-    """prometheusSpecialRegexEscape: each value of a multi-value or All variable."""
+    """prometheusSpecialRegexEscape: each value of a multi-value or All variable. In the
+    PromQL string each special character gets two backslashes: the regex sees one."""
     value = value.replace("\\", "\\\\\\\\")
-    return regular_escape(re.sub(r"[$^*{}\[\]'+?.()|]", lambda m: "\\\\" + m.group(0), value))
+    return re.sub(r"[$^*{}\[\]'+?.()|]", lambda m: "\\\\" + m.group(0), value)
 
 
 ALL = object()  # the variable's "All" option
