@@ -4,9 +4,11 @@ machine's own processes), the API and its permissions."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import getpass
 import io
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from types import ModuleType
@@ -331,6 +333,8 @@ class HostProcess:
 
     def __init__(self, pid: int, user: str, command: list[str], started: float) -> None:
         self.pid, self.user, self.command, self.started = pid, user, command, started
+        self.exit_pipe: tuple[int, int] | None = None  # its "pidfd": readable once it ended
+        self.ended = False
 
     def __eq__(self, other: object) -> bool:  # as psutil's: the same pid and start
         if not isinstance(other, HostProcess):
@@ -358,23 +362,65 @@ class HostProcess:
     def oneshot(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
+    def pidfd(self) -> int:
+        """A descriptor that, as a pidfd does, becomes readable when this process ends."""
+        if self.exit_pipe is None:
+            self.exit_pipe = os.pipe()
+            if self.ended:
+                self.end()
+        return os.dup(self.exit_pipe[0])
 
-@pytest.fixture
-def host_table(monkeypatch: pytest.MonkeyPatch) -> dict[int, HostProcess]:
-    """The host's processes by pid, as psutil.Process sees them."""
-    table: dict[int, HostProcess] = {}
+    def end(self) -> None:
+        self.ended = True
+        if self.exit_pipe is not None:
+            os.write(self.exit_pipe[1], b"x")
+
+
+class HostTable(dict[int, HostProcess]):
+    """The host's processes by pid: replacing or deleting one ends it, as a pid is only
+    given to another process once its process has exited."""
+
+    def __setitem__(self, pid: int, process: HostProcess) -> None:
+        if pid in self and self[pid] is not process:
+            self[pid].end()
+        super().__setitem__(pid, process)
+
+    def __delitem__(self, pid: int) -> None:
+        self[pid].end()
+        super().__delitem__(pid)
+
+
+@pytest.fixture(params=["pidfd", "no pidfd"])
+def host_table(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[HostTable]:
+    """The host's processes by pid, as psutil.Process sees them; each test runs with
+    pidfds (as on Linux 5.3+) and without (psutil's identity check instead)."""
+    table = HostTable()
+    processes: list[HostProcess] = []
 
     def process(pid: int) -> HostProcess:
         if pid not in table:
             raise psutil.NoSuchProcess(pid)
         return table[pid]
 
+    def pidfd(pid: int) -> int | None:
+        if request.param == "no pidfd" or pid not in table:
+            return None
+        processes.append(table[pid])
+        return table[pid].pidfd()
+
     monkeypatch.setattr(psutil, "Process", process)
-    return table
+    monkeypatch.setattr(host, "open_pidfd", pidfd)
+    yield table
+    host.forget()  # closes the host's descriptors
+    for pipe in {p.exit_pipe for p in processes if p.exit_pipe is not None}:
+        os.close(pipe[0])
+        os.close(pipe[1])
 
 
 def test_a_recycled_pid_gets_the_new_process_details_within_the_cache_time(
-    fake_nvml: ModuleType, root_namespace: None, host_table: dict[int, HostProcess]
+    fake_nvml: ModuleType, root_namespace: None, host_table: HostTable
 ) -> None:
     """The pid of an ended process, reused by another user's process a second later:
     the cached user and command line must not carry over to it."""
@@ -391,7 +437,7 @@ def test_a_recycled_pid_gets_the_new_process_details_within_the_cache_time(
 
 
 def test_a_pid_that_ended_within_the_cache_time_is_said_so(
-    fake_nvml: ModuleType, root_namespace: None, host_table: dict[int, HostProcess]
+    fake_nvml: ModuleType, root_namespace: None, host_table: HostTable
 ) -> None:
     process = own_process(fake_nvml, 4242)
     host_table[4242] = HostProcess(4242, "alice", ["train.py"], started=1000.0)
@@ -405,7 +451,7 @@ def test_a_pid_that_ended_within_the_cache_time_is_said_so(
 
 
 def test_the_same_process_within_the_cache_time_is_not_read_again(
-    fake_nvml: ModuleType, root_namespace: None, host_table: dict[int, HostProcess]
+    fake_nvml: ModuleType, root_namespace: None, host_table: HostTable
 ) -> None:
     process = own_process(fake_nvml, 4242)
     host_table[4242] = HostProcess(4242, "alice", ["train.py"], started=1000.0)
@@ -437,6 +483,114 @@ def test_a_real_process_is_reused_within_the_cache_time(
     assert described.username == getpass.getuser()
 
 
+needs_pidfd = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="no pidfd here")
+
+
+@needs_pidfd
+def test_a_living_process_is_reused_without_reading_proc(
+    fake_nvml: ModuleType, root_namespace: None
+) -> None:
+    """Its pidfd has not signalled an exit, which proves the pid still names it: no
+    per-pid psutil identity check (a /proc read each) on a cache hit."""
+    process = own_process(fake_nvml, os.getpid())
+    now = time.time()
+    host.describe([process], seen_at=now, command_line=True)
+
+    with mock.patch.object(psutil, "Process", side_effect=AssertionError("read /proc")):
+        (described,) = host.describe([process], seen_at=now + 1, command_line=True)
+
+    assert described.username == getpass.getuser()
+
+
+@needs_pidfd
+def test_a_real_process_that_exits_is_looked_up_again_within_the_cache_time(
+    fake_nvml: ModuleType, root_namespace: None
+) -> None:
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        process = own_process(fake_nvml, child.pid)
+        now = time.time()
+        (first,) = host.describe([process], seen_at=now, command_line=True)
+    finally:
+        child.kill()
+        child.wait()
+
+    (second,) = host.describe([process], seen_at=now + 0.5, command_line=True)
+
+    assert first.name == "sleep"
+    assert second.username is None
+    assert second.field_errors["username"] == host.ENDED
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@needs_pidfd
+def test_pidfds_of_pids_no_longer_listed_are_closed(
+    fake_nvml: ModuleType, root_namespace: None
+) -> None:
+    before = open_descriptors()
+    process = own_process(fake_nvml, os.getpid())
+    now = time.time()
+    host.describe([process], seen_at=now, command_line=True)
+    watching = open_descriptors()
+
+    host.describe([], seen_at=now + host.RecentDetails.SECONDS + 0.1, command_line=True)
+
+    assert (watching, open_descriptors()) == (before + 1, before)
+
+
+@needs_pidfd
+def test_past_max_pidfds_the_identity_check_takes_over(
+    fake_nvml: ModuleType, root_namespace: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host.ExitWatch, "MAX", 1)
+    procs(fake_nvml, 0, fake_nvml.FakeProcess(os.getpid(), MIB))
+    procs(fake_nvml, 1, fake_nvml.FakeProcess(os.getppid(), MIB))
+    listed, _ = GPUManager().get_processes()
+    now = time.time()
+    before = open_descriptors()
+    host.describe(listed, seen_at=now, command_line=True)
+
+    with (
+        mock.patch.object(host, "look_up", wraps=host.look_up) as look_up,
+        mock.patch.object(host, "process_now", wraps=host.process_now) as identity_checks,
+    ):
+        described = host.describe(listed, seen_at=now + 1, command_line=True)
+
+    assert open_descriptors() == before + 1
+    assert (look_up.call_count, identity_checks.call_count) == (0, 1)
+    assert [p.username for p in described] == [getpass.getuser()] * 2
+
+
+def test_without_pidfd_open_there_is_no_pidfd(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert host.open_pidfd(2**22 + 1) is None  # above any pid_max: no such process
+    monkeypatch.setattr(host, "_pidfd_open", host._no_pidfd)
+
+    assert host.open_pidfd(os.getpid()) is None
+
+
+@pytest.mark.parametrize(
+    "errors", [{}, {"username": host.DENIED, "command_line": host.HIDDEN}], ids=["none", "some"]
+)
+def test_with_host_equals_dataclasses_replace(
+    fake_nvml: ModuleType, errors: dict[str, str]
+) -> None:
+    fake_nvml.configure(gpus=1, scenario="load")
+    process = GPUManager().get_processes(0)[0][-1]
+    fields = {"name": "python3", "host_memory_mb": 12, "started_at": "2026-01-01T00:00:00+00:00"}
+
+    described = host.with_host(process, fields, errors)
+
+    assert process.field_errors  # no utilisation sample: the NVML side has errors too
+    assert described == dataclasses.replace(
+        process, **fields, field_errors={**process.field_errors, **errors}
+    )
+    assert list(described.field_errors) == [*process.field_errors, *errors]
+    assert (described.pid, process.name) == (process.pid, None)  # the original is unchanged
+
+
 def test_only_the_named_gpus_and_their_errors(fake_nvml: ModuleType) -> None:
     fake_nvml.configure(gpus=3, scenario="load")
     fake_nvml.STATE.gpus[0].errors["processes_compute"] = fake_nvml.NVML_ERROR_NO_PERMISSION
@@ -455,7 +609,7 @@ def test_only_the_named_gpus_and_their_errors(fake_nvml: ModuleType) -> None:
 def test_a_process_that_started_just_after_the_listing_is_within_the_slack(
     fake_nvml: ModuleType,
     root_namespace: None,
-    host_table: dict[int, HostProcess],
+    host_table: HostTable,
     delay: float,
     attributed: bool,
 ) -> None:
@@ -494,7 +648,7 @@ def test_in_a_child_namespace_unreadable_maps_are_not_trusted(
 def test_each_psutil_failure_of_a_field_says_why(
     fake_nvml: ModuleType,
     root_namespace: None,
-    host_table: dict[int, HostProcess],
+    host_table: HostTable,
     error: Exception,
     reason: str,
 ) -> None:
@@ -510,7 +664,7 @@ def test_each_psutil_failure_of_a_field_says_why(
 
 
 def test_a_command_line_that_could_not_be_read_keeps_its_reason_when_hidden(
-    fake_nvml: ModuleType, root_namespace: None, host_table: dict[int, HostProcess]
+    fake_nvml: ModuleType, root_namespace: None, host_table: HostTable
 ) -> None:
     process = HostProcess(4242, "alice", ["train.py"], started=1000.0)
     process.cmdline = mock.Mock(side_effect=psutil.AccessDenied(4242))  # type: ignore[method-assign]
@@ -522,7 +676,7 @@ def test_a_command_line_that_could_not_be_read_keeps_its_reason_when_hidden(
 
 
 def test_a_process_that_outlives_the_cache_time_is_not_read_whole_again(
-    fake_nvml: ModuleType, root_namespace: None, host_table: dict[int, HostProcess]
+    fake_nvml: ModuleType, root_namespace: None, host_table: HostTable
 ) -> None:
     """After the recent cache expires, the same process (same start time) keeps its
     user, name, command line and start; only its memory is read again."""
@@ -559,9 +713,7 @@ def test_a_pid_denied_at_lookup_is_not_looked_up_again_within_the_cache_time(
     assert described.field_errors["username"] == host.DENIED
 
 
-def test_the_caches_stay_bounded(
-    monkeypatch: pytest.MonkeyPatch, host_table: dict[int, HostProcess]
-) -> None:
+def test_the_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch, host_table: HostTable) -> None:
     """At MAX_PIDS the recent cache drops what is too old to be used (older than
     SECONDS); the static cache starts again."""
     monkeypatch.setattr(host.StaticDetails, "MAX_PIDS", 3)
@@ -573,8 +725,8 @@ def test_the_caches_stay_bounded(
     static.get(HostProcess(3, "u", ["3"], started=1.0), 1.0)
 
     assert sorted(recent._by_pid) == [1, 2, 3]
-    assert recent.get(1, 1002.0) == ({"name": "1"}, {})  # exactly SECONDS old: still used
-    assert recent.get(1, 1002.01) is None
+    assert recent.get([1], 1002.0)[1].shown == ({"name": "1"}, {})  # SECONDS old: still used
+    assert recent.get([1], 1002.01) == {}
     assert len(static._by_pid) == 1
 
 
