@@ -5,8 +5,8 @@ Server "lost": two H100s of the fake NVML, GPU 1 lost, GPU 0 at 87 % with an
 uncorrected ECC error and two processes. Server "mig": GPU 0 the H200 of the MIG capture
 (five MIG devices, three processes), GPU 1 an H100 in hardware thermal slowdown. Both
 with METRICS_USER_MEMORY on. Prometheus loads docs/prometheus-recording-rules.yml and
-evaluates it every second; the variables of the dashboards are substituted as Grafana's
-Prometheus datasource does (tests/prometheus/grafana.py).
+the example alerts and evaluates them every second; the variables of the dashboards are
+substituted as Grafana's Prometheus datasource does (tests/prometheus/grafana.py).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ pytestmark = [
     ),
 ]
 JOB = "gpu_monitor"
+ALERTS = ROOT / "docs" / "prometheus-alerts.yml"
 NODE = "gpu-monitor-node.json"
 FLEET = "gpu-monitor-fleet.json"
 # Panels about MIG: no series from a server without a MIG-enabled GPU.
@@ -121,7 +122,7 @@ class Prometheus:
         self.url = f"http://127.0.0.1:{free_port()}"
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(RECORDING_RULES)],
+            "rule_files": [str(RECORDING_RULES), str(ALERTS)],
             "scrape_configs": [
                 {
                     "job_name": JOB,
@@ -180,6 +181,7 @@ def wait_until_ready(prometheus: Prometheus, servers: list[Server]) -> None:
             if process.process.poll() is not None:
                 raise RuntimeError(f"a process of the test stopped: {process.log.name}")
         try:
+            urllib.request.urlopen(f"{prometheus.url}/-/ready", timeout=5).close()  # else 503
             up = prometheus.query(f'sum(up{{job="{JOB}"}})')
             scrapes = prometheus.query("count_over_time(gpu_monitor_up[1m])")
             rules = prometheus.query("count_over_time(job:gpu_monitor_gpus_unhealthy:sum[1m])")
@@ -195,7 +197,7 @@ def wait_until_ready(prometheus: Prometheus, servers: list[Server]) -> None:
             ):
                 return
         except OSError:
-            pass  # Prometheus still starting
+            pass  # Prometheus still starting: no answer, or 503 until its storage is open
         if time.monotonic() > deadline:
             raise RuntimeError(f"Prometheus not ready in 45 s:\n{prometheus.log_path.read_text()}")
         time.sleep(0.25)
@@ -361,3 +363,20 @@ def test_user_memory_per_user_across_the_fleet(fleet: Fleet) -> None:
     assert sum(float(s["value"][1]) for s in result) == raw
     # The MIG capture's three processes (pids not on this machine: user "") hold 16,890 MiB.
     assert raw >= (2194 + 1170 + 13526) * 1048576
+
+
+def test_example_alerts_fire_on_the_fleets_failures(fleet: Fleet) -> None:
+    """docs/prometheus-alerts.yml on the same series: the uncorrected ECC error fires at
+    once, the lost GPU and the slowdown are pending (their ``for:`` has not passed)."""
+    alerts = get_json(f"{fleet.prometheus.url}/api/v1/alerts")["data"]["alerts"]
+
+    assert sorted(
+        (a["labels"]["alertname"], a["labels"]["instance"], a["labels"]["gpu"], a["state"])
+        for a in alerts
+    ) == sorted(
+        [
+            ("GPUHardwareSlowdown", fleet.mig.instance, "1", "pending"),
+            ("GPULost", fleet.lost.instance, "1", "pending"),
+            ("GPUUncorrectableECCErrors", fleet.lost.instance, "0", "firing"),
+        ]
+    )
