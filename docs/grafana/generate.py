@@ -152,7 +152,6 @@ def variable_query(
     *,
     multi: bool = False,
     regex: str = "",
-    sort: int = 1,
 ) -> dict[str, Any]:
     """A Prometheus query variable; ``multi`` also offers All, sent as the regex ``.*``."""
     return {
@@ -164,7 +163,7 @@ def variable_query(
         "query": {"query": query, "refId": f"{name}-variable"},
         "regex": regex,
         "refresh": 2,  # on time range change: GPUs come and go
-        "sort": sort,
+        "sort": 1,  # alphabetical: "name #index" in index order up to 10 GPUs
         "multi": multi,
         "includeAll": multi,
         **({"allValue": ".*"} if multi else {}),
@@ -492,7 +491,7 @@ def node_dashboard() -> dict[str, Any]:
             variable_query(
                 "instance", "Instance", 'label_values(gpu_monitor_up{job="$job"}, instance)'
             ),
-            variable_query("gpu", "GPU", GPU_OPTIONS, multi=True, regex=GPU_OPTIONS_REGEX, sort=3),
+            variable_query("gpu", "GPU", GPU_OPTIONS, multi=True, regex=GPU_OPTIONS_REGEX),
         ],
         layout,
     )
