@@ -20,6 +20,7 @@ from typing import Any
 
 from gpu_monitor.manager import GPUManager
 from gpu_monitor.manager.fields import mib
+from gpu_monitor.manager.processes import new_process
 from gpu_monitor.types import GPUProcess, GPUProcessesResponse
 
 psutil: Any
@@ -88,18 +89,16 @@ def describe(
 
 
 def with_host(process: GPUProcess, fields: dict[str, Any], errors: dict[str, str]) -> GPUProcess:
-    """``dataclasses.replace(process, **fields, field_errors=...)`` without running the
-    frozen dataclass's ``__init__`` again, which sets each of its 16 fields through
-    ``object.__setattr__`` (about 5 us a row; this copy of the instance's ``__dict__``
-    costs a fifth of it). Nothing is validated or derived in ``GPUProcess.__init__``, so
-    both give equal instances (a test compares them)."""
-    described = object.__new__(GPUProcess)
-    vars(described).update(
-        vars(process),
-        **fields,
-        field_errors={**process.field_errors, **errors} if errors else process.field_errors,
+    """``dataclasses.replace(process, **fields, field_errors=...)``, made the way the
+    manager makes the row (``new_process``): a copy of its attributes, not a second run of
+    the frozen dataclass's ``__init__`` (replace cost about 5 us a row)."""
+    return new_process(
+        {
+            **vars(process),
+            **fields,
+            "field_errors": {**process.field_errors, **errors} if errors else process.field_errors,
+        }
     )
-    return described
 
 
 class StaticDetails:
