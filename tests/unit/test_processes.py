@@ -22,6 +22,7 @@ from django.test import Client, override_settings
 
 from gpu_monitor import host
 from gpu_monitor.manager import GPUManager
+from gpu_monitor.types import GPUProcess
 
 MIB = 1024 * 1024
 OPEN = {"PROCESS_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
@@ -142,6 +143,22 @@ def test_mig_processes_carry_their_slice(fake_nvml: ModuleType) -> None:
         "Not reported on a MIG-enabled GPU by NVML"
     )
     assert fake_nvml.CALLS["nvmlDeviceGetProcessUtilization"] == 0
+
+
+def test_rows_are_the_instances_the_dataclass_would_make(fake_nvml: ModuleType) -> None:
+    """The manager makes each row without ``GPUProcess.__init__`` (new_process): every
+    field is there, in order, and the row equals the one ``__init__`` makes."""
+    fake_nvml.configure(gpus=2, scenario="mig")
+    fake_nvml.STATE.gpus[1].processes = [fake_nvml.FakeProcess(7, None)]
+    rows, _ = GPUManager().get_processes()
+    names = [f.name for f in dataclasses.fields(GPUProcess)]
+
+    for row in rows:
+        assert list(vars(row)) == names
+        assert row == GPUProcess(**{name: getattr(row, name) for name in names})
+    assert len(rows) == 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rows[0].pid = 1  # type: ignore[misc]
 
 
 def test_old_samples_do_not_count(fake_nvml: ModuleType) -> None:

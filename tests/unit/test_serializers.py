@@ -56,7 +56,7 @@ def test_fields_are_bound_once_per_class(fake_nvml: ModuleType) -> None:
 
     assert (first["index"], second["index"]) == (0, 1)
     assert GPUDeviceSerializer._representation_plan() is plan
-    assert [step[0] for step in plan] == list(GPUDeviceSerializer().fields)
+    assert [step[0] for step in plan.steps] == list(GPUDeviceSerializer().fields)
 
 
 @pytest.mark.parametrize(
@@ -103,3 +103,52 @@ def test_processes_lean_path_equals_drf_generic_path(fake_nvml: ModuleType) -> N
 
     assert lean == generic
     assert lean["count"] == 3
+
+
+class Text(str):
+    """A str subclass: DRF's CharField gives a plain str for it."""
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"command_line": ["python", "train.py"], "username": "alice"},
+        {"command_line": ["python", None]},
+        {"command_line": ["python", 3]},  # DRF gives "3"
+        {"command_line": []},
+        {"field_errors": {"name": 7}},  # DRF gives "7"
+        {"field_errors": {3: "why"}},  # DRF gives the key "3"
+        {"field_errors": {"name": None}},
+        {"used_memory_mb": True},  # DRF gives 1
+        {"used_memory_mb": 2.0},  # DRF gives 2
+        {"name": Text("python")},
+    ],
+    ids=repr,
+)
+def test_flat_path_equals_drf_generic_path(values: dict[str, object]) -> None:
+    process = dataclasses.replace(
+        GPUProcess(0, "GPU-x", 4242, "compute", field_errors={"mig_uuid": "n/a"}), **values
+    )
+    serializer = GPUProcessSerializer(process)
+
+    lean = serializer.data
+    generic = serializers.Serializer.to_representation(serializer, process)
+
+    assert lean == generic
+    assert [type(v) for v in lean.values()] == [type(v) for v in generic.values()]
+    assert JSONRenderer().render(lean) == JSONRenderer().render(generic)
+
+
+def test_flat_path_copies_lists_and_dicts() -> None:
+    process = GPUProcess(0, None, 1, "compute", command_line=["a"], field_errors={"b": "c"})
+
+    data = GPUProcessSerializer(process).data
+
+    assert data["command_line"] is not process.command_line
+    assert data["field_errors"] is not process.field_errors
+
+
+def test_flat_path_only_for_fields_of_scalars() -> None:
+    assert GPUProcessSerializer._representation_plan().flat is not None
+    assert MIGDeviceSerializer._representation_plan().flat is not None
+    assert GPUDeviceSerializer._representation_plan().flat is None  # MIG devices are nested
