@@ -429,6 +429,7 @@ def host_table(
 
     monkeypatch.setattr(psutil, "Process", process)
     monkeypatch.setattr(host, "open_pidfd", pidfd)
+    monkeypatch.setattr(host, "pid_taken", lambda pid: pid in table)
     yield table
     host.forget()  # closes the host's descriptors
     for pipe in {p.exit_pipe for p in processes if p.exit_pipe is not None}:
@@ -579,6 +580,39 @@ def test_past_max_pidfds_the_identity_check_takes_over(
     assert open_descriptors() == before + 1
     assert (look_up.call_count, identity_checks.call_count) == (0, 1)
     assert [p.username for p in described] == [getpass.getuser()] * 2
+
+
+def test_a_pid_without_a_process_is_checked_by_its_lookup_alone(
+    fake_nvml: ModuleType,
+    root_namespace: None,
+    host_table: HostTable,
+) -> None:
+    """A pid that had no process stays cached while none takes it (kill(2) with signal
+    0, not a psutil lookup), and is looked up again once one does."""
+    listed = own_process(fake_nvml, 4242)
+    host.describe([listed], seen_at=2000.0, command_line=True)
+
+    with (
+        mock.patch.object(host, "look_up", wraps=host.look_up) as look_up,
+        mock.patch.object(host, "process_now", wraps=host.process_now) as identity_checks,
+    ):
+        (still,) = host.describe([listed], seen_at=2000.5, command_line=True)
+        before = (look_up.call_count, identity_checks.call_count)
+        host_table[4242] = HostProcess(4242, "bob", ["serve.py"], started=2000.6)
+        (taken,) = host.describe([listed], seen_at=2000.7, command_line=True)
+
+    assert (before, look_up.call_count) == ((0, 0), 1)
+    assert (still.username, still.field_errors["username"]) == (None, host.ENDED)
+    assert taken.username == "bob"
+
+
+def test_pid_taken_asks_the_kernel() -> None:
+    child = subprocess.Popen(["sleep", "30"])
+    taken = host.pid_taken(child.pid)
+    child.kill()
+    child.wait()
+
+    assert (taken, host.pid_taken(child.pid), host.pid_taken(1)) == (True, False, True)
 
 
 def test_without_pidfd_open_there_is_no_pidfd(monkeypatch: pytest.MonkeyPatch) -> None:
