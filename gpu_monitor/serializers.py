@@ -4,10 +4,8 @@ API, the command's ``--json`` and the OpenAPI schema all render through them."""
 from __future__ import annotations
 
 import dataclasses
-import operator
 import types
 import typing
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rest_framework import serializers
@@ -29,29 +27,33 @@ class ReadOnlySerializer(serializers.Serializer[Any]):
 
     DRF deep-copies every declared field for each serializer instance, and looks each
     attribute up through its generic source machinery: on a list of 8 GPUs that was
-    most of a request's time. Here the bound fields are made once per class (a
-    ``Plan``) and each value goes straight to its field's ``to_representation``, or,
-    when it is its own representation, is taken as it is. The declared fields stay the
-    one source of the JSON shape (and of the OpenAPI schema).
+    most of a request's time. Here the bound fields are made once per class and each
+    value goes straight to its field's ``to_representation``. The declared fields stay
+    the one source of the JSON shape (and of the OpenAPI schema).
     """
 
-    _plan: ClassVar[Plan | None] = None
+    _plan: ClassVar[list[PlanStep] | None] = None
 
     @classmethod
-    def _representation_plan(cls) -> Plan:
+    def _representation_plan(cls) -> list[PlanStep]:
         plan = cls.__dict__.get("_plan")
         if plan is None:
-            plan = cls._plan = Plan(cls())
+            plan = [
+                (
+                    name,
+                    field.source_attrs[0] if len(field.source_attrs) == 1 else None,
+                    field,
+                    UNCHANGED.get(type(field)),
+                )
+                for name, field in cls().fields.items()
+                if not field.write_only
+            ]
+            cls._plan = plan
         return plan
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        plan = self._representation_plan()
-        if plan.flat is not None:
-            representation = plan.flat(instance)
-            if representation is not None:
-                return representation
-        representation = {}
-        for name, attribute, field, unchanged in plan.steps:
+        representation: dict[str, Any] = {}
+        for name, attribute, field, unchanged in self._representation_plan():
             value = getattr(instance, attribute) if attribute else field.get_attribute(instance)
             if value is None or type(value) is unchanged:
                 representation[name] = value  # what to_representation would give back
@@ -71,88 +73,6 @@ UNCHANGED: dict[type, type] = {
     serializers.BooleanField: bool,
     serializers.ChoiceField: str,
 }
-
-
-class Plan:
-    """How a ``ReadOnlySerializer`` class renders an instance, worked out once.
-
-    ``steps``: each field with its source attribute and the type that is its own
-    representation. ``flat``: where every field reads one attribute and is a scalar, or
-    a list or dict of scalars (``GPUProcess``, ``MIGDevice``), a faster path for a whole
-    instance: its values are read at once, their types checked against combinations
-    already found to be their own representation, and the lists and dicts copied when
-    their items are; it answers None for an instance it does not fit, which then takes
-    the steps.
-    """
-
-    MAX_SIGNATURES = 64  # which fields are null varies: a handful of combinations
-
-    def __init__(self, serializer: serializers.Serializer[Any]) -> None:
-        self.steps: list[PlanStep] = [
-            (
-                name,
-                field.source_attrs[0] if len(field.source_attrs) == 1 else None,
-                field,
-                UNCHANGED.get(type(field)),
-            )
-            for name, field in serializer.fields.items()
-            if not field.write_only
-        ]
-        self.flat: Callable[[Any], dict[str, Any] | None] | None = None
-        kinds = [_as_is(field, unchanged) for _, _, field, unchanged in self.steps]
-        attributes = [attribute for _, attribute, _, _ in self.steps]
-        as_is = [kind for kind in kinds if kind is not None]
-        sources = [attribute for attribute in attributes if attribute is not None]
-        if not self.steps or len(as_is) < len(kinds) or len(sources) < len(attributes):
-            return
-        self._names = [name for name, _, _, _ in self.steps]
-        self._values = operator.attrgetter(*sources)
-        self._allowed = [{type(None), kind} for kind, _ in as_is]
-        self._containers = [(index, item) for index, (_, item) in enumerate(as_is) if item]
-        self._signatures: set[tuple[type, ...]] = set()
-        self.flat = self._flat
-
-    def _flat(self, instance: Any) -> dict[str, Any] | None:
-        read = self._values(instance)
-        values: list[Any] = [read] if len(self._names) == 1 else list(read)
-        signature = tuple(map(type, values))
-        if signature not in self._signatures:
-            if not all(map(set.__contains__, self._allowed, signature)):
-                return None
-            if len(self._signatures) < self.MAX_SIGNATURES:
-                self._signatures.add(signature)
-        for index, item in self._containers:
-            value = values[index]
-            if value is None:
-                continue
-            if type(value) is list:
-                if not set(map(type, value)) <= item:
-                    return None  # an item that is not its own representation
-                values[index] = list(value)
-            else:
-                if not (set(map(type, value)) <= STRING and set(map(type, value.values())) <= item):
-                    return None
-                values[index] = dict(value)
-        return dict(zip(self._names, values, strict=True))
-
-
-STRING = {str}
-
-
-def _as_is(
-    field: Field[Any, Any, Any, Any], unchanged: type | None
-) -> tuple[type, set[type] | None] | None:
-    """For a field whose value can be its own representation: the type that value has,
-    and for a list or a dict, the types its items must have (a DictField's keys must
-    also be strings); None for any other field."""
-    if unchanged is not None:
-        return unchanged, None
-    if isinstance(field, serializers.ListField | serializers.DictField):
-        item = UNCHANGED.get(type(field.child))
-        if item is not None:
-            kind = list if isinstance(field, serializers.ListField) else dict
-            return kind, {item, type(None)}
-    return None
 
 
 def _field(annotation: Any, child: bool = False) -> Field[Any, Any, Any, Any]:
