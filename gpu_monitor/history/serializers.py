@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import functools
+import operator
 from typing import Any
 
 from rest_framework import serializers
@@ -11,20 +13,18 @@ from gpu_monitor.history.models import Event
 from gpu_monitor.serializers import ReadOnlySerializer
 
 
-class ColumnField(serializers.ListField):
-    """A column of numbers or nulls, already JSON-ready: given back as a list, not
-    converted value by value (7 days of 8 GPUs is thousands of values)."""
-
-    def to_representation(self, data: Any) -> list[Any]:
-        return list(data)
-
-
-def column(child: serializers.Field) -> ColumnField:  # type: ignore[type-arg]
-    return ColumnField(child=child, read_only=True)
+def column(child: serializers.Field) -> serializers.ListField:  # type: ignore[type-arg]
+    """A column of numbers or nulls (for the schema: ``HistorySeriesSerializer`` gives
+    the lists back as they are)."""
+    return serializers.ListField(child=child, read_only=True)
 
 
 class HistorySeriesSerializer(ReadOnlySerializer):
     """One GPU's columns (``gpu_monitor.history.types.HistorySeries``)."""
+
+    # Every value is already its own representation (a string, an int, lists of numbers
+    # or nulls): each attribute is given back as it is, in the declared order, with no
+    # field's to_representation and no look at each value of the columns.
 
     gpu_uuid = serializers.CharField(read_only=True)
     gpu_index = serializers.IntegerField(read_only=True)
@@ -36,6 +36,15 @@ class HistorySeriesSerializer(ReadOnlySerializer):
     total_memory_mb = column(serializers.IntegerField(allow_null=True))
     temperature_c = column(serializers.IntegerField(allow_null=True))
     power_draw_w = column(serializers.FloatField(allow_null=True))
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        names = _names(type(self))
+        return dict(zip(names, operator.attrgetter(*names)(instance), strict=True))
+
+
+@functools.cache
+def _names(serializer: type[serializers.Serializer[Any]]) -> tuple[str, ...]:
+    return tuple(serializer().fields)
 
 
 class HistorySerializer(ReadOnlySerializer):
