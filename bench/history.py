@@ -1,12 +1,19 @@
 """History at scale: 8 GPUs x 7 days at 10 s (483,840 samples) on SQLite and PostgreSQL.
 
     .venv/bin/python bench/history.py            # both databases, one Markdown table
+    .venv/bin/python bench/history.py --quick    # SQLite only, 1 day loaded (about a minute)
+    .venv/bin/python bench/history.py --quick --profile   # and cProfile 50 hour requests
 
 Per database (a SQLite file, and a throwaway PostgreSQL 15 cluster from tests/pgcluster.py):
 the recorder's cost per tick (8 fake GPUs: snapshot and one transaction), GET history for
 7 days at 300 points and for 1 hour at 360 points (p50 and p99 of 20 requests, in-process
 through Django's test client), retention of one day's rows (the slowest DELETE statement
 and the total), and the database size per GPU-day.
+
+The floor of the 1 hour request is its own SQL: the statements the view runs for it
+(captured with ``execute_wrapper``), run again on a bare DB-API cursor with every row
+fetched and nothing else done, in 20 rounds interleaved with the requests (the order
+alternating), so that both see the same machine; the ratio is p50 request / p50 SQL.
 """
 
 from __future__ import annotations
@@ -26,11 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 GPUS = 8
 INTERVAL = 10
 DAYS = 7
-TICKS = DAYS * 86400 // INTERVAL  # 60,480 ticks, 483,840 samples
+ROUNDS = 20
 
 
-def measure(label: str) -> dict[str, Any]:
+def measure(label: str, days: int, rounds: int, profile: bool) -> dict[str, Any]:
     """Runs in a child process whose settings point at one database (see main)."""
+    ticks = days * 86400 // INTERVAL  # 7 days: 60,480 ticks, 483,840 samples
     import django
 
     django.setup()
@@ -46,14 +54,14 @@ def measure(label: str) -> dict[str, Any]:
     call_command("migrate", verbosity=0)
     host = "bench-node"
     end = (int(time.time()) // INTERVAL) * INTERVAL
-    start = end - TICKS * INTERVAL
+    start = end - ticks * INTERVAL
     # The fake NVML's UUIDs, so that the recorder's ticks continue the same series.
     uuids = ["GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772"] + [
         f"GPU-3a34af56-e2e8-164a-8e46-{g:012x}" for g in range(1, GPUS)
     ]
     loaded = time.perf_counter()
     batch: list[Sample] = []
-    for tick in range(TICKS):
+    for tick in range(ticks):
         epoch = start + tick * INTERVAL
         stamp = moment(epoch)
         for g in range(GPUS):
@@ -131,7 +139,11 @@ def measure(label: str) -> dict[str, Any]:
     )
     hour_since = moment(end - 3600).isoformat().replace("+00:00", "Z")
     hour_until = moment(end).isoformat().replace("+00:00", "Z")
-    hour = timed(f"/api/gpu/history?host={host}&since={hour_since}&until={hour_until}&points=360")
+    hour_path = f"/api/gpu/history?host={host}&since={hour_since}&until={hour_until}&points=360"
+    hour_times, statements_run = hour_and_floor(client, hour_path, rounds)
+    hour = hour_times["request"]
+    if profile:
+        profile_requests(client, hour_path)
     one_gpu = timed(
         f"/api/gpu/history?host={host}&gpu=0&since={moment(start).isoformat()[:19]}Z"
         f"&until={hour_until}&points=300"
@@ -148,7 +160,7 @@ def measure(label: str) -> dict[str, Any]:
             statements.append((time.perf_counter() - began, sql))
 
     before = Sample.objects.filter(host=host).count()
-    recorder.retention_s = (DAYS - 1) * 86400 + 60 * INTERVAL  # the oldest day goes
+    recorder.retention_s = (days - 1) * 86400 + 60 * INTERVAL  # the oldest day goes
     recorder.last_retention = 0
     pruned = time.perf_counter()
     original_budget = recorder_module.RETENTION_BUDGET_S
@@ -171,6 +183,10 @@ def measure(label: str) -> dict[str, Any]:
         "week_p99": week[-1],
         "hour_p50": statistics.median(hour),
         "hour_p99": hour[-1],
+        "raw_p50": statistics.median(hour_times["sql"]),
+        "raw_json_p50": statistics.median(hour_times["sql_json"]),
+        "empty_p50": statistics.median(hour_times["empty"]),
+        "raw_statements": statements_run,
         "one_gpu_week_p50": statistics.median(one_gpu),
         "deleted": deleted,
         "delete_statements": len(deletes),
@@ -179,7 +195,83 @@ def measure(label: str) -> dict[str, Any]:
     }
 
 
-def child(db: str, label: str) -> dict[str, Any]:
+def hour_and_floor(client: Any, path: str, rounds: int) -> tuple[dict[str, list[float]], int]:
+    """Sorted times of the request, of its SQL, of its SQL then ``json.dumps`` of its
+    answer, and of the same request for a host with no samples (what handling it costs
+    whatever the rows), interleaved (see the module's docstring); and how many
+    statements the request runs."""
+    from django.db import connection
+
+    captured: list[tuple[str, Any]] = []
+
+    def capture(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        captured.append((sql, params))
+        return execute(sql, params, many, context)
+
+    expected = client.get(path, HTTP_HOST="localhost")
+    assert expected.status_code == 200, expected.content[:300]
+    with connection.execute_wrapper(capture):
+        again = client.get(path, HTTP_HOST="localhost")
+    assert again.content == expected.content
+    answer = json.loads(expected.content)
+    bare = connection.connection  # the DB-API connection Django opened
+    if connection.vendor == "sqlite":
+        from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
+
+        captured = [
+            (FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%"), params)
+            for sql, params in captured
+        ]
+
+    def run_sql() -> None:
+        cursor = bare.cursor()
+        for sql, params in captured:
+            cursor.execute(sql, params)
+            cursor.fetchall()
+        cursor.close()
+
+    def sql_and_json() -> None:
+        run_sql()
+        json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+
+    def request(url: str = path) -> None:
+        response = client.get(url, HTTP_HOST="localhost")
+        assert response.status_code == 200, response.content[:300]
+
+    empty = path.replace("host=", "host=no-such-")  # the same request, no row to read
+    runs = {
+        "request": request,
+        "sql": run_sql,
+        "sql_json": sql_and_json,
+        "empty": lambda: request(empty),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    run_sql()
+    for round_ in range(rounds):
+        names = list(runs)
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:  # in turn
+            began = time.perf_counter()
+            runs[name]()
+            times[name].append(1000 * (time.perf_counter() - began))
+    return {name: sorted(ms) for name, ms in times.items()}, len(captured)
+
+
+def profile_requests(client: Any, path: str) -> None:
+    """cProfile of 50 requests, the top of it on stderr."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(50):
+        client.get(path, HTTP_HOST="localhost")
+    profiler.disable()
+    stats = pstats.Stats(profiler, stream=sys.stderr)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
+
+
+def child(db: str, label: str, options: list[str]) -> dict[str, Any]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "fakes"), str(ROOT)]),
@@ -188,7 +280,7 @@ def child(db: str, label: str) -> dict[str, Any]:
         "FAKE_NVML_GPUS": str(GPUS),
     }
     result = subprocess.run(
-        [sys.executable, __file__, "--measure", label],
+        [sys.executable, __file__, "--measure", label, *options],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -197,6 +289,8 @@ def child(db: str, label: str) -> dict[str, Any]:
     )
     if result.returncode != 0:
         raise SystemExit(f"{label} failed:\n{result.stderr[-3000:]}")
+    if "--profile" in options:
+        sys.stderr.write(result.stderr)
     measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return measured
 
@@ -204,16 +298,36 @@ def child(db: str, label: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--quick", action="store_true", help="SQLite only, 1 day loaded (default: both, 7 days)"
+    )
+    parser.add_argument("--days", type=int, help="days of samples loaded (default 7, 1 quick)")
+    parser.add_argument(
+        "--rounds", type=int, default=ROUNDS, help=f"interleaved rounds (default {ROUNDS})"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile 50 hour requests (default: no)"
+    )
     args = parser.parse_args()
+    days = args.days or (1 if args.quick else DAYS)
     if args.measure:
-        print(json.dumps(measure(args.measure)))
+        print(json.dumps(measure(args.measure, days, args.rounds, args.profile)))
         return
     sys.path.insert(0, str(ROOT))
+    results = []
+    options = ["--days", str(days), "--rounds", str(args.rounds)]
+    options += ["--profile"] if args.profile else []
+    with tempfile.TemporaryDirectory() as tmp:
+        results.append(child(str(Path(tmp) / "history.sqlite3"), "SQLite", options))
+    if not args.quick:
+        results.append(postgresql(options))
+    table(results, days)
+
+
+def postgresql(options: list[str]) -> dict[str, Any]:
+    """The child run against a throwaway PostgreSQL cluster."""
     from tests import pgcluster
 
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        results.append(child(str(Path(tmp) / "history.sqlite3"), "SQLite"))
     cluster = pgcluster.Cluster(tempfile.mkdtemp(prefix="gpu-monitor-bench-pg-"), 54331)
     if os.geteuid() == 0:
         import shutil
@@ -222,20 +336,22 @@ def main() -> None:
     cluster.run(pgcluster.binary("initdb"), "-D", cluster.data, "-A", "trust", "-U", "postgres")
     cluster.start()
     try:
-        results.append(
-            child(f"postgres:{cluster.directory}:{cluster.port}:postgres", "PostgreSQL 15")
+        return child(
+            f"postgres:{cluster.directory}:{cluster.port}:postgres", "PostgreSQL 15", options
         )
     finally:
         cluster.remove()
 
-    gpu_days = GPUS * DAYS
+
+def table(results: list[dict[str, Any]], days: int) -> None:
+    gpu_days = GPUS * days
     rows = [
         (
-            "samples loaded (8 GPUs x 7 days at 10 s)",
+            f"samples loaded (8 GPUs x {days} days at 10 s)",
             lambda r: f"{r['rows']:,} in {r['load_s']:.0f} s",
         ),
         (
-            "rollups of the whole week at once (gpu_record does one period at a time)",
+            f"rollups of the whole {days} days at once (gpu_record does one period at a time)",
             lambda r: f"{r['rollup_s']:.1f} s",
         ),
         (
@@ -243,13 +359,36 @@ def main() -> None:
             lambda r: f"{r['tick_ms_p50']:.2f} / {r['tick_ms_p99']:.2f}",
         ),
         (
-            "history 7 days, 300 points, every GPU: p50 / max ms (target p50 <= 100)",
+            f"history {days} days, 300 points, every GPU: p50 / max ms (target p50 <= 100)",
             lambda r: f"{r['week_p50']:.1f} / {r['week_p99']:.1f}",
         ),
-        ("history 7 days, 300 points, one GPU: p50 ms", lambda r: f"{r['one_gpu_week_p50']:.1f}"),
         (
-            "history 1 hour, 360 points, every GPU: p50 / max ms (target p50 <= 20)",
+            f"history {days} days, 300 points, one GPU: p50 ms",
+            lambda r: f"{r['one_gpu_week_p50']:.1f}",
+        ),
+        (
+            "history 1 hour, 360 points, every GPU: p50 / max ms",
             lambda r: f"{r['hour_p50']:.1f} / {r['hour_p99']:.1f}",
+        ),
+        (
+            "its SQL run raw in the same rounds (statements): p50 ms",
+            lambda r: f"{r['raw_p50']:.1f} ({r['raw_statements']})",
+        ),
+        (
+            "history 1 hour / its raw SQL: p50 ratio (target <= 1.3)",
+            lambda r: f"{r['hour_p50'] / r['raw_p50']:.2f}",
+        ),
+        (
+            "its raw SQL then json.dumps of its answer: p50 ms (ratio to raw SQL)",
+            lambda r: f"{r['raw_json_p50']:.1f} ({r['raw_json_p50'] / r['raw_p50']:.2f})",
+        ),
+        (
+            "the same request for a host with no samples: p50 ms",
+            lambda r: f"{r['empty_p50']:.2f}",
+        ),
+        (
+            "least a DRF view can take (SQL + json.dumps + empty request) / raw SQL",
+            lambda r: f"{(r['raw_json_p50'] + r['empty_p50']) / r['raw_p50']:.2f}",
         ),
         (
             "retention of one day: rows, DELETE statements",
