@@ -42,10 +42,19 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 from django.db.models import Min, OuterRef, Subquery
 
+from gpu_monitor import host as host_details
+from gpu_monitor.conf import conf
+from gpu_monitor.history import tick_writers
 from gpu_monitor.history.aggregate import roll_up, rolled_up_until
 from gpu_monitor.history.models import ROLLUP_SECONDS, Event, Rollup, Sample
-from gpu_monitor.manager import GPUManager, XidEventsUnavailableError
-from gpu_monitor.types import GPUDevice, XidEvent
+from gpu_monitor.history.tick_writers import TickContext
+from gpu_monitor.manager import GPUManager, NVMLUnavailableError, XidEventsUnavailableError
+from gpu_monitor.serializers import (
+    DriverInfoSerializer,
+    GPUDevicesResponseSerializer,
+    GPUProcessesResponseSerializer,
+)
+from gpu_monitor.types import GPUDevice, GPUDevicesResponse, XidEvent
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +89,8 @@ class Tick:
     lost: dict[int, tuple[str, str]] = field(default_factory=dict)  # index: (uuid, message)
     found: dict[int, str] = field(default_factory=dict)  # index: uuid, for GPUs that answer
     xids: list[Event] = field(default_factory=list)
+    # For the sub-apps' tick writers (tick_writers): None when none is registered.
+    context: TickContext | None = None
 
 
 @dataclass
@@ -121,6 +132,7 @@ class Recorder:
         retention_s: int,
         buffer_ticks: int,
         clock: Callable[[], float] = time.time,
+        processes: bool = False,
     ) -> None:
         if buffer_ticks < 1:
             raise ValueError(f"buffer_ticks must be at least 1, not {buffer_ticks}")
@@ -130,6 +142,7 @@ class Recorder:
         self.retention_s = retention_s
         self.buffer_ticks = buffer_ticks
         self.clock = clock
+        self.processes = processes  # read the processes for the tick writers
         self.alias = router.db_for_write(Sample)
         # Shared by the sampling and the writer thread, under ``lock``.
         self.lock = threading.Lock()
@@ -252,6 +265,8 @@ class Recorder:
             tick.found[device.index] = device.uuid or ""
             if device.uuid:
                 tick.samples.append(self.sample(epoch, device))
+        if tick_writers.registered():
+            tick.context = self.context(epoch, devices)
         while True:
             try:
                 xid = self.xid_queue.get_nowait()
@@ -270,6 +285,30 @@ class Recorder:
                 )
             )
         return tick
+
+    def context(self, epoch: int, devices: list[GPUDevice]) -> TickContext:
+        """The tick as the API renders it, for the tick writers: the devices of this
+        snapshot, the driver and (when recorded) the processes."""
+        try:
+            driver = dict(DriverInfoSerializer(self.manager.get_driver_info()).data)
+        except NVMLUnavailableError:
+            driver = None
+        processes = None
+        if self.processes:
+            found = host_details.processes(
+                self.manager, command_line=conf.get("PROCESS_COMMAND_LINE")
+            )
+            processes = dict(GPUProcessesResponseSerializer(found).data)
+        response = GPUDevicesResponse(devices, len(devices))
+        rendered = dict(GPUDevicesResponseSerializer(response).data)
+        return TickContext(
+            host=self.host,
+            epoch=epoch,
+            interval=self.interval,
+            devices=rendered,
+            driver=driver,
+            processes=processes,
+        )
 
     def sample(self, epoch: int, device: GPUDevice) -> Sample:
         reasons = device.clocks_event_reasons
@@ -461,6 +500,9 @@ class Recorder:
             events.append(self.dropped_event(tick.epoch, dropped))
         with transaction.atomic(using=self.alias):
             Sample.objects.using(self.alias).bulk_create(tick.samples, ignore_conflicts=True)
+            if tick.context is not None:
+                for write in tick_writers.registered():
+                    write(tick.context, self.alias)
             Event.objects.using(self.alias).bulk_create(events, ignore_conflicts=True)
         self.recorded = after
         with self.lock:

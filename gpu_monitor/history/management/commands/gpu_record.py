@@ -85,6 +85,13 @@ class Command(BaseCommand):
             f"{socket.gethostname()!r}).",
         )
         parser.add_argument(
+            "--processes",
+            action="store_true",
+            help="Also record the GPU processes in the host's state (gpu_monitor.fleet), "
+            "their command lines only when PROCESS_COMMAND_LINE is True (default: not "
+            "recorded).",
+        )
+        parser.add_argument(
             "--once",
             action="store_true",
             help="Record one tick now and exit (default: run until SIGTERM or Ctrl-C).",
@@ -98,6 +105,7 @@ class Command(BaseCommand):
                 interval=options["interval"],
                 retention_s=options["retention"],
                 buffer_ticks=conf.get("HISTORY_BUFFER_TICKS"),
+                processes=options["processes"],
             )
         except (TypeError, ValueError) as exc:  # a setting the system checks reject
             raise CommandError(f"GPU_MONITOR['HISTORY_BUFFER_TICKS']: {exc}") from exc
