@@ -185,6 +185,8 @@ def open_pidfd(pid: int) -> int | None:
         return _pidfd_open(pid)
     except OSError:  # ESRCH: no such process; EMFILE; ENOSYS: a kernel before 5.3
         return None
+    except OverflowError:  # a garbage pid from the driver, above any pid_t
+        return None
 
 
 def _no_pidfd(pid: int) -> int:
@@ -327,7 +329,7 @@ def pid_taken(pid: int) -> bool:
     took 30 us here (a container without the host's PID namespace has many of those)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: above any pid_t
         return False
     except OSError:  # EPERM: another user's process
         return True

@@ -606,6 +606,18 @@ def test_a_pid_without_a_process_is_checked_by_its_lookup_alone(
     assert taken.username == "bob"
 
 
+def test_a_pid_above_any_pid_t_is_said_to_have_ended(
+    fake_nvml: ModuleType, root_namespace: None
+) -> None:
+    """Drivers 535.43 to 535.85 listed garbage pids; one too large for pid_t must not
+    break the pidfd or the kill(2) check, cold or cached."""
+    listed = own_process(fake_nvml, 2**32 - 2)
+
+    rows = [host.describe([listed], seen_at=time.time(), command_line=True)[0] for _ in "ab"]
+
+    assert [row.field_errors["username"] for row in rows] == [host.ENDED] * 2
+
+
 def test_pid_taken_asks_the_kernel() -> None:
     child = subprocess.Popen(["sleep", "30"])
     taken = host.pid_taken(child.pid)
