@@ -25,6 +25,8 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_USER_MEMORY": False,  # gpu_monitor_user_memory_used_bytes{user}
     # gpu_record: ticks kept in memory while the database is unreachable (1 h at 10 s).
     "HISTORY_BUFFER_TICKS": 360,
+    # gpu_monitor.fleet: a host whose last tick is this many seconds old is "down".
+    "FLEET_DOWN_AFTER": 600,
 }
 # Keys holding a list of dotted paths, and the method an instance of each must have.
 CLASS_LIST_KEYS: dict[str, str] = {
@@ -34,7 +36,7 @@ CLASS_LIST_KEYS: dict[str, str] = {
     "PROCESS_PERMISSION_CLASSES": "has_permission",
 }
 BOOLEAN_KEYS = ("PROCESS_COMMAND_LINE", "METRICS_USER_MEMORY")
-POSITIVE_INT_KEYS = ("HISTORY_BUFFER_TICKS",)
+POSITIVE_INT_KEYS = ("HISTORY_BUFFER_TICKS", "FLEET_DOWN_AFTER")
 KIND = {
     "has_permission": "permission",
     "authenticate": "authentication",

@@ -15,6 +15,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "gpu_monitor",
     "gpu_monitor.history",
+    "gpu_monitor.fleet",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

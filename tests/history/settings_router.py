@@ -17,12 +17,12 @@ DATABASE_ROUTERS = ["tests.history.settings_router.HistoryRouter"]
 class HistoryRouter:
     """gpu_monitor.history's tables live in ``history``, everything else in ``default``."""
 
-    app_label = "gpu_monitor_history"
+    app_labels = ("gpu_monitor_history", "gpu_monitor_fleet")  # written in one transaction
 
     def db_for_read(self, model: Any, **hints: Any) -> str | None:
-        return "history" if model._meta.app_label == self.app_label else None
+        return "history" if model._meta.app_label in self.app_labels else None
 
     db_for_write = db_for_read
 
     def allow_migrate(self, db: str, app_label: str, **hints: Any) -> bool:
-        return (db == "history") == (app_label == self.app_label)
+        return (db == "history") == (app_label in self.app_labels)

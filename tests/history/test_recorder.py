@@ -66,7 +66,7 @@ def test_one_tick_is_one_snapshot_and_one_transaction(fake_nvml: ModuleType) -> 
         recorder.tick(1000)
 
     assert fake_nvml.CALLS["nvmlDeviceGetCount"] == 1
-    inserts = [q["sql"] for q in queries if q["sql"].startswith("INSERT")]
+    inserts = [q["sql"] for q in queries if q["sql"].startswith("INSERT") and "_sample" in q["sql"]]
     assert len(inserts) == 1  # both samples in one bulk insert; no event this tick
 
 

@@ -1,0 +1,25 @@
+"""App config of the fleet sub-app: it adds the host's state to each recorder tick."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class FleetConfig(AppConfig):
+    """The latest state of every host that ``gpu_record`` records, and the hosts API.
+
+    Needs ``gpu_monitor.history`` in ``INSTALLED_APPS`` too: its recorder writes the
+    state, through the tick writer registered here.
+    """
+
+    name = "gpu_monitor.fleet"
+    label = "gpu_monitor_fleet"
+    verbose_name = "GPU fleet"
+    default_auto_field = "django.db.models.BigAutoField"
+    gpu_monitor_urls = "gpu_monitor.fleet.urls"  # included by gpu_monitor.urls
+
+    def ready(self) -> None:
+        from gpu_monitor.fleet.writer import write_host_state
+        from gpu_monitor.history import tick_writers
+
+        tick_writers.register(write_host_state)

@@ -1,0 +1,184 @@
+"""OpenAPI descriptions of the fleet operations (with drf-spectacular installed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpu_monitor.fleet.types import STATES
+from gpu_monitor.history.schema import query
+from gpu_monitor.schema import H100
+
+EXAMPLE_HOST: dict[str, Any] = {
+    "host": "gpu-node-1",
+    "last_seen": "2026-11-28T08:00:00Z",
+    "age_seconds": 4,
+    "state": "up",
+    "interval_seconds": 10,
+    "gpu_count": 8,
+    "utilization_percent": 87.5,
+    "used_memory_mb": 524288,
+    "total_memory_mb": 652472,
+    "max_temperature_c": 71,
+    "problems": [
+        {"gpu_index": 3, "kind": "uncorrected_ecc", "message": "2 uncorrected ECC error(s)"}
+    ],
+    "xid_24h": 1,
+}
+
+
+def path_host() -> Any:
+    from drf_spectacular.utils import OpenApiParameter
+
+    from gpu_monitor.history.views import MAX_HOST_LENGTH
+
+    return OpenApiParameter(
+        "host",
+        {"type": "string", "maxLength": MAX_HOST_LENGTH, "pattern": "^[^/\\u0000]+$"},
+        OpenApiParameter.PATH,
+        description=f"a recorded host name (gpu_record --host), at most {MAX_HOST_LENGTH} "
+        "characters (400 otherwise); 404 for a host that never recorded",
+    )
+
+
+def describe_stored_lists() -> None:
+    """The stored devices and processes, described as the items the node's API gives."""
+    from drf_spectacular.utils import extend_schema_field
+
+    from gpu_monitor.fleet.serializers import StoredDevicesField, StoredProcessesField
+    from gpu_monitor.serializers import GPUDeviceSerializer, GPUProcessSerializer
+
+    extend_schema_field(GPUDeviceSerializer(many=True))(StoredDevicesField)
+    extend_schema_field(GPUProcessSerializer(many=True))(StoredProcessesField)
+
+
+def hosts_docs() -> dict[str, Any]:
+    from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+
+    from gpu_monitor.fleet.serializers import HostSummarySerializer
+    from gpu_monitor.fleet.views import HostPagination
+    from gpu_monitor.history.views import MAX_HOST_LENGTH
+    from gpu_monitor.schema import common_responses, error_response
+
+    return {
+        "summary": "Every recorded host and its state",
+        "description": "Each host that gpu_record recorded (gpu_monitor.fleet), sorted by "
+        "host: up, stale (no tick for more than 3 intervals) or down (none for "
+        "GPU_MONITOR['FLEET_DOWN_AFTER'] seconds), its GPUs summed up at its last tick, "
+        "its hardware problems (one per GPU and condition) and its XID errors of the last "
+        "24 hours. Paginated (?page=, ?page_size= up to 1000, default 500).",
+        "parameters": [
+            OpenApiParameter(
+                "state",
+                {"type": "string", "enum": [*STATES, ""]},
+                OpenApiParameter.QUERY,
+                description="only hosts in this state (400 for another value)",
+            ),
+            OpenApiParameter(
+                "problem",
+                {"type": "string", "enum": ["1", "0", ""]},
+                OpenApiParameter.QUERY,
+                description="1: only hosts with a hardware problem; 0: only those without",
+            ),
+            query(
+                "q",
+                f"only hosts whose name contains this, in any case; at most "
+                f"{MAX_HOST_LENGTH} characters",
+                maxLength=MAX_HOST_LENGTH,
+                pattern="^[^\\u0000]*$",
+            ),
+            OpenApiParameter(
+                "page",
+                {"type": "integer", "minimum": 1},
+                OpenApiParameter.QUERY,
+                description="page number (default 1); 404 past the last page",
+            ),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": HostPagination.max_page_size},
+                OpenApiParameter.QUERY,
+                description=f"hosts a page, 1 to {HostPagination.max_page_size} "
+                f"(default {HostPagination.page_size})",
+            ),
+            OpenApiParameter("format", exclude=True),
+        ],
+        "responses": {
+            200: OpenApiResponse(
+                HostSummarySerializer(many=True),
+                description="A page of hosts",
+                examples=[OpenApiExample("A host with a problem", value=EXAMPLE_HOST)],
+            ),
+            400: error_response("Bad parameter", "state: one of up, stale, down, not 'x'"),
+            404: error_response("No such page", "Invalid page."),
+            **common_responses(),
+        },
+    }
+
+
+def host_docs() -> dict[str, Any]:
+    from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+
+    from gpu_monitor.fleet.serializers import HostDetailSerializer
+    from gpu_monitor.schema import common_responses, error_response
+
+    describe_stored_lists()
+    example = {
+        "host": "gpu-node-1",
+        "recorded_at": "2026-11-28T08:00:00Z",
+        "age_seconds": 4,
+        "state": "up",
+        "interval_seconds": 10,
+        "driver": {
+            "driver_version": "580.159.04",
+            "cuda_driver_version": "13.0",
+            "nvml_version": "13.580.159.04",
+        },
+        "devices": [H100],
+        "count": 1,
+    }
+    return {
+        "summary": "One host's last recorded state",
+        "description": "The devices as the host's own GET api/gpu/devices gave them at its "
+        "last tick, its driver (null without NVML), and its state.",
+        "parameters": [path_host(), OpenApiParameter("format", exclude=True)],
+        "responses": {
+            200: OpenApiResponse(
+                HostDetailSerializer,
+                description="The host's last state",
+                examples=[OpenApiExample("One H100", value=example)],
+            ),
+            400: error_response(
+                "Host name too long", "host: longer than 255 characters: 'aaaa...'..."
+            ),
+            404: error_response(
+                "No such host", "No host 'gpu-node-9' has recorded (gpu_record --host)."
+            ),
+            **common_responses(),
+        },
+    }
+
+
+def host_processes_docs() -> dict[str, Any]:
+    from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+    from gpu_monitor.fleet.serializers import HostProcessesSerializer
+    from gpu_monitor.schema import common_responses, error_response
+
+    describe_stored_lists()
+    return {
+        "summary": "The processes a host recorded at its last tick",
+        "description": "Recorded by gpu_record --processes. Admins only by default "
+        "(PROCESS_PERMISSION_CLASSES); command lines only when this site's "
+        "PROCESS_COMMAND_LINE is True.",
+        "parameters": [path_host(), OpenApiParameter("format", exclude=True)],
+        "responses": {
+            200: OpenApiResponse(HostProcessesSerializer, description="The recorded processes"),
+            400: error_response(
+                "Host name too long", "host: longer than 255 characters: 'aaaa...'..."
+            ),
+            404: error_response(
+                "No such host, or no processes recorded",
+                "Host 'gpu-node-1' records no processes: run gpu_record --processes there.",
+            ),
+            **common_responses(),
+        },
+    }

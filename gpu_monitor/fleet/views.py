@@ -1,0 +1,129 @@
+"""GET api/gpu/hosts, hosts/<host> and hosts/<host>/processes: read from the database,
+with no GPU and no NVML needed on the server that answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.exceptions import NotFound, ParseError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from gpu_monitor import host as host_details
+from gpu_monitor.conf import conf
+from gpu_monitor.fleet import hosts
+from gpu_monitor.fleet.models import HostState
+from gpu_monitor.fleet.schema import host_docs, host_processes_docs, hosts_docs
+from gpu_monitor.fleet.serializers import (
+    HostDetailSerializer,
+    HostProcessesSerializer,
+    HostSummarySerializer,
+)
+from gpu_monitor.fleet.types import STATES, HostProcesses
+from gpu_monitor.history.views import (
+    MAX_HOST_LENGTH,
+    EventPagination,
+    HistoryAPIView,
+    iso,
+)
+from gpu_monitor.params import shown
+from gpu_monitor.schema import document
+from gpu_monitor.views import ProcessesAPIView
+
+
+class HostPagination(EventPagination):
+    """500 hosts a page (``?page=``), 1 to 1000 with ``?page_size=`` (400 otherwise)."""
+
+    page_size = 500
+
+
+def host_name(name: str, text: str) -> str:
+    """A host name from user input (the parameter ``name``): at most MAX_HOST_LENGTH
+    characters and no NUL, else a 400."""
+    if len(text) > MAX_HOST_LENGTH:
+        raise ParseError(f"{name}: longer than {MAX_HOST_LENGTH} characters: {shown(text)}")
+    if "\x00" in text:  # no host name has one, and PostgreSQL text cannot hold it
+        raise ParseError(f"{name}: contains a NUL character: {shown(text)}")
+    return text
+
+
+def recorded_host(name: str) -> HostState:
+    """The state row of host ``name``; 404 naming it when it never recorded."""
+    row = HostState.objects.filter(host=host_name("host", name)).first()
+    if row is None:
+        raise NotFound(f"No host {shown(name)} has recorded (gpu_record --host).")
+    return row
+
+
+PROBLEM_VALUES = {"1": True, "0": False, "": None}
+
+
+@document("hosts", hosts_docs)
+class HostListView(HistoryAPIView):
+    """Every recorded host, sorted by host, paginated: ``?state=&problem=1&q=``."""
+
+    pagination_class = HostPagination
+
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        state = params.get("state") or None
+        if state is not None and state not in STATES:
+            raise ParseError(f"state: one of {', '.join(STATES)}, not {shown(state)}")
+        problem_text = params.get("problem", "")
+        if problem_text not in PROBLEM_VALUES:
+            raise ParseError(f"problem: 1 or 0, not {shown(problem_text)}")
+        q = host_name("q", params.get("q", ""))
+        found = hosts.summaries(state=state, problem=PROBLEM_VALUES[problem_text], q=q)
+        paginator = HostPagination()
+        page = paginator.page_of(found, request, self)  # type: ignore[arg-type]
+        data = HostSummarySerializer(hosts.with_xids(page), many=True).data
+        return paginator.get_paginated_response(data)
+
+
+@document("host", host_docs)
+class HostDetailView(HistoryAPIView):
+    """One host's last recorded state: its devices as its own API gave them."""
+
+    def get(self, request: Request, host: str) -> Response:
+        detail = hosts.detail(recorded_host(host), hosts.now())
+        return Response(HostDetailSerializer(detail).data)
+
+
+def shown_processes(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored processes as this site may show them: without command lines unless its
+    ``PROCESS_COMMAND_LINE`` is True (whatever the node recorded)."""
+    if conf.get("PROCESS_COMMAND_LINE"):
+        return stored
+    return [
+        {
+            **process,
+            "command_line": None,
+            "field_errors": {
+                **process.get("field_errors", {}),
+                "command_line": host_details.HIDDEN,
+            },
+        }
+        for process in stored
+    ]
+
+
+@document("host_processes", host_processes_docs)
+class HostProcessListView(ProcessesAPIView, HistoryAPIView):
+    """The processes a host recorded at its last tick (``gpu_record --processes``);
+    behind ``PROCESS_PERMISSION_CLASSES`` like ``processes``."""
+
+    def get(self, request: Request, host: str) -> Response:
+        row = recorded_host(host)
+        if row.processes is None:
+            raise NotFound(
+                f"Host {shown(host)} records no processes: run gpu_record --processes there."
+            )
+        stored: list[dict[str, Any]] = row.processes.get("processes", [])
+        found = HostProcesses(
+            host=row.host,
+            recorded_at=iso(row.epoch),
+            processes=shown_processes(stored),
+            count=len(stored),
+            gpu_errors=row.processes.get("gpu_errors", {}),
+        )
+        return Response(HostProcessesSerializer(found).data)

@@ -1,0 +1,142 @@
+"""The fleet's tick writer: the host's row, written in the tick's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.db import OperationalError
+from django.db.models.query import QuerySet
+
+from gpu_monitor.fleet.models import HostState
+from gpu_monitor.fleet.writer import write_host_state
+from gpu_monitor.history import tick_writers
+from gpu_monitor.history.models import Event, Sample
+from gpu_monitor.history.recorder import Recorder
+from gpu_monitor.manager import GPUManager
+from gpu_monitor.serializers import GPUDevicesResponseSerializer
+from gpu_monitor.types import GPUDevicesResponse
+from tests.fleet.conftest import NOW
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_fleet_registers_its_writer_once_however_often_ready_runs() -> None:
+    apps.get_app_config("gpu_monitor_fleet").ready()
+
+    assert tick_writers.registered().count(write_host_state) == 1
+
+
+def test_a_tick_writes_the_devices_as_the_api_renders_them(
+    fake_nvml: ModuleType, record: Callable[..., Recorder]
+) -> None:
+    fake_nvml.STATE.gpus[1].ecc_uncorrected_volatile = 3
+
+    record("node-1", interval=15)
+
+    state = HostState.objects.get()
+    devices = GPUManager().get_devices()
+    rendered = GPUDevicesResponseSerializer(GPUDevicesResponse(devices, len(devices))).data
+    assert state.devices == rendered["devices"]
+    assert state.devices[1]["ecc_errors_uncorrected_volatile"] == 3
+    assert (state.host, state.epoch, state.interval_seconds) == ("node-1", NOW, 15)
+    assert state.timestamp.timestamp() == NOW
+    assert state.driver == {
+        "driver_version": "580.159.04",
+        "cuda_driver_version": "13.0",
+        "nvml_version": "13.580.159.04",
+    }
+    assert state.processes is None  # not recorded by default
+
+
+def test_each_tick_replaces_the_host_row(record: Callable[..., Recorder]) -> None:
+    recorder = record("node-1")
+    recorder.tick(NOW + 10)
+    record("node-2")
+
+    assert list(HostState.objects.order_by("host").values_list("host", "epoch")) == [
+        ("node-1", NOW + 10),
+        ("node-2", NOW),
+    ]
+
+
+def test_without_nvml_the_row_has_no_devices_and_no_driver(
+    fake_nvml: ModuleType, record: Callable[..., Recorder]
+) -> None:
+    fake_nvml.configure(scenario="no_nvml")
+
+    record("node-1")
+
+    state = HostState.objects.get()
+    assert (state.devices, state.driver) == ([], None)
+
+
+def test_processes_are_recorded_when_asked(
+    fake_nvml: ModuleType, record: Callable[..., Recorder]
+) -> None:
+    fake_nvml.configure(gpus=2, scenario="load")
+
+    record("node-1", processes=True)
+
+    processes = HostState.objects.get().processes
+    assert processes["count"] == len(processes["processes"]) > 0
+    assert {p["gpu_index"] for p in processes["processes"]} == {0, 1}
+
+
+# An outage closes the connection: the test cannot run inside a transaction.
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_event_insert_rolls_the_host_row_back(
+    fake_nvml: ModuleType, record: Callable[..., Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = record("node-1")
+    real = QuerySet.bulk_create
+
+    def refuse_events(self: QuerySet[Any], objs: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.model is Event:
+            raise OperationalError("disk I/O error")
+        return real(self, objs, *args, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "bulk_create", refuse_events)
+    fake_nvml.STATE.gpus[1].handle_error = fake_nvml.NVML_ERROR_GPU_IS_LOST  # an event
+    recorder.tick(NOW + 10)
+
+    assert HostState.objects.get().epoch == NOW  # the row as the last whole tick left it
+    assert not Sample.objects.filter(epoch=NOW + 10).exists()
+    assert len(recorder.buffer) == 1  # an outage: the tick waits for the next try
+    monkeypatch.setattr(QuerySet, "bulk_create", real)
+    recorder.tick(NOW + 20)
+    assert HostState.objects.get().epoch == NOW + 20
+    assert Event.objects.filter(kind="gpu_lost").count() == 1
+
+
+# An outage closes the connection: the test cannot run inside a transaction.
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_tick_writer_rolls_the_samples_back(
+    record: Callable[..., Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(context: tick_writers.TickContext, using: str) -> None:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(tick_writers, "_writers", [write_host_state, broken])
+
+    recorder = record("node-1")
+
+    assert not Sample.objects.exists()
+    assert not HostState.objects.exists()
+    assert len(recorder.buffer) == 1
+
+
+def test_without_a_tick_writer_the_recorder_reads_no_driver(
+    fake_nvml: ModuleType, record: Callable[..., Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tick_writers, "_writers", [])
+    fake_nvml.CALLS.clear()
+
+    record("node-1")
+
+    assert fake_nvml.CALLS["nvmlSystemGetDriverVersion"] == 0
+    assert Sample.objects.count() == 2
+    assert not HostState.objects.exists()
