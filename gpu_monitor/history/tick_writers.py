@@ -42,12 +42,6 @@ def register(writer: TickWriter) -> None:
         _writers.append(writer)
 
 
-def unregister(writer: TickWriter) -> None:
-    """Remove ``writer`` if it is registered."""
-    if writer in _writers:
-        _writers.remove(writer)
-
-
 def registered() -> tuple[TickWriter, ...]:
     """The writers, in the order they registered."""
     return tuple(_writers)

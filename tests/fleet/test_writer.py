@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
 from django.apps import apps
+from django.core.management import call_command
 from django.db import OperationalError
 from django.db.models.query import QuerySet
+from django.test import Client
 
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.fleet.writer import write_host_state
@@ -140,3 +143,43 @@ def test_without_a_tick_writer_the_recorder_reads_no_driver(
     assert fake_nvml.CALLS["nvmlSystemGetDriverVersion"] == 0
     assert Sample.objects.count() == 2
     assert not HostState.objects.exists()
+
+
+def test_the_history_app_imports_no_fleet_module() -> None:
+    from tests.unit.test_layers import PACKAGE, imports
+
+    importers = {
+        str(path.relative_to(PACKAGE))
+        for path in (PACKAGE / "history").rglob("*.py")
+        if any(name.startswith("gpu_monitor.fleet") for name in imports(path))
+    }
+    assert importers == set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gpu_record_processes_records_them_in_the_host_row(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=2, scenario="load")
+
+    call_command("gpu_record", "--once", "--processes", "--host", "node-7", stdout=io.StringIO())
+    call_command("gpu_record", "--once", "--host", "node-8", stdout=io.StringIO())
+
+    rows = dict(HostState.objects.values_list("host", "processes"))
+    assert rows["node-7"]["count"] > 0
+    assert rows["node-8"] is None
+
+
+def test_the_admin_lists_hosts_and_changes_nothing(
+    record: Callable[..., Recorder], admin_client: Client
+) -> None:
+    record("node-1")
+
+    page = admin_client.get("/admin/gpu_monitor_fleet/hoststate/")
+
+    assert page.status_code == 200
+    assert b"node-1" in page.content
+    state = HostState.objects.get()
+    assert admin_client.get("/admin/gpu_monitor_fleet/hoststate/add/").status_code == 403
+    assert (
+        admin_client.post(f"/admin/gpu_monitor_fleet/hoststate/{state.pk}/delete/").status_code
+        == 403
+    )
