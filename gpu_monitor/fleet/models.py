@@ -18,6 +18,15 @@ class HostState(models.Model):
     devices = models.JSONField()
     driver = models.JSONField(null=True)
     processes = models.JSONField(null=True)
+    # The devices summed up by the tick writer (gpu_monitor.fleet.hosts.summary_columns),
+    # so that the list of hosts reads these, never the devices.
+    gpu_count = models.PositiveIntegerField(default=0)
+    utilization_percent = models.FloatField(null=True)  # mean over the GPUs reporting it
+    used_memory_mb = models.BigIntegerField(null=True)
+    total_memory_mb = models.BigIntegerField(null=True)
+    max_temperature_c = models.IntegerField(null=True)
+    problems = models.JSONField(default=list)  # [{"gpu_index", "kind", "message"}]
+    problem_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ("host",)

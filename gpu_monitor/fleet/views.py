@@ -66,18 +66,21 @@ class HostListView(HistoryAPIView):
 
     def get(self, request: Request) -> Response:
         params = request.query_params
-        state = params.get("state") or None
-        if state is not None and state not in STATES:
-            raise ParseError(f"state: one of {', '.join(STATES)}, not {shown(state)}")
+        state_text = params.get("state") or None
+        state = next((s for s in STATES if s == state_text), None)
+        if state_text is not None and state is None:
+            raise ParseError(f"state: one of {', '.join(STATES)}, not {shown(state_text)}")
         problem_text = params.get("problem", "")
         if problem_text not in PROBLEM_VALUES:
             raise ParseError(f"problem: 1 or 0, not {shown(problem_text)}")
         q = host_name("q", params.get("q", ""))
-        found = hosts.summaries(state=state, problem=PROBLEM_VALUES[problem_text], q=q)
+        at = hosts.now()
+        rows = hosts.selected(at, state=state, problem=PROBLEM_VALUES[problem_text], q=q)
         paginator = HostPagination()
-        page = paginator.page_of(found, request, self)  # type: ignore[arg-type]
-        data = HostSummarySerializer(hosts.with_xids(page), many=True).data
-        return paginator.get_paginated_response(data)
+        page = paginator.page_of(rows, request, self)
+        return paginator.get_paginated_response(
+            HostSummarySerializer(hosts.summaries(page, at), many=True).data
+        )
 
 
 @document("host", host_docs)

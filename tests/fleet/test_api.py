@@ -7,7 +7,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from gpu_monitor.fleet.models import HostState
@@ -320,3 +322,33 @@ def test_other_methods_are_405(record: Record) -> None:
 
     assert APIClient().post("/api/gpu/hosts").status_code == 405
     assert APIClient().delete("/api/gpu/hosts/node-1").status_code == 405
+
+
+def test_the_state_filter_agrees_with_each_hosts_state(record: Record, clock: Clock) -> None:
+    for interval in (10, 60):
+        for age in (0, 29, 30, 31, 179, 180, 181, 599, 600, 601):
+            record(f"h{interval}-{age:04}", epoch=NOW - age, interval=interval)
+
+    every = {h["host"]: h["state"] for h in results("hosts?page_size=1000")}
+
+    assert set(every.values()) == {"up", "stale", "down"}
+    for state in ("up", "stale", "down"):
+        filtered = {h["host"] for h in results(f"hosts?state={state}&page_size=1000")}
+        assert filtered == {host for host, s in every.items() if s == state}
+
+
+def test_the_list_reads_the_summaries_not_the_devices_in_a_fixed_number_of_queries(
+    record: Record, clock: Clock
+) -> None:
+    for n in range(3):
+        record(f"node-{n}")
+    with CaptureQueriesContext(connection) as few:
+        get("hosts?page_size=2")
+    for n in range(3, 30):
+        record(f"node-{n}")
+    with CaptureQueriesContext(connection) as many:
+        get("hosts?page_size=20")
+
+    assert len(many) == len(few)
+    reads = [q["sql"] for q in many if "gpu_monitor_fleet_hoststate" in q["sql"]]
+    assert reads and not any('"devices"' in sql for sql in reads)

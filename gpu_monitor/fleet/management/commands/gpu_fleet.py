@@ -91,7 +91,8 @@ class Command(BaseCommand):
             ) from exc
 
     def show(self, as_json: bool, watch: bool) -> None:
-        found = hosts.with_xids(hosts.summaries())
+        at = hosts.now()
+        found = hosts.summaries(hosts.selected(at), at)
         if as_json:
             data = HostSummarySerializer(found, many=True).data
             self.stdout.write(json.dumps(data, indent=None if watch else 2))
