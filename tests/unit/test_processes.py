@@ -540,23 +540,29 @@ def test_a_real_process_that_exits_is_looked_up_again_within_the_cache_time(
     assert second.field_errors["username"] == host.ENDED
 
 
-def open_descriptors() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 @needs_pidfd
 def test_pidfds_of_pids_no_longer_listed_are_closed(
     fake_nvml: ModuleType, root_namespace: None
 ) -> None:
-    before = open_descriptors()
+    """Judged by the descriptors host opens and closes (a count of the process's open
+    files moves with whatever else the test process does)."""
+    opened: list[int] = []
+
+    def pidfd_open(pid: int) -> int:
+        opened.append(os.pidfd_open(pid))
+        return opened[-1]
+
     process = own_process(fake_nvml, os.getpid())
     now = time.time()
-    host.describe([process], seen_at=now, command_line=True)
-    watching = open_descriptors()
+    with mock.patch.object(host, "_pidfd_open", pidfd_open):
+        host.describe([process], seen_at=now, command_line=True)
+    assert len(opened) == 1
+    os.fstat(opened[0])  # open while its pid is cached
 
-    host.describe([], seen_at=now + host.RecentDetails.SECONDS + 0.1, command_line=True)
+    with mock.patch.object(host.os, "close", wraps=os.close) as close:
+        host.describe([], seen_at=now + host.RecentDetails.SECONDS + 0.1, command_line=True)
 
-    assert (watching, open_descriptors()) == (before + 1, before)
+    close.assert_any_call(opened[0])
 
 
 @needs_pidfd
@@ -568,8 +574,8 @@ def test_past_max_pidfds_the_identity_check_takes_over(
     procs(fake_nvml, 1, fake_nvml.FakeProcess(os.getppid(), MIB))
     listed, _ = GPUManager().get_processes()
     now = time.time()
-    before = open_descriptors()
-    host.describe(listed, seen_at=now, command_line=True)
+    with mock.patch.object(host, "_pidfd_open", wraps=host._pidfd_open) as pidfd_open:
+        host.describe(listed, seen_at=now, command_line=True)
 
     with (
         mock.patch.object(host, "look_up", wraps=host.look_up) as look_up,
@@ -577,7 +583,7 @@ def test_past_max_pidfds_the_identity_check_takes_over(
     ):
         described = host.describe(listed, seen_at=now + 1, command_line=True)
 
-    assert open_descriptors() == before + 1
+    assert pidfd_open.call_count == 1  # MAX: the second pid is watched without one
     assert (look_up.call_count, identity_checks.call_count) == (0, 1)
     assert [p.username for p in described] == [getpass.getuser()] * 2
 
