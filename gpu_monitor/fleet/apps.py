@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
+from django.core.exceptions import ImproperlyConfigured
 
 
 class FleetConfig(AppConfig):
@@ -19,6 +20,11 @@ class FleetConfig(AppConfig):
     gpu_monitor_urls = "gpu_monitor.fleet.urls"  # included by gpu_monitor.urls
 
     def ready(self) -> None:
+        if not apps.is_installed("gpu_monitor.history"):
+            raise ImproperlyConfigured(
+                "gpu_monitor.fleet needs gpu_monitor.history: add 'gpu_monitor.history' to "
+                "INSTALLED_APPS (its recorder writes the hosts' states)."
+            )
         from gpu_monitor.fleet.writer import write_host_state
         from gpu_monitor.history import tick_writers
 

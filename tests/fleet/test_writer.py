@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import OperationalError
 from django.db.models.query import QuerySet
@@ -183,3 +184,16 @@ def test_the_admin_lists_hosts_and_changes_nothing(
         admin_client.post(f"/admin/gpu_monitor_fleet/hoststate/{state.pk}/delete/").status_code
         == 403
     )
+
+
+def test_the_fleet_without_the_history_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = apps.get_app_config("gpu_monitor_fleet")
+    installed = apps.is_installed
+    monkeypatch.setattr(
+        apps, "is_installed", lambda name: name != "gpu_monitor.history" and installed(name)
+    )
+
+    with pytest.raises(ImproperlyConfigured, match=r"add 'gpu_monitor\.history' to INSTALLED_APPS"):
+        config.ready()
