@@ -12,8 +12,10 @@ and the total), and the database size per GPU-day.
 
 The floor of the 1 hour request is its own SQL: the statements the view runs for it
 (captured with ``execute_wrapper``), run again on a bare DB-API cursor with every row
-fetched and nothing else done, in 20 rounds interleaved with the requests (the order
-alternating), so that both see the same machine; the ratio is p50 request / p50 SQL.
+fetched and nothing else done, in 20 rounds (``--rounds``) interleaved with the requests
+(each first in turn), so that both see the same machine; the ratio is p50 request / p50
+SQL. The same rounds time that SQL then ``json.dumps`` of the answer, and the same
+request for a host with no samples: their sum is the least a DRF view can take.
 """
 
 from __future__ import annotations
