@@ -413,13 +413,17 @@ def test_failure_of_a_call_with_two_fields_names_both(
     ]
 
 
-def test_unreadable_memory_clock_is_named(fake_nvml: ModuleType) -> None:
-    fake_nvml.STATE.gpus[0].errors["clock_mem"] = UNKNOWN
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("clock_mem", "memory_clock_mhz"), ("clock_max_mem", "memory_clock_max_mhz")],
+)
+def test_unreadable_memory_clock_is_named(fake_nvml: ModuleType, query: str, field: str) -> None:
+    fake_nvml.STATE.gpus[0].errors[query] = UNKNOWN
 
     device = GPUManager().get_device(0)
 
-    assert device.memory_clock_mhz is None
-    assert device.field_errors["memory_clock_mhz"] == "Unknown Error"
+    assert getattr(device, field) is None
+    assert device.field_errors[field] == "Unknown Error"
 
 
 def test_memory_v2_version_mismatch_falls_back_to_v1_and_says_so_at_debug(
