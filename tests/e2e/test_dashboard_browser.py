@@ -536,3 +536,55 @@ def test_no_label_overlaps_or_wraps(tmp_path: Path, page: Page, gpus: int) -> No
             assert problems == [], f"{gpus} GPU(s) at {width} px: {problems}"
     finally:
         server.stop()
+
+
+def test_a_card_lists_its_events_by_uuid_and_by_index_alone(
+    tmp_path: Path, kathmandu_page: Page
+) -> None:
+    """A GPU lost before its UUID could be read has its gpu_lost by index alone, its
+    gpu_recovered by UUID: the card lists both (it showed one kind only)."""
+    page = kathmandu_page
+    server = Server(tmp_path, scenario="healthy", gpus=2)
+    try:
+        route_history(page, int(time.time()) // 12 * 12 - 3600, 12, {"temperature_c": [50] * 300})
+        now = int(time.time())
+
+        def event(kind: str, uuid: str, index: int, ago: int) -> dict[str, Any]:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - ago))
+            return {
+                "host": "test",
+                "gpu_uuid": uuid,
+                "gpu_index": index,
+                "timestamp": stamp,
+                "kind": kind,
+                "xid": None,
+                "message": "",
+            }
+
+        results = [
+            event("gpu_recovered", GPU0_UUID, 0, 60),
+            event("gpu_lost", "", 0, 120),
+            event("gpu_lost", "", 1, 180),  # another GPU's, by index alone: not GPU 0's
+        ]
+        body = {"count": 3, "next": None, "previous": None, "results": results}
+        page.route(
+            "**/api/gpu/events?*",
+            lambda route: route.fulfill(
+                status=200,
+                content_type="application/json",
+                body=json.dumps(
+                    body
+                    if "kind=xid" not in route.request.url
+                    else {**body, "count": 0, "results": []}
+                ),
+            ),
+        )
+        page.goto(f"{server.url}/api/gpu/dashboard/?interval=60")
+        listed = page.locator('.card[data-index="0"] [data-field="events"] li')
+        listed.first.wait_for()
+
+        texts = listed.all_inner_texts()
+        assert len(texts) == 2
+        assert "recovered" in texts[0].lower() and "lost" in texts[1].lower()
+    finally:
+        server.stop()

@@ -171,6 +171,7 @@
     temperature: { low: 20, high: 100, unit: " °C" },
   };
   const hhmm = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  const hhmmss = { ...hhmm, second: "2-digit" }; // as the server renders the first page
 
   const timeText = (epoch, span) => new Date(epoch * 1000).toLocaleString([], span > 86400
     ? { weekday: "short", day: "numeric", ...hhmm } : hhmm);
@@ -404,9 +405,10 @@
       drawChart(card, "utilization", w, utilization, series ? column(series, "utilization_percent") : none);
       drawChart(card, "memory", w, memory, memory); // used_memory_mb is each bucket's maximum
       drawChart(card, "temperature", w, temperature, series ? column(series, "temperature_c") : none);
-      // A GPU lost before its UUID was ever read has events by index only.
-      const mine = (e) => (card.dataset.uuid ? e.gpu_uuid === card.dataset.uuid
-        : !e.gpu_uuid && String(e.gpu_index) === card.dataset.index);
+      // Events by this GPU's UUID, and by its index alone (recorded while it was lost
+      // before its UUID could be read): both belong to the card.
+      const mine = (e) => (e.gpu_uuid ? e.gpu_uuid === card.dataset.uuid
+        : e.gpu_index !== null && String(e.gpu_index) === card.dataset.index);
       fillEvents(card.querySelector('[data-field="events"]'), events.results.filter(mine));
       fillXids(card, xids.results.filter(mine));
     });
@@ -426,10 +428,10 @@
       render(await getJSON(config.dashboard));
       await refreshHistory(false);
       lastSuccess = new Date();
-      $("updated").textContent = `Updated ${lastSuccess.toLocaleTimeString()}`;
+      $("updated").textContent = `Updated ${lastSuccess.toLocaleTimeString([], hhmmss)}`;
       $("api-error").hidden = true;
     } catch (error) {
-      const since = lastSuccess ? lastSuccess.toLocaleTimeString() : "page load";
+      const since = lastSuccess ? lastSuccess.toLocaleTimeString([], hhmmss) : "page load";
       $("api-error").textContent = `Cannot reach the GPU API (${error.message}); showing data from ${since}.`;
       $("api-error").hidden = false;
     } finally {
