@@ -269,7 +269,8 @@ def test_events_bad_parameters(client: Client, params: dict[str, str], status: i
 def without_history() -> Iterator[None]:
     from django.conf import settings
 
-    apps = [app for app in settings.INSTALLED_APPS if app != "gpu_monitor.history"]
+    needing_it = ("gpu_monitor.history", "gpu_monitor.fleet")  # fleet needs history
+    apps = [app for app in settings.INSTALLED_APPS if app not in needing_it]
     with override_settings(INSTALLED_APPS=apps):
         reload_urls()
         yield
