@@ -3,8 +3,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="gpu_monitor:dashboard")),  # the site's root
     path("admin/", admin.site.urls),  # read-only GPU history: samples and events
     path("api/gpu/", include("gpu_monitor.urls")),
     path("api-auth/", include("rest_framework.urls")),  # log in to the browsable API

@@ -283,3 +283,11 @@ def test_health_answers_anonymous_users_with_gpu_state(deployed: Deployed) -> No
     ((label, result),) = json.loads(body).items()
     assert label.startswith("GPUHealthCheck(min_gpu_count=1")
     assert result == "OK"
+
+
+def test_the_sites_root_leads_to_the_dashboard(deployed: Deployed) -> None:
+    """The admin's "View site" and a browser at the printed address land on a page."""
+    status, headers, body = deployed.get("/")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    assert b'id="cards"' in body
