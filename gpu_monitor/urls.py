@@ -51,14 +51,21 @@ class OtherPathsPattern(RegexPattern):
     app's root and paths under the app's own endpoints (``devices/0/extra``).
     """
 
-    OWN = re.compile(
-        r"(?:devices|processes|driver|status|metrics|dashboard|history|events)(?:/|$)|$"
-    )
+    def __init__(self, own: list[str], **kwargs: Any) -> None:
+        super().__init__(r"", **kwargs)
+        names = "|".join(sorted(map(re.escape, own)))
+        self.own = re.compile(rf"(?:{names})(?:/|$)|$")
 
     def match(self, path: str) -> tuple[str, tuple[Any, ...], dict[str, str]] | None:
-        if not self.OWN.match(path) and _mounted_at_site_root():
+        if not self.own.match(path) and _mounted_at_site_root():
             return None
         return super().match(path)
+
+
+def _first_segments(patterns: list[Any]) -> list[str]:
+    """The first path segment of each pattern (``devices``, ``hosts``, ...)."""
+    found = (re.match(r"\^?([\w-]+)", str(p.pattern)) for p in patterns)
+    return sorted({m.group(1) for m in found if m} | {"history", "events"})
 
 
 def _mounted_at_site_root() -> bool:
@@ -67,7 +74,7 @@ def _mounted_at_site_root() -> bool:
 
 urlpatterns += [
     URLPattern(
-        OtherPathsPattern(r"", name="not-found", is_endpoint=True),
+        OtherPathsPattern(_first_segments(urlpatterns), name="not-found", is_endpoint=True),
         views.NotFoundView.as_view(),
         name="not-found",
     )

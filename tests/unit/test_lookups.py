@@ -81,7 +81,7 @@ def test_app_mounted_at_root_leaves_the_projects_later_urls_alone(
 ) -> None:
     assert client.get("/shop/").content == b"the project's own page"
     assert client.get("/devices").status_code == 200
-    for path in ("/", "/devices/0/extra", "/status/nope"):
+    for path in ("/", "/devices/0/extra", "/status/nope", "/hosts/a/b/c"):
         response = client.get(path)
         assert response.status_code == 404
         assert "Endpoints:" in response.json()["detail"]
