@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gpu_monitor.fleet.types import STATES
-from gpu_monitor.history.schema import query
+from gpu_monitor.history.schema import page_queries, query
 from gpu_monitor.schema import H100
 
 EXAMPLE_HOST: dict[str, Any] = {
@@ -86,19 +86,7 @@ def hosts_docs() -> dict[str, Any]:
                 maxLength=MAX_HOST_LENGTH,
                 pattern="^[^\\u0000]*$",
             ),
-            OpenApiParameter(
-                "page",
-                {"type": "integer", "minimum": 1},
-                OpenApiParameter.QUERY,
-                description="page number (default 1); 404 past the last page",
-            ),
-            OpenApiParameter(
-                "page_size",
-                {"type": "integer", "minimum": 1, "maximum": HostPagination.max_page_size},
-                OpenApiParameter.QUERY,
-                description=f"hosts a page, 1 to {HostPagination.max_page_size} "
-                f"(default {HostPagination.page_size})",
-            ),
+            *page_queries("hosts", HostPagination),
             OpenApiParameter("format", exclude=True),
         ],
         "responses": {

@@ -77,6 +77,27 @@ def host_query() -> Any:
     )
 
 
+def page_queries(what: str, pagination: Any) -> list[Any]:
+    """``page`` and ``page_size`` as a paginated list view (``pagination``) takes them."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    largest, default = pagination.max_page_size, pagination.page_size
+    return [
+        OpenApiParameter(
+            "page",
+            {"type": "integer", "minimum": 1},
+            OpenApiParameter.QUERY,
+            description="page number (default 1); 404 past the last page",
+        ),
+        OpenApiParameter(
+            "page_size",
+            {"type": "integer", "minimum": 1, "maximum": largest},
+            OpenApiParameter.QUERY,
+            description=f"{what} a page, 1 to {largest} (default {default})",
+        ),
+    ]
+
+
 def history_docs() -> dict[str, Any]:
     from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
@@ -139,19 +160,7 @@ def events_docs() -> dict[str, Any]:
             ),
             gpu_query(),
             host_query(),
-            OpenApiParameter(
-                "page",
-                {"type": "integer", "minimum": 1},
-                OpenApiParameter.QUERY,
-                description="page number (default 1); 404 past the last page",
-            ),
-            OpenApiParameter(
-                "page_size",
-                {"type": "integer", "minimum": 1, "maximum": EventPagination.max_page_size},
-                OpenApiParameter.QUERY,
-                description=f"events a page, 1 to {EventPagination.max_page_size} "
-                f"(default {EventPagination.page_size})",
-            ),
+            *page_queries("events", EventPagination),
             OpenApiParameter("format", exclude=True),
         ],
         "responses": {
