@@ -6,7 +6,7 @@ from typing import Any
 
 from gpu_monitor.fleet.types import STATES
 from gpu_monitor.history.schema import page_queries, query
-from gpu_monitor.schema import H100
+from gpu_monitor.schema import GPU_BURN, H100
 
 EXAMPLE_HOST: dict[str, Any] = {
     "host": "gpu-node-1",
@@ -146,7 +146,7 @@ def host_docs() -> dict[str, Any]:
 
 
 def host_processes_docs() -> dict[str, Any]:
-    from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+    from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
     from gpu_monitor.fleet.serializers import HostProcessesSerializer
     from gpu_monitor.schema import common_responses, error_response
@@ -159,7 +159,22 @@ def host_processes_docs() -> dict[str, Any]:
         "PROCESS_COMMAND_LINE is True.",
         "parameters": [path_host(), OpenApiParameter("format", exclude=True)],
         "responses": {
-            200: OpenApiResponse(HostProcessesSerializer, description="The recorded processes"),
+            200: OpenApiResponse(
+                HostProcessesSerializer,
+                description="The recorded processes",
+                examples=[
+                    OpenApiExample(
+                        "gpu_burn on GPU 0",
+                        value={
+                            "host": "gpu-node-1",
+                            "recorded_at": "2026-11-28T08:00:00Z",
+                            "processes": [GPU_BURN],
+                            "count": 1,
+                            "gpu_errors": {},
+                        },
+                    )
+                ],
+            ),
             400: error_response(
                 "Host name too long", "host: longer than 255 characters: 'aaaa...'..."
             ),
