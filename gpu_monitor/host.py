@@ -255,7 +255,8 @@ class RecentDetails:
         with self._lock:
             for pid in self._exits.exited():  # one poll() for every watched process
                 self._drop(pid)
-            if now - self._pruned_at > self.SECONDS:  # pidfds of pids no longer listed
+            # Pidfds of pids no longer listed; also when the clock went back.
+            if abs(now - self._pruned_at) > self.SECONDS:
                 self._drop_older(now)
                 self._pruned_at = now
             for pid in pids:
@@ -302,6 +303,7 @@ class RecentDetails:
         with self._lock:
             for pid in list(self._by_pid):
                 self._drop(pid)
+            self._pruned_at = 0.0
 
     def _drop(self, pid: int) -> None:
         cached = self._by_pid.pop(pid, None)
