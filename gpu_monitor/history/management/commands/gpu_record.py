@@ -59,6 +59,9 @@ class Command(BaseCommand):
     """Sample every GPU each interval into gpu_monitor.history's tables until stopped."""
 
     help = "Record a sample of every GPU of this host each interval, and GPU events (XID)."
+    # No system checks at start: some read the database (Django 6.1 asks SQLite whether it
+    # supports JSON fields), and the recorder must start and buffer while it is down.
+    requires_system_checks = ()
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -98,6 +101,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        problems = conf.problems()  # what the system checks would say, without the database
+        if problems:
+            said = "; ".join(f"{problem.id}: {problem.message}" for problem in problems)
+            raise CommandError(f"GPU_MONITOR is misconfigured: {said}; run manage.py check")
         try:
             recorder = Recorder(
                 get_manager(),
