@@ -51,7 +51,7 @@ Cell = tuple[str, "Callable[[str], str] | None"]
 CLEAR_SCREEN = "\x1b[H\x1b[J"  # cursor home, clear to the end: redraw in place
 
 
-def _positive(kind: type[float] | type[int], what: str) -> Callable[[str], float | int]:
+def positive(kind: type[float] | type[int], what: str) -> Callable[[str], float | int]:
     def parse(text: str) -> float | int:
         try:
             value = kind(text)
@@ -136,13 +136,13 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--watch",
-            type=_positive(float, "number of seconds"),
+            type=positive(float, "number of seconds"),
             metavar="SECONDS",
             help="Refresh every SECONDS until interrupted (default: print once).",
         )
         parser.add_argument(
             "--count",
-            type=_positive(int, "whole number"),
+            type=positive(int, "whole number"),
             metavar="N",
             help="With --watch, stop after N refreshes (default: until Ctrl-C).",
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from typing import Any
 
@@ -13,20 +12,10 @@ from django.db import DatabaseError
 from gpu_monitor.fleet import hosts
 from gpu_monitor.fleet.serializers import HostSummarySerializer
 from gpu_monitor.fleet.types import HostSummary
+from gpu_monitor.management.commands.gpu_devices import CLEAR_SCREEN, positive
 
 COLUMNS = ("Host", "State", "Last seen", "GPUs", "Util", "Memory", "Hottest", "Problems")
 LEFT_ALIGNED = {"Host", "State", "Last seen", "Problems"}
-CLEAR_SCREEN = "\x1b[H\x1b[J"  # cursor home, clear to the end: redraw in place
-
-
-def seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(text)
-    return value
 
 
 def ago(age_seconds: int) -> str:
@@ -70,7 +59,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--watch",
-            type=seconds,
+            type=positive(float, "number of seconds"),
             metavar="SECONDS",
             help="Refresh every SECONDS until interrupted (default: print once).",
         )
