@@ -27,6 +27,17 @@ DEFAULTS: dict[str, Any] = {
     "HISTORY_BUFFER_TICKS": 360,
     # gpu_monitor.fleet: a host whose last tick is this many seconds old is "down".
     "FLEET_DOWN_AFTER": 600,
+    # gpu_monitor.fleet: gpu_monitor_fleet_* metrics on the central site's /metrics.
+    "METRICS_FLEET": False,
+    # gpu_monitor.usage: a GPU at or below this utilisation (percent) is idle.
+    "USAGE_IDLE_PERCENT": 0,
+    # gpu_monitor.usage: minutes of idle samples before a holder gets an idle_held event.
+    "USAGE_IDLE_MINUTES": 60,
+    # gpu_monitor.usage: days of usage rows that gpu_history_maintain keeps.
+    "USAGE_RETENTION": 400,
+    # gpu_monitor.usage: a signed-in user who is refused PROCESS_PERMISSION_CLASSES sees
+    # their own usage rows (user name equal to request.user.get_username()).
+    "USAGE_SELF_SERVICE": False,
 }
 # Keys holding a list of dotted paths, and the method an instance of each must have.
 CLASS_LIST_KEYS: dict[str, str] = {
@@ -35,8 +46,20 @@ CLASS_LIST_KEYS: dict[str, str] = {
     "THROTTLE_CLASSES": "allow_request",
     "PROCESS_PERMISSION_CLASSES": "has_permission",
 }
-BOOLEAN_KEYS = ("PROCESS_COMMAND_LINE", "METRICS_USER_MEMORY")
-POSITIVE_INT_KEYS = ("HISTORY_BUFFER_TICKS", "FLEET_DOWN_AFTER")
+BOOLEAN_KEYS = (
+    "PROCESS_COMMAND_LINE",
+    "METRICS_USER_MEMORY",
+    "METRICS_FLEET",
+    "USAGE_SELF_SERVICE",
+)
+# Keys holding a whole number, and the (least, greatest) it may be.
+WHOLE_NUMBER_KEYS: dict[str, tuple[int, int | None]] = {
+    "HISTORY_BUFFER_TICKS": (1, None),
+    "FLEET_DOWN_AFTER": (1, None),
+    "USAGE_IDLE_PERCENT": (0, 100),
+    "USAGE_IDLE_MINUTES": (1, 10080),
+    "USAGE_RETENTION": (1, 36500),
+}
 KIND = {
     "has_permission": "permission",
     "authenticate": "authentication",
@@ -104,16 +127,21 @@ class Settings:
                         f"For example: {key!r}: False.",
                     )
                 )
-        for key in POSITIVE_INT_KEYS:
-            value = raw.get(key, 1)
-            if type(value) is not int or value < 1:
+        for key, (least, greatest) in WHOLE_NUMBER_KEYS.items():
+            if key not in raw:
+                continue
+            value = raw[key]
+            fits = type(value) is int and value >= least
+            fits = fits and (greatest is None or value <= greatest)
+            if not fits:
+                shown = repr(value) if isinstance(value, (int, float)) else _describe(value)
+                bounds = (
+                    f"of at least {least}" if greatest is None else f"from {least} to {greatest}"
+                )
                 found.append(
                     Problem(
                         "gpu_monitor.E002",
-                        f"GPU_MONITOR[{key!r}] must be a whole number of at least 1, not {value!r}"
-                        if isinstance(value, (int, float))
-                        else f"GPU_MONITOR[{key!r}] must be a whole number of at least 1, not "
-                        f"{_describe(value)}",
+                        f"GPU_MONITOR[{key!r}] must be a whole number {bounds}, not {shown}",
                         f"For example: {key!r}: {DEFAULTS[key]}.",
                     )
                 )

@@ -22,7 +22,7 @@ def write_host_state(context: TickContext, using: str) -> None:
         interval_seconds=context.interval,
         devices=devices,
         driver=context.driver,
-        processes=context.processes,
+        processes=context.processes if context.processes_recorded else None,
         **summary_columns(devices),
     )
     HostState.objects.using(using).bulk_create(

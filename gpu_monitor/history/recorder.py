@@ -294,7 +294,7 @@ class Recorder:
         except NVMLUnavailableError:
             driver = None
         processes = None
-        if self.processes:
+        if self.processes or tick_writers.needs_processes():
             found = host_details.processes(
                 self.manager, command_line=conf.get("PROCESS_COMMAND_LINE")
             )
@@ -308,6 +308,7 @@ class Recorder:
             devices=rendered,
             driver=driver,
             processes=processes,
+            processes_recorded=self.processes,
         )
 
     def sample(self, epoch: int, device: GPUDevice) -> Sample:

@@ -28,18 +28,28 @@ class TickContext:
     devices: dict[str, Any]
     driver: dict[str, Any] | None
     processes: dict[str, Any] | None
+    processes_recorded: bool = False
 
 
 # ``write(context, using)``: ``using`` is the database alias of the tick's transaction.
 TickWriter = Callable[[TickContext, str], None]
 
 _writers: list[TickWriter] = []
+_needing_processes: list[TickWriter] = []
 
 
-def register(writer: TickWriter) -> None:
-    """Add ``writer`` (once: ``ready()`` may run more than once)."""
+def register(writer: TickWriter, *, processes: bool = False) -> None:
+    """Add ``writer`` (once: ``ready()`` may run more than once). ``processes``: the
+    writer needs the tick's processes, so the recorder reads them at every tick."""
     if writer not in _writers:
         _writers.append(writer)
+    if processes and writer not in _needing_processes:
+        _needing_processes.append(writer)
+
+
+def needs_processes() -> bool:
+    """Whether a registered writer needs the processes of every tick."""
+    return bool(_needing_processes)
 
 
 def registered() -> tuple[TickWriter, ...]:

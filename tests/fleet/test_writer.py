@@ -90,6 +90,30 @@ def test_processes_are_recorded_when_asked(
     assert {p["gpu_index"] for p in processes["processes"]} == {0, 1}
 
 
+def test_a_writer_that_needs_processes_gets_them_but_the_host_row_does_not_store_them(
+    fake_nvml: ModuleType, record: Callable[..., Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A sub-app (usage) needs every tick's processes; the host row keeps them only when
+    # gpu_record --processes asked for them.
+    fake_nvml.configure(gpus=2, scenario="load")
+    seen: list[tick_writers.TickContext] = []
+
+    def needs(context: tick_writers.TickContext, using: str) -> None:
+        seen.append(context)
+
+    monkeypatch.setattr(tick_writers, "_writers", list(tick_writers.registered()))
+    monkeypatch.setattr(tick_writers, "_needing_processes", [])
+    tick_writers.register(needs, processes=True)
+    assert tick_writers.needs_processes()
+
+    record("node-1")
+
+    (context,) = seen
+    assert context.processes is not None and context.processes["count"] > 0
+    assert context.processes_recorded is False
+    assert HostState.objects.get().processes is None
+
+
 # An outage closes the connection: the test cannot run inside a transaction.
 @pytest.mark.django_db(transaction=True)
 def test_a_failing_event_insert_rolls_the_host_row_back(

@@ -64,3 +64,39 @@ def test_gpu_record_with_a_zero_buffer_and_checks_skipped_refuses_to_start(
         pytest.raises(CommandError, match=r"HISTORY_BUFFER_TICKS.*at least 1, not 0"),
     ):
         call_command("gpu_record", "--once", stdout=io.StringIO())
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "bounds"),
+    [
+        ("USAGE_IDLE_PERCENT", -1, "from 0 to 100"),
+        ("USAGE_IDLE_PERCENT", 101, "from 0 to 100"),
+        ("USAGE_IDLE_MINUTES", 0, "from 1 to 10080"),
+        ("USAGE_IDLE_MINUTES", 10081, "from 1 to 10080"),
+        ("USAGE_RETENTION", 0, "from 1 to 36500"),
+        ("FLEET_DOWN_AFTER", 0, "of at least 1"),
+    ],
+)
+def test_whole_number_keys_outside_their_bounds_are_e002(key: str, value: int, bounds: str) -> None:
+    with override_settings(GPU_MONITOR={key: value}):
+        (problem,) = conf.problems()
+
+    assert problem.id == "gpu_monitor.E002"
+    assert problem.message == f"GPU_MONITOR[{key!r}] must be a whole number {bounds}, not {value}"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("USAGE_IDLE_PERCENT", 0), ("USAGE_IDLE_PERCENT", 100), ("USAGE_IDLE_MINUTES", 10080)],
+)
+def test_whole_number_keys_at_their_bounds_are_accepted(key: str, value: int) -> None:
+    with override_settings(GPU_MONITOR={key: value}):
+        assert conf.problems() == []
+
+
+@pytest.mark.parametrize("key", ["METRICS_FLEET", "USAGE_SELF_SERVICE"])
+def test_the_new_switches_must_be_booleans(key: str) -> None:
+    with override_settings(GPU_MONITOR={key: 1}):
+        (problem,) = conf.problems()
+
+    assert problem.message == f"GPU_MONITOR[{key!r}] must be True or False, not int"
