@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "gpu_monitor",
     "gpu_monitor.history",  # samples and events in this database: manage.py gpu_record
     "gpu_monitor.fleet",  # every recorded host's latest state (needs gpu_monitor.history)
+    "gpu_monitor.usage",  # GPU-hours per user and idle-held GPUs (needs gpu_monitor.history)
 ]
 # With the optional extra gpu-monitor[openapi]: the schema, Swagger UI and ReDoc, all
 # served from this server (no CDN: GPU clusters are often offline).

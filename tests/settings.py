@@ -16,6 +16,7 @@ INSTALLED_APPS = [
     "gpu_monitor",
     "gpu_monitor.history",
     "gpu_monitor.fleet",
+    "gpu_monitor.usage",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,0 +1,83 @@
+"""Usage per host, GPU, user and five-minute period, and who holds each GPU now."""
+
+from __future__ import annotations
+
+from django.db import models
+
+PERIOD_SECONDS = 300
+MAX_USER_LENGTH = 255  # a longer user name is cut to this when recorded
+
+
+class Usage(models.Model):
+    """What one user's processes did with one GPU of one host in one five-minute period,
+    added to at each tick of ``gpu_record`` in which the user had a process on the GPU.
+
+    Every duration is in seconds and counts each tick's interval once (the tick at
+    ``epoch`` counts in the period that holds ``epoch``): a tick the recorder missed adds
+    nothing. ``utilization_sum`` is the GPU's utilisation (percent) times the tick's
+    interval, summed over the ticks that read it, and ``utilization_seconds`` those
+    ticks' intervals: ``utilization_sum / utilization_seconds`` is the mean utilisation
+    while held, exact when the interval changes.
+    """
+
+    host = models.CharField(max_length=255)
+    gpu_uuid = models.CharField(max_length=96)
+    gpu_index = models.PositiveSmallIntegerField()  # the latest in the period
+    user = models.CharField(max_length=MAX_USER_LENGTH)
+    period = models.BigIntegerField()  # Unix seconds, a multiple of PERIOD_SECONDS
+    seconds_held = models.BigIntegerField(default=0)
+    idle_seconds = models.BigIntegerField(default=0)  # utilisation <= USAGE_IDLE_PERCENT
+    shared_seconds = models.BigIntegerField(default=0)  # another user on the GPU too
+    utilization_sum = models.BigIntegerField(default=0)  # percent x seconds
+    utilization_seconds = models.BigIntegerField(default=0)  # held, utilisation known
+    max_memory_mb = models.BigIntegerField(default=0)  # the user's processes, summed
+    memory_mib_seconds = models.BigIntegerField(default=0)
+    first_epoch = models.BigIntegerField()  # the period's first and last tick held
+    last_epoch = models.BigIntegerField()
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(
+                fields=["host", "gpu_uuid", "user", "period"], name="gpu_usage_one_row"
+            ),
+        )
+        # The report: a window of periods, for everyone, one host or one user.
+        indexes = (
+            models.Index(fields=["period"], name="gpu_usage_period"),
+            models.Index(fields=["host", "period"], name="gpu_usage_host_period"),
+            models.Index(fields=["user", "period"], name="gpu_usage_user_period"),
+        )
+        ordering = ("-period", "host", "gpu_index", "user")
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.host} GPU {self.gpu_index} from {self.period}"
+
+
+class Hold(models.Model):
+    """A user holding a GPU now: processes on it at every tick since ``held_since``.
+
+    ``held_since`` and ``idle_since`` are where the first tick of the hold (of its idle
+    run) begins, its epoch less its interval; ``idle_since`` is NULL when the latest
+    sample was not idle. ``idle_event_sent``: the ``idle_held`` event of this idle run
+    was written, so its end is written too.
+    """
+
+    host = models.CharField(max_length=255)
+    gpu_uuid = models.CharField(max_length=96)
+    gpu_index = models.PositiveSmallIntegerField()
+    user = models.CharField(max_length=MAX_USER_LENGTH)
+    held_since = models.BigIntegerField()
+    idle_since = models.BigIntegerField(null=True)
+    last_epoch = models.BigIntegerField()
+    interval_seconds = models.PositiveIntegerField()
+    memory_mb = models.BigIntegerField(default=0)
+    idle_event_sent = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(fields=["host", "gpu_uuid", "user"], name="gpu_usage_one_hold"),
+        )
+        ordering = ("host", "gpu_index", "user")
+
+    def __str__(self) -> str:
+        return f"{self.user} holds {self.host} GPU {self.gpu_index}"

@@ -1,0 +1,158 @@
+"""The usage report and the idle-held GPUs, as plain functions over the usage tables.
+
+``GET usage`` and ``GET usage/idle``, the ``gpu_usage`` command, the usage page and
+``bench/usage.py`` all call these two functions; each returns exactly the API's JSON
+body (a dict), so they agree by construction:
+
+- ``usage_report(since=, until=, by=, host=None, user=None, using=None)``: the rows of
+  the periods from ``since`` (Unix seconds, rounded down to a five-minute period) to
+  ``until`` (excluded), grouped ``by`` one of ``BY``, optionally of one host and/or one
+  user, in ONE aggregate query; the total is summed from the rows.
+- ``idle_now(minutes=, host=None, user=None, now=None, using=None)``: the holds seen at
+  the host's last ticks whose every sample of the last ``minutes`` was idle.
+
+Neither checks its input: the views and the command parse it (``gpu_monitor.params``,
+``BY``) and turn bad input into a 400 or a CommandError.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, cast
+
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import F, Max, Min, Sum
+
+from gpu_monitor.history.views import iso
+from gpu_monitor.usage.models import PERIOD_SECONDS, Hold, Usage
+from gpu_monitor.usage.serializers import IdleGPUsSerializer, UsageReportSerializer
+from gpu_monitor.usage.types import BY, By, IdleGPU, IdleGPUs, UsageReport, UsageRow
+from gpu_monitor.usage.writer import GAP_INTERVALS
+
+# The columns each ``by`` groups on.
+KEYS: dict[str, tuple[str, ...]] = {
+    "user": ("user",),
+    "host": ("host",),
+    "gpu": ("host", "gpu_uuid"),
+    "host,user": ("host", "user"),
+}
+SUMS = {
+    "held": Sum("seconds_held"),
+    "idle": Sum("idle_seconds"),
+    "shared": Sum("shared_seconds"),
+    "u_sum": Sum("utilization_sum"),
+    "u_seconds": Sum("utilization_seconds"),
+    "memory_max": Max("max_memory_mb"),
+    "memory_seconds": Sum("memory_mib_seconds"),
+    "first": Min("first_epoch"),
+    "last": Max("last_epoch"),
+}
+TOTALLED = ("held", "idle", "shared", "u_sum", "u_seconds", "memory_seconds")
+
+
+def hours(seconds: int) -> float:
+    return round(seconds / 3600, 3)
+
+
+def usage_row(values: dict[str, Any]) -> UsageRow:
+    """A row from the sums of its group (seconds) in the API's units."""
+    held, idle = values["held"] or 0, values["idle"] or 0
+    u_seconds = values["u_seconds"] or 0
+    return UsageRow(
+        user=values.get("user"),
+        host=values.get("host"),
+        gpu_uuid=values.get("gpu_uuid"),
+        gpu_index=values.get("gpu_index"),
+        gpu_hours=hours(held),
+        idle_gpu_hours=hours(idle),
+        active_gpu_hours=hours(held - idle),
+        shared_gpu_hours=hours(values["shared"] or 0),
+        utilization_percent=round(values["u_sum"] / u_seconds, 1) if u_seconds else None,
+        max_memory_mb=values["memory_max"] or 0,
+        memory_gib_hours=round((values["memory_seconds"] or 0) / 1024 / 3600, 3),
+        first_seen=None if values["first"] is None else iso(values["first"]),
+        last_seen=None if values["last"] is None else iso(values["last"]),
+    )
+
+
+def grouped(
+    since: int, until: int, by: str, host: str | None, user: str | None, using: str
+) -> list[dict[str, Any]]:
+    """The sums per group: one aggregate query, most GPU-hours first."""
+    rows = Usage.objects.using(using).filter(
+        period__gte=since // PERIOD_SECONDS * PERIOD_SECONDS, period__lt=until
+    )
+    if host is not None:
+        rows = rows.filter(host=host)
+    if user is not None:
+        rows = rows.filter(user=user)
+    keys = KEYS[by]
+    extra = {"gpu_index": Max("gpu_index")} if by == "gpu" else {}
+    query = rows.order_by().values(*keys).annotate(**SUMS, **extra)
+    return list(query.order_by("-held", *keys))
+
+
+def usage_report(
+    *,
+    since: int,
+    until: int,
+    by: str,
+    host: str | None = None,
+    user: str | None = None,
+    using: str | None = None,
+) -> dict[str, Any]:
+    """``GET usage``'s body: ``{"since", "until", "by", "rows": [...], "total": {...}}``;
+    ValueError for a ``by`` not in ``BY``."""
+    if by not in KEYS:
+        raise ValueError(f"by: one of {', '.join(BY)}, not {by!r}")
+    groups = grouped(since, until, by, host, user, using or DEFAULT_DB_ALIAS)
+    total: dict[str, Any] = {name: sum(g[name] or 0 for g in groups) for name in TOTALLED}
+    firsts = [g["first"] for g in groups if g["first"] is not None]
+    lasts = [g["last"] for g in groups if g["last"] is not None]
+    total.update(
+        memory_max=max((g["memory_max"] or 0 for g in groups), default=0),
+        first=min(firsts, default=None),
+        last=max(lasts, default=None),
+    )
+    report = UsageReport(
+        since=iso(since),
+        until=iso(until),
+        by=cast(By, by),
+        rows=[usage_row(g) for g in groups],
+        total=usage_row(total),
+    )
+    return dict(UsageReportSerializer(report).data)
+
+
+def idle_now(
+    *,
+    minutes: int,
+    host: str | None = None,
+    user: str | None = None,
+    now: int | None = None,
+    using: str | None = None,
+) -> dict[str, Any]:
+    """``GET usage/idle``'s body: ``{"minutes", "gpus": [...]}``, the holds whose idle
+    run began ``minutes`` or more before ``now`` (default the time now), seen at one of
+    their host's last ``GAP_INTERVALS`` ticks; by host, GPU index and user."""
+    at = int(time.time()) if now is None else now
+    holds = Hold.objects.using(using or DEFAULT_DB_ALIAS).filter(
+        idle_since__lte=at - minutes * 60,
+        last_epoch__gte=at - GAP_INTERVALS * F("interval_seconds"),
+    )
+    if host is not None:
+        holds = holds.filter(host=host)
+    if user is not None:
+        holds = holds.filter(user=user)
+    gpus = [
+        IdleGPU(
+            host=hold.host,
+            gpu_index=hold.gpu_index,
+            gpu_uuid=hold.gpu_uuid,
+            user=hold.user,
+            idle_since=iso(hold.idle_since or 0),
+            memory_mb=hold.memory_mb,
+        )
+        for hold in holds.order_by("host", "gpu_index", "user")
+    ]
+    return dict(IdleGPUsSerializer(IdleGPUs(minutes=minutes, gpus=gpus)).data)

@@ -1,0 +1,275 @@
+"""The usage part of each recorder tick, and the retention of usage rows.
+
+At each tick, for each GPU: the users with a process on it, their GPU memory summed;
+the tick's interval is added to each user's row of the current five-minute period (one
+statement, an upsert), and the holds (who holds which GPU now, idle since when) are
+brought up to date, writing an ``idle_held`` event when a user has held a GPU idle for
+``USAGE_IDLE_MINUTES`` and an ``idle_held_ended`` event when that ends.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connections
+
+from gpu_monitor.conf import conf
+from gpu_monitor.history.models import Event
+from gpu_monitor.history.recorder import moment
+from gpu_monitor.history.tick_writers import TickContext
+from gpu_monitor.usage.models import MAX_USER_LENGTH, PERIOD_SECONDS, Hold, Usage
+
+UNKNOWN_USER = "unknown"
+# The kinds of the idle-held events (history's Event.Kind lists them too).
+IDLE_HELD = "idle_held"
+IDLE_HELD_ENDED = "idle_held_ended"
+# A hold whose latest tick is more than this many intervals old is over (the recorder
+# was down): a new one starts, and its idle run with it.
+GAP_INTERVALS = 3
+
+
+def uid_owner(pid: int) -> str | None:
+    """The owner of ``pid`` as psutil names it (the user name, or the uid as a decimal
+    number when it has none), read from /proc; None when this PID namespace cannot see
+    the process."""
+    try:
+        uid = os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def user_of(process: dict[str, Any]) -> str:
+    """Who a process belongs to: its ``username`` (psutil's), else the owner of its pid
+    in /proc (psutil not installed), else ``unknown``; cut to MAX_USER_LENGTH."""
+    name = process.get("username") or uid_owner(process["pid"]) or UNKNOWN_USER
+    return name[:MAX_USER_LENGTH]
+
+
+@dataclass(frozen=True)
+class Held:
+    """One user on one GPU at this tick."""
+
+    gpu_uuid: str
+    gpu_index: int
+    user: str
+    memory_mb: int
+    utilization: int | None  # the GPU's, None when NVML could not read it
+    idle: bool
+    shared: bool
+
+
+def holders(context: TickContext) -> list[Held]:
+    """The users on each GPU of the tick. A GPU without a UUID is left out (NVML lists
+    no processes of a GPU it cannot read the UUID of)."""
+    devices = {d["index"]: d for d in context.devices.get("devices", []) if d.get("uuid")}
+    memory: dict[int, dict[str, int]] = {}
+    for process in (context.processes or {}).get("processes", []):
+        if process.get("gpu_index") in devices:
+            users = memory.setdefault(process["gpu_index"], {})
+            user = user_of(process)
+            users[user] = users.get(user, 0) + (process.get("used_memory_mb") or 0)
+    threshold = conf.get("USAGE_IDLE_PERCENT")
+    found = []
+    for index, users in memory.items():
+        utilization = devices[index].get("utilization_percent")
+        for user, memory_mb in users.items():
+            found.append(
+                Held(
+                    gpu_uuid=devices[index]["uuid"],
+                    gpu_index=index,
+                    user=user,
+                    memory_mb=memory_mb,
+                    utilization=utilization,
+                    idle=utilization is not None and utilization <= threshold,
+                    shared=len(users) > 1,
+                )
+            )
+    return found
+
+
+COLUMNS = (
+    "host",
+    "gpu_uuid",
+    "gpu_index",
+    "user",
+    "period",
+    "seconds_held",
+    "idle_seconds",
+    "shared_seconds",
+    "utilization_sum",
+    "utilization_seconds",
+    "max_memory_mb",
+    "memory_mib_seconds",
+    "first_epoch",
+    "last_epoch",
+)
+ADDED = (
+    "seconds_held",
+    "idle_seconds",
+    "shared_seconds",
+    "utilization_sum",
+    "utilization_seconds",
+    "memory_mib_seconds",
+)
+
+
+def upsert_sql(using: str) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE adding the tick to the period's row (SQLite 3.24+
+    and PostgreSQL). The WHERE makes a tick count once: a tick at or before the row's
+    last one (written by a second recorder of the host) changes nothing."""
+    q = connections[using].ops.quote_name
+    table = q(Usage._meta.db_table)
+    names = [q(c) for c in COLUMNS]  # the fields' names are their columns'
+    key = ", ".join(q(c) for c in ("host", "gpu_uuid", "user", "period"))
+    added = [f"{q(c)} = {table}.{q(c)} + EXCLUDED.{q(c)}" for c in ADDED]
+    m, last = q("max_memory_mb"), q("last_epoch")
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
+        f"ON CONFLICT ({key}) DO UPDATE SET {', '.join(added)}, "
+        f"{q('gpu_index')} = EXCLUDED.{q('gpu_index')}, "
+        f"{m} = CASE WHEN EXCLUDED.{m} > {table}.{m} THEN EXCLUDED.{m} ELSE {table}.{m} END, "
+        f"{last} = EXCLUDED.{last} WHERE {table}.{last} < EXCLUDED.{last}"
+    )
+
+
+def usage_values(context: TickContext, held: Held) -> tuple[Any, ...]:
+    interval = context.interval
+    known = held.utilization is not None
+    return (
+        context.host,
+        held.gpu_uuid,
+        held.gpu_index,
+        held.user,
+        context.epoch // PERIOD_SECONDS * PERIOD_SECONDS,
+        interval,
+        interval if held.idle else 0,
+        interval if held.shared else 0,
+        (held.utilization or 0) * interval,
+        interval if known else 0,
+        held.memory_mb,
+        held.memory_mb * interval,
+        context.epoch,
+        context.epoch,
+    )
+
+
+def write_usage(context: TickContext, using: str) -> None:
+    """Add the tick to the usage rows and the holds, in the tick's transaction."""
+    found = holders(context)
+    if found:
+        with connections[using].cursor() as cursor:
+            cursor.executemany(upsert_sql(using), [usage_values(context, h) for h in found])
+    update_holds(context, found, using)
+
+
+def update_holds(context: TickContext, found: list[Held], using: str) -> None:
+    """Continue, start and end the host's holds; write the idle episodes' events."""
+    epoch, interval = context.epoch, context.interval
+    holds = Hold.objects.using(using)
+    before = {(h.gpu_uuid, h.user): h for h in holds.filter(host=context.host)}
+    if any(h.last_epoch >= epoch for h in before.values()):
+        return  # a later tick is already written (a second recorder of this host)
+    idle_after = conf.get("USAGE_IDLE_MINUTES") * 60
+    started: dict[int, list[Hold]] = {}
+    ended: dict[int, list[Hold]] = {}
+    current = []
+    for held in found:
+        hold = before.pop((held.gpu_uuid, held.user), None)
+        if hold is not None and epoch - hold.last_epoch > GAP_INTERVALS * interval:
+            if hold.idle_event_sent:
+                ended.setdefault(hold.gpu_index, []).append(hold)
+            hold = None
+        if hold is None:
+            hold = Hold(
+                host=context.host,
+                gpu_uuid=held.gpu_uuid,
+                user=held.user,
+                held_since=epoch - interval,
+            )
+        hold.gpu_index, hold.last_epoch, hold.interval_seconds = held.gpu_index, epoch, interval
+        hold.memory_mb = held.memory_mb
+        if not held.idle:
+            if hold.idle_event_sent:
+                ended.setdefault(hold.gpu_index, []).append(hold)
+            hold.idle_since, hold.idle_event_sent = None, False
+        else:
+            if hold.idle_since is None:
+                hold.idle_since = epoch - interval
+            if not hold.idle_event_sent and epoch - hold.idle_since >= idle_after:
+                hold.idle_event_sent = True
+                started.setdefault(hold.gpu_index, []).append(hold)
+        current.append(hold)
+    for gone in before.values():
+        if gone.idle_event_sent:
+            ended.setdefault(gone.gpu_index, []).append(gone)
+    if before:
+        holds.filter(pk__in=[h.pk for h in before.values()]).delete()
+    for hold in current:
+        hold.pk = None  # matched by its unique key, never by a primary key
+    if current:
+        holds.bulk_create(
+            current,
+            update_conflicts=True,
+            unique_fields=["host", "gpu_uuid", "user"],
+            update_fields=[
+                "gpu_index",
+                "held_since",
+                "idle_since",
+                "last_epoch",
+                "interval_seconds",
+                "memory_mb",
+                "idle_event_sent",
+            ],
+        )
+    events = [*idle_events(context, started, ended=False), *idle_events(context, ended, True)]
+    Event.objects.using(using).bulk_create(events, ignore_conflicts=True)
+
+
+def idle_events(
+    context: TickContext, by_gpu: dict[int, list[Hold]], ended: bool
+) -> Iterable[Event]:
+    """One event per GPU and tick (the events' unique key has no user). The message
+    names no user: the events API is not behind PROCESS_PERMISSION_CLASSES; ``GET
+    usage/idle`` names them."""
+    threshold = conf.get("USAGE_IDLE_PERCENT")
+    minutes = conf.get("USAGE_IDLE_MINUTES")
+    for index, holds in sorted(by_gpu.items()):
+        users = f"{len(holds)} user{'s' if len(holds) > 1 else ''}"
+        if ended:
+            kind, message = (
+                IDLE_HELD_ENDED,
+                f"GPU {index} is no longer held idle by {users}",
+            )
+        else:
+            kind, message = (
+                IDLE_HELD,
+                f"GPU {index} held by {users} at utilisation <= {threshold} % for "
+                f"{minutes} min (who: GET usage/idle)",
+            )
+        yield Event(
+            host=context.host,
+            gpu_uuid=holds[0].gpu_uuid,
+            gpu_index=index,
+            epoch=context.epoch,
+            timestamp=moment(context.epoch),
+            kind=kind,
+            message=message,
+        )
+
+
+def prune_usage(now: int, using: str) -> str:
+    """Delete the usage rows of periods that ended more than ``USAGE_RETENTION`` days
+    before ``now``, and holds not seen since then (a host that stopped recording)."""
+    days = conf.get("USAGE_RETENTION")
+    cutoff = now - days * 86400
+    rows, _ = Usage.objects.using(using).filter(period__lte=cutoff - PERIOD_SECONDS).delete()
+    holds, _ = Hold.objects.using(using).filter(last_epoch__lt=cutoff).delete()
+    return f"usage: deleted {rows} row(s) and {holds} hold(s) older than {days} day(s)"

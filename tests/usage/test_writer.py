@@ -1,0 +1,259 @@
+"""The usage tick writer: exact arithmetic over scripted ticks, holds and idle events."""
+
+from __future__ import annotations
+
+import pytest
+from django.apps import apps
+from django.test import override_settings
+
+from gpu_monitor.history import maintenance, tick_writers
+from gpu_monitor.history.models import Event
+from gpu_monitor.history.views import iso
+from gpu_monitor.usage.models import Hold, Usage
+from gpu_monitor.usage.report import usage_report
+from gpu_monitor.usage.writer import (
+    IDLE_HELD,
+    IDLE_HELD_ENDED,
+    prune_usage,
+    write_usage,
+)
+from tests.usage.conftest import NOW, Script
+
+pytestmark = pytest.mark.django_db
+WINDOW = {"since": NOW - 86400, "until": NOW + 86400}
+
+
+def report(by: str = "user", **filters: str) -> dict[str, dict[str, object]]:
+    rows = usage_report(**WINDOW, by=by, **filters)["rows"]
+    return {row["user"] or row["gpu_uuid"] or row["host"]: row for row in rows}
+
+
+def test_usage_registers_its_writer_and_its_upkeep_once_however_often_ready_runs() -> None:
+    apps.get_app_config("gpu_monitor_usage").ready()
+
+    assert tick_writers.registered().count(write_usage) == 1
+    assert tick_writers.needs_processes()
+    assert maintenance.registered().count(prune_usage) == 1
+
+
+def test_the_issue_example_an_hour_with_20_minutes_idle_and_10_shared(script: Script) -> None:
+    # A holds GPU 0 for 360 ticks of 10 s: 120 at 0 %, then 60 shared with B, then alone.
+    script.users[0] = [("alice", 1000)]
+    script.utilization(0, 0)
+    script.tick(120)
+    script.utilization(0, 90)
+    script.users[0] = [("alice", 1000), ("bob", 3000)]
+    script.tick(60)
+    script.users[0] = [("alice", 2000)]
+    script.tick(180)
+
+    rows = report()
+    alice, bob = rows["alice"], rows["bob"]
+    assert (alice["gpu_hours"], alice["idle_gpu_hours"], alice["shared_gpu_hours"]) == (
+        1.0,
+        0.333,
+        0.167,
+    )
+    assert alice["active_gpu_hours"] == 0.667
+    assert alice["utilization_percent"] == 60.0  # (120 x 0 + 240 x 90) / 360
+    assert alice["max_memory_mb"] == 2000
+    # MiB-seconds: 180 x 10 x 1000 + 180 x 10 x 2000 = 5 400 000 = 1.465 GiB-hours
+    assert alice["memory_gib_hours"] == round(5_400_000 / 1024 / 3600, 3)
+    assert (alice["first_seen"], alice["last_seen"]) == (iso(NOW + 10), iso(NOW + 3600))
+    assert (bob["gpu_hours"], bob["idle_gpu_hours"], bob["shared_gpu_hours"]) == (
+        0.167,
+        0.0,
+        0.167,
+    )
+    assert list(rows) == ["alice", "bob"]  # most GPU-hours first
+
+
+def test_a_period_row_is_added_to_at_each_tick_and_periods_are_five_minutes(
+    script: Script,
+) -> None:
+    script.users[1] = [("alice", 100)]
+    script.tick(45)  # NOW + 10 .. NOW + 450: 29 ticks in the first period, 16 in the next
+
+    rows = Usage.objects.order_by("period")
+    assert [
+        (r.period - NOW, r.seconds_held, r.first_epoch - NOW, r.last_epoch - NOW) for r in rows
+    ] == [
+        (0, 290, 10, 290),
+        (300, 160, 300, 450),
+    ]
+    assert {r.gpu_index for r in rows} == {1}
+
+
+def test_a_missed_tick_adds_no_time(script: Script) -> None:
+    script.users[0] = [("alice", 100)]
+    script.tick(10)
+    script.skip(20)  # the recorder was down for 200 s
+    script.tick(10)
+
+    assert report()["alice"]["gpu_hours"] == round(200 / 3600, 3)
+    assert sum(Usage.objects.values_list("seconds_held", flat=True)) == 200
+
+
+def test_a_changed_interval_is_honoured(script: Script) -> None:
+    script.users[0] = [("alice", 100)]
+    script.utilization(0, 30)
+    script.tick(6, interval=10)  # 60 s at 30 %
+    script.utilization(0, 90)
+    script.tick(4, interval=60)  # 240 s at 90 %
+
+    alice = report()["alice"]
+    assert alice["gpu_hours"] == round(300 / 3600, 3)
+    assert alice["utilization_percent"] == 78.0  # (60 x 30 + 240 x 90) / 300, not 66
+    assert alice["memory_gib_hours"] == round(100 * 300 / 1024 / 3600, 3)
+
+
+def test_unknown_utilisation_is_held_and_active_but_in_no_mean(script: Script) -> None:
+    script.users[0] = [("alice", 100)]
+    script.utilization(0, None)
+    script.tick(3)
+    script.utilization(0, 50)
+    script.tick(1)
+
+    row = Usage.objects.get()
+    assert (row.seconds_held, row.idle_seconds, row.utilization_seconds) == (40, 0, 10)
+    assert report()["alice"]["utilization_percent"] == 50.0
+
+
+def test_no_utilisation_read_at_all_is_a_null_mean(script: Script) -> None:
+    script.users[0] = [("alice", 100)]
+    script.utilization(0, None)
+    script.tick(2)
+
+    assert report()["alice"]["utilization_percent"] is None
+
+
+@override_settings(GPU_MONITOR={"USAGE_IDLE_PERCENT": 5})
+def test_idle_is_utilisation_at_or_below_the_threshold(script: Script) -> None:
+    script.users[0] = [("alice", 100)]
+    for percent in (0, 5, 6, 100):
+        script.utilization(0, percent)
+        script.tick()
+
+    assert Usage.objects.get().idle_seconds == 20
+
+
+def test_a_restart_continues_the_period_and_the_hold(script: Script) -> None:
+    script.users[0] = [("alice", 100)]
+    script.utilization(0, 0)
+    script.tick(5)
+    script.restart()
+    script.tick(5)
+
+    row = Usage.objects.get()
+    assert (row.seconds_held, row.idle_seconds) == (100, 100)
+    hold = Hold.objects.get()
+    assert (hold.held_since, hold.idle_since, hold.last_epoch) == (NOW, NOW, NOW + 100)
+
+
+def test_a_tick_written_twice_counts_once(script: Script) -> None:
+    script.users[0] = [("alice", 100)]
+    script.tick(3)
+    other = script.restart()  # a second recorder of the same host writes the same tick
+    other.tick(script.epoch)
+
+    assert Usage.objects.get().seconds_held == 30
+
+
+def test_users_are_stored_as_they_are_and_cut_to_255_characters(script: Script) -> None:
+    long = "ü" * 300
+    script.users[0] = [("Zoë Ødegård", 10), ("not an identifier; DROP", 10), (long, 10)]
+    script.tick()
+
+    assert set(Usage.objects.values_list("user", flat=True)) == {
+        "Zoë Ødegård",
+        "not an identifier; DROP",
+        "ü" * 255,
+    }
+
+
+def test_a_process_without_a_user_name_is_its_owner_in_proc_else_unknown(
+    script: Script,
+) -> None:
+    script.users[0] = [(None, 10), (None, 20)]
+    script.owners[1000] = "1234"  # pid 1000's uid has no name: psutil's form
+    script.tick()
+
+    assert dict(Usage.objects.values_list("user", "max_memory_mb")) == {
+        "1234": 10,
+        "unknown": 20,
+    }
+
+
+def test_a_users_processes_on_one_gpu_are_summed_and_each_gpu_counts(script: Script) -> None:
+    script.users[0] = [("alice", 100), ("alice", 300)]
+    script.users[1] = [("alice", 50)]
+    script.tick(2)
+
+    rows = report(by="gpu")
+    assert sorted((r["gpu_index"], r["max_memory_mb"], r["gpu_hours"]) for r in rows.values()) == [
+        (0, 400, round(20 / 3600, 3)),
+        (1, 50, round(20 / 3600, 3)),
+    ]
+    assert Usage.objects.filter(gpu_index=0).get().shared_seconds == 0  # one user
+
+
+@override_settings(GPU_MONITOR={"USAGE_IDLE_MINUTES": 1})
+def test_idle_held_is_written_once_per_episode_and_its_end_once(script: Script) -> None:
+    script.users[0] = [("alice", 100)]
+    script.utilization(0, 0)
+    script.tick(5)
+    assert not Event.objects.filter(kind=IDLE_HELD).exists()  # 50 s idle
+    script.tick(1)  # 60 s of idle samples
+    script.tick(10)
+    script.utilization(0, 40)
+    script.tick(3)
+    script.utilization(0, 0)
+    script.tick(6)  # a second episode
+
+    events = list(Event.objects.order_by("epoch").values_list("kind", "epoch", "gpu_index"))
+    assert events == [
+        (IDLE_HELD, NOW + 60, 0),
+        (IDLE_HELD_ENDED, NOW + 170, 0),
+        (IDLE_HELD, NOW + 250, 0),
+    ]
+    assert "alice" not in Event.objects.first().message  # GET events is not for names
+
+
+@override_settings(GPU_MONITOR={"USAGE_IDLE_MINUTES": 1})
+def test_an_idle_hold_ends_when_the_user_leaves_the_gpu(script: Script) -> None:
+    script.users[0] = [("alice", 100), ("bob", 100)]
+    script.utilization(0, 0)
+    script.tick(6)
+    script.users[0] = [("bob", 100)]
+    script.tick()
+
+    assert list(Event.objects.order_by("epoch").values_list("kind", "message")) == [
+        (IDLE_HELD, "GPU 0 held by 2 users at utilisation <= 0 % for 1 min (who: GET usage/idle)"),
+        (IDLE_HELD_ENDED, "GPU 0 is no longer held idle by 1 user"),
+    ]
+    assert list(Hold.objects.values_list("user", flat=True)) == ["bob"]
+
+
+@override_settings(GPU_MONITOR={"USAGE_IDLE_MINUTES": 1})
+def test_a_recorder_down_for_long_ends_the_hold_and_its_episode(script: Script) -> None:
+    script.users[0] = [("alice", 100)]
+    script.utilization(0, 0)
+    script.tick(6)
+    script.skip(4)  # more than 3 intervals without a tick
+    script.tick()
+
+    kinds = list(Event.objects.order_by("epoch").values_list("kind", flat=True))
+    assert kinds == [IDLE_HELD, IDLE_HELD_ENDED]
+    hold = Hold.objects.get()
+    assert hold.held_since == hold.idle_since == script.epoch - 10
+
+
+def test_retention_deletes_rows_of_periods_older_than_usage_retention(script: Script) -> None:
+    script.users[0] = [("alice", 100)]
+    script.tick(31)  # periods NOW and NOW + 300
+
+    with override_settings(GPU_MONITOR={"USAGE_RETENTION": 1}):
+        line = prune_usage(NOW + 86400 + 300, "default")
+
+    assert list(Usage.objects.values_list("period", flat=True)) == [NOW + 300]
+    assert line == "usage: deleted 1 row(s) and 0 hold(s) older than 1 day(s)"
