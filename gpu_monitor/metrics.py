@@ -4,6 +4,10 @@ Needs the optional extra ``gpu-monitor[prometheus]``. A collector queries NVML a
 time into a registry made for that scrape: no background thread, nothing registered in
 prometheus_client's global default registry. Units follow Prometheus conventions (bytes,
 watts, celsius, hertz, ratios 0-1); a field the GPU does not support has no series.
+
+Sub-apps add series of their own through their AppConfig: ``gpu_monitor_collector``, the
+dotted path of a ``Collector`` class that takes no argument, is registered in each
+scrape's registry after the GPUs' (the core imports none of them).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
+from django.apps import apps
+from django.utils.module_loading import import_string
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -276,8 +282,16 @@ def _label(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
+def sub_app_collectors() -> list[Collector]:
+    """A collector of each installed sub-app whose AppConfig names one in
+    ``gpu_monitor_collector``, in ``INSTALLED_APPS`` order."""
+    paths = (getattr(config, "gpu_monitor_collector", None) for config in apps.get_app_configs())
+    return [import_string(path)() for path in paths if path]
+
+
 def render(manager: GPUManager) -> bytes:
-    """The text exposition of one scrape."""
+    """The text exposition of one scrape: the GPUs, then the sub-apps' series."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(GPUCollector(manager))
+    for collector in [GPUCollector(manager), *sub_app_collectors()]:
+        registry.register(collector)
     return generate_latest(registry)

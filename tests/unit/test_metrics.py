@@ -218,7 +218,7 @@ def test_example_alert_rules_are_valid() -> None:
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert b"SUCCESS: 8 rules found" in result.stdout
+    assert b"SUCCESS: 9 rules found" in result.stdout
 
 
 def test_alert_rules_fire_on_failing_hardware_and_only_then() -> None:

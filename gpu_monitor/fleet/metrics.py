@@ -1,0 +1,77 @@
+"""The fleet's series on the central site's ``GET api/gpu/metrics`` (``METRICS_FLEET``).
+
+When each host last recorded, and how many hosts are in each state by the rules of
+``GET hosts`` (``gpu_monitor.fleet.hosts.state_of``), read from the hosts' state rows in
+one query at scrape time: one alert rule on them catches a node that went silent. The
+core's metrics view registers ``FleetCollector`` through ``FleetConfig.gpu_monitor_collector``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from django.db import DatabaseError
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gpu_monitor.api import ServiceUnavailable
+from gpu_monitor.conf import conf
+from gpu_monitor.fleet import hosts
+from gpu_monitor.fleet.models import HostState
+from gpu_monitor.fleet.types import STATES
+
+logger = logging.getLogger(__name__)
+
+
+class FleetCollector(Collector):
+    """``gpu_monitor_fleet_host_last_seen_timestamp_seconds{host}`` and
+    ``gpu_monitor_fleet_hosts{state}`` (every state, 0 included) while ``METRICS_FLEET``
+    is True; nothing otherwise. A database that cannot answer makes the scrape a 503 (the
+    target is down, which the alert rules see), never a scrape without the fleet."""
+
+    failing = False  # whether the last scrape found the database failing (log once)
+
+    def collect(self) -> Iterator[Metric]:
+        if conf.get("METRICS_FLEET") is not True:
+            return
+        at = hosts.now()
+        rows = self.rows()
+        last_seen = GaugeMetricFamily(
+            "gpu_monitor_fleet_host_last_seen_timestamp_seconds",
+            "Unix time of the host's last recorded tick (gpu_record --host)",
+            labels=["host"],
+        )
+        counts = dict.fromkeys(STATES, 0)
+        for host, epoch, interval_seconds in rows:
+            last_seen.add_metric([host], epoch)
+            counts[hosts.state_of(max(0, at - epoch), interval_seconds)] += 1
+        yield last_seen
+        states = GaugeMetricFamily(
+            "gpu_monitor_fleet_hosts",
+            "Recorded hosts in each state (up, stale, down), as GET hosts reports them",
+            labels=["state"],
+        )
+        for state, count in counts.items():
+            states.add_metric([state], count)
+        yield states
+
+    def rows(self) -> list[tuple[str, int, int]]:
+        """Each host's name, last tick and interval, sorted by host; 503 when the
+        database cannot answer."""
+        try:
+            rows = list(
+                HostState.objects.order_by("host").values_list("host", "epoch", "interval_seconds")
+            )
+        except DatabaseError as exc:
+            if not FleetCollector.failing:
+                logger.error("The fleet's metrics cannot read the hosts: %s", exc)
+            FleetCollector.failing = True
+            raise ServiceUnavailable(
+                f"The fleet's metrics cannot read the hosts ({type(exc).__name__}); run "
+                "manage.py migrate, and check the database."
+            ) from exc
+        if FleetCollector.failing:
+            logger.info("The fleet's metrics read the hosts again.")
+        FleetCollector.failing = False
+        return rows
