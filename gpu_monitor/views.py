@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from django.http import HttpResponse
+from django.urls import URLPattern, URLResolver
+from django.urls.resolvers import RegexPattern
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -191,17 +194,53 @@ class MetricsView(GPUMonitorAPIView):
         return HttpResponse(metrics.render(get_manager()), content_type=metrics.CONTENT_TYPE)
 
 
+# In a URL pattern: a named group (``(?P<gpu>[^/]+)`` reads ``<gpu>``), a group of
+# alternatives (``(history|events)``, one endpoint each), a path converter (``<str:x>``).
+NAMED_GROUP = re.compile(r"\(\?P<(\w+)>(?:[^()]|\([^()]*\))*\)")
+ALTERNATIVES = re.compile(r"\(((?:[\w-]+\|)+[\w-]+)\)")
+CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
+
+
+def endpoint_paths(patterns: Sequence[URLPattern | URLResolver], prefix: str = "") -> list[str]:
+    """The paths of ``patterns`` as a reader writes them (``devices/<gpu>/processes``),
+    in order, each once; a pattern that matches no path of its own (the catch-all) has
+    none."""
+    found: list[str] = []
+    for pattern in patterns:
+        text = str(pattern.pattern)
+        if isinstance(pattern.pattern, RegexPattern):
+            text = NAMED_GROUP.sub(r"<\1>", text)
+            text = re.sub(r"^\^|/?\??(?:\$|\\Z)$", "", text).replace("\\", "")
+        else:
+            text = CONVERTER.sub(r"<\1>", text)
+        text = prefix + text
+        if isinstance(pattern, URLResolver):
+            found += endpoint_paths(pattern.url_patterns, text)
+            continue
+        choices = ALTERNATIVES.search(text)
+        if choices:
+            found += [
+                text[: choices.start()] + choice + text[choices.end() :]
+                for choice in choices.group(1).split("|")
+            ]
+        else:
+            found.append(text)
+    return [path for path in dict.fromkeys(p.rstrip("/") for p in found) if path]
+
+
 class NotFoundView(GPUMonitorAPIView):
-    """Any other path under the app: a JSON 404 whatever the method."""
+    """Any other path under the app: a JSON 404 whatever the method, that lists the
+    app's endpoints (read from its URL patterns: the installed sub-apps' included)."""
 
     schema = None  # not an API operation: keep it out of the OpenAPI schema
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
+        # Imported here: gpu_monitor.urls imports this module.
+        patterns = import_module("gpu_monitor.urls").urlpatterns
         raise NotFound(
-            "Not found. Endpoints: devices, devices/<index> or devices/<uuid>, "
-            "devices/<index or uuid>/processes, processes, driver, status, metrics, dashboard, "
-            "history, events."
+            f"Not found. Endpoints: {', '.join(endpoint_paths(patterns))} "
+            "(<gpu>: an index or a UUID)."
         )
 
 

@@ -229,7 +229,7 @@ def test_unknown_path_under_app_is_json_404(
     response = client.get(path)
 
     assert response.status_code == 404
-    assert "devices/<index> or devices/<uuid>" in response.json()["detail"]
+    assert "devices/<gpu>, devices/<gpu>/processes" in response.json()["detail"]
 
 
 def test_browsable_api_renders_html(fake_nvml: ModuleType, client: Client) -> None:
