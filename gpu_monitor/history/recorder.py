@@ -44,7 +44,7 @@ from django.db.models import Min, OuterRef, Subquery
 
 from gpu_monitor import host as host_details
 from gpu_monitor.conf import conf
-from gpu_monitor.history import tick_writers
+from gpu_monitor.history import partitions, tick_writers
 from gpu_monitor.history.aggregate import roll_up, rolled_up_until
 from gpu_monitor.history.models import ROLLUP_SECONDS, Event, Rollup, Sample
 from gpu_monitor.history.tick_writers import TickContext
@@ -76,6 +76,7 @@ PERMANENT = (ProgrammingError, DataError, IntegrityError, NotSupportedError)
 # SQLite reports a missing table or column as an OperationalError, like an outage.
 MISSING_SCHEMA = ("no such table", "no such column", "has no column named")
 MISSING_SCHEMA_STATES = ("42P01", "42703")  # PostgreSQL: undefined table, undefined column
+INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL: permission denied
 
 
 @dataclass
@@ -129,7 +130,7 @@ class Recorder:
         *,
         host: str,
         interval: int,
-        retention_s: int,
+        retention_s: int | None,
         buffer_ticks: int,
         clock: Callable[[], float] = time.time,
         processes: bool = False,
@@ -139,7 +140,7 @@ class Recorder:
         self.manager = manager
         self.host = host
         self.interval = interval
-        self.retention_s = retention_s
+        self.retention_s = retention_s  # None: never delete (a node; see prune)
         self.buffer_ticks = buffer_ticks
         self.clock = clock
         self.processes = processes  # read the processes for the tick writers
@@ -423,7 +424,10 @@ class Recorder:
                 epoch, written = tick.epoch, written + 1
             if epoch is not None:
                 self.roll_up(epoch)
-                if epoch - self.last_retention >= RETENTION_EVERY_S:
+                if (
+                    self.retention_s is not None
+                    and epoch - self.last_retention >= RETENTION_EVERY_S
+                ):
                     self.last_retention = epoch
                     self.prune(epoch - self.retention_s)
         except DatabaseError as exc:
@@ -562,13 +566,28 @@ class Recorder:
 
     def prune(self, cutoff: int) -> None:
         """Delete this host's rows older than ``cutoff`` in batches of RETENTION_BATCH
-        rows, each its own statement; stop after RETENTION_BUDGET_S (the rest waits)."""
-        started = time.monotonic()
-        for model in (Sample, Rollup, Event):
-            rows = model.objects.using(self.alias)
-            while time.monotonic() - started < RETENTION_BUDGET_S:
-                old = rows.filter(host=self.host, epoch__lt=cutoff)
-                batch = old.order_by().values_list("pk", flat=True)[:RETENTION_BATCH]
-                deleted, _ = rows.filter(pk__in=batch).delete()
-                if deleted < RETENTION_BATCH:
-                    break
+        rows, each its own statement; stop after RETENTION_BUDGET_S (the rest waits).
+        Samples partitioned by day (PostgreSQL) are left to ``gpu_history_maintain``,
+        which drops whole days: only those waiting in the DEFAULT partition go here. A
+        role that may not delete (a node's) turns retention off, said once."""
+        deadline = time.monotonic() + RETENTION_BUDGET_S
+        try:
+            if partitions.is_partitioned(self.alias):
+                partitions.delete_from_default(
+                    self.alias, cutoff, RETENTION_BATCH, host=self.host, deadline=deadline
+                )
+            else:
+                old = Sample.objects.using(self.alias).filter(host=self.host, epoch__lt=cutoff)
+                partitions.delete_in_batches(old, RETENTION_BATCH, deadline)
+            for model in (Rollup, Event):
+                rows = model.objects.using(self.alias).filter(host=self.host, epoch__lt=cutoff)
+                partitions.delete_in_batches(rows, RETENTION_BATCH, deadline)
+        except DatabaseError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+                raise
+            self.retention_s = None
+            logger.error(
+                "Retention is off: the database role may not delete (%s); run gpu_record "
+                "--retention off on a node and gpu_history_maintain where the role may",
+                str(exc).strip(),
+            )

@@ -40,6 +40,13 @@ def duration(text: str, maximum: tuple[str, int] = MAX_RETENTION) -> int:
     return seconds
 
 
+def retention(text: str) -> int | None:
+    """A duration as ``duration`` reads it, or ``off`` (None): never delete."""
+    if text.strip().lower() == "off":
+        return None
+    return duration(text)
+
+
 def interval(text: str) -> int:
     return duration(text, MAX_INTERVAL)
 
@@ -74,11 +81,12 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--retention",
-            type=duration,
+            type=retention,
             default=duration("7d"),
             metavar="DURATION",
-            help="Delete this host's samples and events older than this: 7d, 12h, 30m "
-            f"(default: 7d; at most {MAX_RETENTION[0]}).",
+            help="Delete this host's samples and events older than this: 7d, 12h, 30m; "
+            "'off' never deletes (a node whose database role may not: gpu_history_maintain "
+            f"keeps the retention centrally) (default: 7d; at most {MAX_RETENTION[0]}).",
         )
         parser.add_argument(
             "--host",
@@ -126,9 +134,11 @@ class Command(BaseCommand):
             # including the one at exit, which would take tenths of a second of the 1 s
             # that SIGTERM has to exit in.
             gc.freeze()
+            kept = options["retention"]
+            keeping = "retention off" if kept is None else f"keeping {kept} s"
             self.stdout.write(
-                f"Recording host {options['host']!r} every {options['interval']} s, keeping "
-                f"{options['retention']} s; SIGTERM or Ctrl-C stops."
+                f"Recording host {options['host']!r} every {options['interval']} s, "
+                f"{keeping}; SIGTERM or Ctrl-C stops."
             )
         try:
             recorder.run(once=options["once"])
