@@ -155,11 +155,11 @@ def _process_line(process: GPUProcess, device: GPUDevice) -> dict[str, Any]:
     }
 
 
-def _interval(text: str | None) -> int:
+def refresh_interval(text: str | None, default: int = DEFAULT_INTERVAL_S) -> int:
     """The refresh interval from ``?interval=`` in seconds, 1 to 3600."""
     seconds = whole_number(text or "")
     if seconds is None:
-        return DEFAULT_INTERVAL_S
+        return default
     return min(MAX_INTERVAL_S, max(1, seconds))
 
 
@@ -170,7 +170,74 @@ class DashboardRenderer(TemplateHTMLRenderer):
     exception_template_names = ("gpu_monitor/error.html",)
 
 
-class DashboardView(GPUMonitorAPIView):
+class PageView(GPUMonitorAPIView):
+    """Base of the HTML pages that refresh themselves from their own JSON (the dashboard,
+    the fleet's pages): an HTML page, or JSON to a client that asks for it."""
+
+    renderer_classes = (DashboardRenderer, JSONRenderer)
+    schema = None  # an HTML page, not an operation of the JSON API
+
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
+        """The allowed methods (``Allow`` header) and no body: never a page without data."""
+        return HttpResponse(content_type="text/plain")
+
+    def wants_page(self, request: Request) -> bool:
+        """Whether the client asked for the HTML page (not for its JSON)."""
+        return isinstance(request.accepted_renderer, DashboardRenderer)
+
+    def may_see_processes(self, request: Request) -> bool:
+        """Whether the viewer passes PROCESS_PERMISSION_CLASSES (the page itself needed
+        PERMISSION_CLASSES already)."""
+        return all(
+            permission.has_permission(request, self)
+            for permission in instances("PROCESS_PERMISSION_CLASSES")
+        )
+
+
+def url_prefix(request: Request) -> str:
+    """``namespace:`` of the app's URLs as this request reached them, for ``reverse``."""
+    namespace = request.resolver_match.namespace if request.resolver_match else ""
+    return f"{namespace}:" if namespace else ""
+
+
+def page_config(request: Request, data_url: str, **extra: Any) -> dict[str, Any]:
+    """What dashboard.js reads (``gpu-monitor-config``): the JSON it refreshes from
+    (``data_url``), the interval, the rules' thresholds, the history URLs when the history
+    is installed, and ``extra`` (``host``: the recorded host whose history to show)."""
+    prefix = url_prefix(request)
+    config: dict[str, Any] = {
+        "dashboard": data_url,
+        "interval": refresh_interval(request.query_params.get("interval")),
+        "high_percent": HIGH_PERCENT,
+        "hot_temperature_c": HOT_TEMPERATURE_C,
+    }
+    if apps.is_installed("gpu_monitor.history"):
+        config["history"] = reverse(f"{prefix}history")
+        config["events"] = reverse(f"{prefix}events")
+    return {**config, **extra}
+
+
+def page_context(
+    devices: list[GPUDevice],
+    status: GPUStatus,
+    driver: DriverInfo | None,
+    processes: GPUProcessesResponse | None,
+    config: dict[str, Any],
+) -> dict[str, Any]:
+    """The context of ``gpu_monitor/dashboard.html`` (and of pages that extend it)."""
+    listed = None if processes is None else processes.processes
+    return {
+        "cards": [_card(device, listed) for device in devices],
+        "status": status,
+        "driver": driver,
+        "show_processes": processes is not None,
+        "history_charts": HISTORY_CHARTS,
+        "history_windows": HISTORY_WINDOWS,
+        "config": config,
+    }
+
+
+class DashboardView(PageView):
     """An HTML page with one card per GPU, refreshed in place from its own JSON.
 
     ``?interval=SECONDS`` sets the refresh period (default 5, 1 to 3600). Same
@@ -180,13 +247,7 @@ class DashboardView(GPUMonitorAPIView):
     (``Accept``).
     """
 
-    renderer_classes = (DashboardRenderer, JSONRenderer)
     template_name = "gpu_monitor/dashboard.html"
-    schema = None  # an HTML page, not an operation of the JSON API
-
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
-        """The allowed methods (``Allow`` header) and no body: never a page without data."""
-        return HttpResponse(content_type="text/plain")
 
     def get(self, request: Request) -> Response:
         manager = get_manager()
@@ -195,38 +256,9 @@ class DashboardView(GPUMonitorAPIView):
             driver = manager.get_driver_info()
         except NVMLUnavailableError:
             driver = None
-        processes = find_processes(None) if self._may_see_processes(request) else None
-        if not isinstance(request.accepted_renderer, DashboardRenderer):
+        processes = find_processes(None) if self.may_see_processes(request) else None
+        if not self.wants_page(request):
             dashboard = Dashboard(devices, len(devices), status, driver, processes)
             return Response(DashboardSerializer(dashboard).data)
-        namespace = request.resolver_match.namespace if request.resolver_match else ""
-        prefix = f"{namespace}:" if namespace else ""
-        config: dict[str, Any] = {
-            "dashboard": reverse(f"{prefix}dashboard"),
-            "interval": _interval(request.query_params.get("interval")),
-            "high_percent": HIGH_PERCENT,
-            "hot_temperature_c": HOT_TEMPERATURE_C,
-        }
-        if apps.is_installed("gpu_monitor.history"):
-            config["history"] = reverse(f"{prefix}history")
-            config["events"] = reverse(f"{prefix}events")
-        listed = None if processes is None else processes.processes
-        return Response(
-            {
-                "cards": [_card(device, listed) for device in devices],
-                "status": status,
-                "driver": driver,
-                "show_processes": processes is not None,
-                "history_charts": HISTORY_CHARTS,
-                "history_windows": HISTORY_WINDOWS,
-                "config": config,
-            }
-        )
-
-    def _may_see_processes(self, request: Request) -> bool:
-        """Whether the viewer passes PROCESS_PERMISSION_CLASSES (the page itself needed
-        PERMISSION_CLASSES already)."""
-        return all(
-            permission.has_permission(request, self)
-            for permission in instances("PROCESS_PERMISSION_CLASSES")
-        )
+        config = page_config(request, reverse(f"{url_prefix(request)}dashboard"))
+        return Response(page_context(devices, status, driver, processes, config))

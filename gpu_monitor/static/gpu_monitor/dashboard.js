@@ -1,5 +1,7 @@
 // Refreshes the GPU cards in place from the dashboard's own JSON (the page with
 // Accept: application/json): no page reload, no flicker. Charts are inline SVG.
+// With config.host (a recorded host's page) the history and events are that host's;
+// each refresh's data is announced as a "gpu-monitor:data" event for pages that extend it.
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("gpu-monitor-config").textContent);
@@ -154,6 +156,7 @@
     $("no-gpu-reason").textContent = status.error_message || "NVML sees no GPU";
     $("driver-version").textContent = driver ? driver.driver_version : "N/A";
     $("cuda-version").textContent = driver ? driver.cuda_driver_version : "N/A";
+    document.dispatchEvent(new CustomEvent("gpu-monitor:data", { detail: data }));
   }
 
   // -- history: each bucket drawn where it falls in the window (x from its time), a gap
@@ -382,11 +385,12 @@
   async function refreshHistory(force) {
     if (!config.history || (!force && Date.now() - historyFetched < HISTORY_EVERY_MS)) return;
     historyFetched = Date.now();
-    const query = `since=${encodeURIComponent(historyWindow)}`;
+    const host = config.host === undefined ? "" : `&host=${encodeURIComponent(config.host)}`;
+    const query = `since=${encodeURIComponent(historyWindow)}${host}`;
     const [history, events, xids] = await Promise.all([
       getJSON(`${config.history}?${query}&points=360`), // 1 h: 10 s buckets, the default tick
       getJSON(`${config.events}?${query}&page_size=200`),
-      getJSON(`${config.events}?kind=xid&since=-24h&page_size=1000`),
+      getJSON(`${config.events}?kind=xid&since=-24h&page_size=1000${host}`),
     ]);
     const since = Date.parse(history.since) / 1000;
     const until = Date.parse(history.until) / 1000;

@@ -1,0 +1,212 @@
+"""The fleet's pages, read from the database only (no GPU, no NVML on the server).
+
+``GET fleet/`` is one tile per recorded host; ``GET fleet/<host>/`` is that host's cards
+and charts as the dashboard draws them. Each refreshes itself from its own JSON
+(``Accept: application/json`` or ``?format=json``), as the dashboard does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import F, Max
+from django.urls import reverse
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from gpu_monitor.dashboard import (
+    Dashboard,
+    DashboardSerializer,
+    PageView,
+    page_config,
+    page_context,
+    refresh_interval,
+    url_prefix,
+)
+from gpu_monitor.fleet import hosts
+from gpu_monitor.fleet.models import HostState
+from gpu_monitor.fleet.serializers import HostSummarySerializer
+from gpu_monitor.fleet.types import STATES, HostSummary
+from gpu_monitor.fleet.views import recorded_host, shown_processes
+from gpu_monitor.history.views import HistoryAPIView
+from gpu_monitor.rules import HIGH_PERCENT, HOT_TEMPERATURE_C
+from gpu_monitor.serializers import DataclassSerializer
+from gpu_monitor.types import (
+    DriverInfo,
+    GPUDevice,
+    GPUProcess,
+    GPUProcessesResponse,
+    GPUStatus,
+    MIGDevice,
+)
+
+FLEET_INTERVAL_S = 10  # the fleet page's refresh by default: the recorder's default tick
+STRIP_MOST_GPUS = 64  # GPUs a tile's strip shows; a host with more shows its first ones
+HOST_PLACEHOLDER = "__host__"  # in the host page's URL, replaced by fleet.js
+
+
+def names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
+MIG_FIELDS = names(MIGDevice)
+PROCESS_FIELDS = names(GPUProcess)
+DRIVER_FIELDS = names(DriverInfo)
+
+
+@dataclass(frozen=True)
+class FleetHost(HostSummary):
+    """A host's tile: its ``GET hosts`` summary and each GPU's utilisation at its last
+    tick, in the order of its devices (None where the GPU gave none)."""
+
+    gpu_utilization: list[int | None] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The fleet page's data: every recorded host, sorted by host."""
+
+    counts: dict[str, int]  # hosts in each state: up, stale, down
+    problem_hosts: int  # hosts with at least one problem
+    count: int
+    hosts: list[FleetHost]
+
+
+class FleetHostSerializer(DataclassSerializer):
+    """A host's tile (``FleetHost``)."""
+
+    dataclass = FleetHost
+
+
+class FleetSerializer(DataclassSerializer):
+    """The fleet page's JSON (``Fleet``)."""
+
+    dataclass = Fleet
+
+
+def fleet(at: int) -> Fleet:
+    """Every recorded host as the fleet page shows it at time ``at``: the summary's
+    columns and one small value per GPU, read in the database (never the devices)."""
+    rows = hosts.selected(at)
+    most = min(STRIP_MOST_GPUS, HostState.objects.aggregate(n=Max("gpu_count"))["n"] or 0)
+    strip = [f"gpu_{i}" for i in range(most)]
+    rows = rows.annotate(
+        **{name: F(f"devices__{i}__utilization_percent") for i, name in enumerate(strip)}
+    )
+    listed = list(rows)
+    tiles = [
+        FleetHost(
+            **{f.name: getattr(summary, f.name) for f in dataclasses.fields(HostSummary)},
+            gpu_utilization=[getattr(row, name) for name in strip[: row.gpu_count]],
+        )
+        for row, summary in zip(listed, hosts.summaries(listed, at), strict=True)
+    ]
+    states = Counter(tile.state for tile in tiles)
+    return Fleet(
+        counts={state: states[state] for state in STATES},
+        problem_hosts=sum(1 for tile in tiles if tile.problems),
+        count=len(tiles),
+        hosts=tiles,
+    )
+
+
+class FleetView(PageView, HistoryAPIView):
+    """An HTML page with one tile per recorded host, refreshed in place from its own
+    JSON (``Fleet``): ``?q=`` fills its filter box, ``?interval=SECONDS`` sets the
+    refresh period (default 10, 1 to 3600). Same permission settings as the API."""
+
+    template_name = "gpu_monitor/fleet/fleet.html"
+
+    def get(self, request: Request) -> Response:
+        data = FleetSerializer(fleet(hosts.now())).data
+        if not self.wants_page(request):
+            return Response(data)
+        prefix = url_prefix(request)
+        params = request.query_params
+        config = {
+            "fleet": reverse(f"{prefix}fleet"),
+            "host_page": reverse(f"{prefix}fleet-host", kwargs={"host": HOST_PLACEHOLDER}),
+            "placeholder": HOST_PLACEHOLDER,
+            "interval": refresh_interval(params.get("interval"), FLEET_INTERVAL_S),
+            "q": params.get("q", ""),
+            "high_percent": HIGH_PERCENT,
+            "hot_temperature_c": HOT_TEMPERATURE_C,
+        }
+        return Response({"fleet": data, "config": config, "states": STATES})
+
+
+@dataclass(frozen=True)
+class HostDashboard(Dashboard):
+    """A recorded host's page as JSON: the dashboard's data as the host recorded it
+    at its last tick, and its summary (state, last seen)."""
+
+    host: HostSummary
+
+
+class HostDashboardSerializer(DashboardSerializer):
+    """The host page's JSON (``HostDashboard``)."""
+
+    host = HostSummarySerializer(read_only=True)
+
+
+def recorded_device(data: dict[str, Any]) -> GPUDevice:
+    """A stored device (``GET devices``' JSON) as the dataclass, its MIG devices too."""
+    migs = [
+        MIGDevice(**{k: v for k, v in mig.items() if k in MIG_FIELDS})
+        for mig in data.get("mig_devices") or []
+    ]
+    return dataclasses.replace(hosts.device_of(data), mig_devices=migs)
+
+
+def recorded_processes(row: HostState) -> GPUProcessesResponse | None:
+    """The processes the host recorded, as this site may show them; None when the host
+    records none (``gpu_record`` without ``--processes``)."""
+    if row.processes is None:
+        return None
+    stored: list[dict[str, Any]] = row.processes.get("processes", [])
+    listed = [
+        GPUProcess(**{k: v for k, v in process.items() if k in PROCESS_FIELDS})
+        for process in shown_processes(stored)
+    ]
+    return GPUProcessesResponse(listed, len(listed), row.processes.get("gpu_errors", {}))
+
+
+class FleetHostView(PageView, HistoryAPIView):
+    """A recorded host's page: the dashboard's cards and charts, read from the database
+    (its last tick, its history and events). 404 naming a host that never recorded, 400
+    for a name over 255 characters. Processes only to a viewer who passes
+    ``PROCESS_PERMISSION_CLASSES``. ``?interval=`` defaults to the host's interval."""
+
+    template_name = "gpu_monitor/fleet/host.html"
+
+    def get(self, request: Request, host: str) -> Response:
+        row = recorded_host(host)
+        at = hosts.now()
+        summary = hosts.summarize(row, at, hosts.xid_counts([row.host], at).get(row.host, 0))
+        devices = [recorded_device(data) for data in row.devices]
+        status = GPUStatus(
+            cuda_available=bool(devices),
+            device_count=len(devices),
+            error_message=None if devices else "the host recorded no GPU at its last tick",
+        )
+        driver = (
+            DriverInfo(**{k: v for k, v in row.driver.items() if k in DRIVER_FIELDS})
+            if row.driver
+            else None
+        )
+        processes = recorded_processes(row) if self.may_see_processes(request) else None
+        if not self.wants_page(request):
+            found = HostDashboard(devices, len(devices), status, driver, processes, summary)
+            return Response(HostDashboardSerializer(found).data)
+        prefix = url_prefix(request)
+        config = page_config(
+            request,
+            reverse(f"{prefix}fleet-host", kwargs={"host": row.host}),
+            interval=refresh_interval(request.query_params.get("interval"), row.interval_seconds),
+            host=row.host,
+        )
+        context = page_context(devices, status, driver, processes, config)
+        return Response({**context, "host": summary, "fleet_url": reverse(f"{prefix}fleet")})

@@ -1,0 +1,182 @@
+// The fleet's pages. On the fleet page: one tile per host, drawn from the page's own
+// JSON (embedded at load, then fetched every interval) and updated in place; a filter
+// box and the state buttons hide tiles without asking the server. On a host's page
+// (the dashboard's, which dashboard.js refreshes): the header's state and last seen.
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const hhmmss = { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
+
+  // As manage.py gpu_fleet says it: 4 s ago, 3 min ago, 2 h ago, 5 d ago.
+  function ago(seconds) {
+    for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60]]) {
+      if (seconds >= size) return `${Math.floor(seconds / size)} ${unit} ago`;
+    }
+    return `${seconds} s ago`;
+  }
+
+  function showHost(state, age) {
+    $("host-state").dataset.state = state;
+    $("host-state").textContent = state;
+    $("host-seen").textContent = ago(age);
+    document.body.dataset.state = state;
+  }
+
+  if ($("host-state")) {
+    showHost($("host-state").dataset.state, Number($("host-seen").dataset.age));
+    document.addEventListener("gpu-monitor:data", (event) => {
+      showHost(event.detail.host.state, event.detail.host.age_seconds);
+    });
+    return;
+  }
+
+  const config = JSON.parse($("fleet-config").textContent);
+  const tiles = $("tiles");
+  const byHost = new Map(); // host -> its tile, in the order of the last data
+  let show = "all";
+  let lastSuccess = null;
+
+  const hostURL = (host) => config.host_page.replace(config.placeholder, encodeURIComponent(host));
+  const gib = (mb) => (mb >= 10240 ? `${Math.round(mb / 1024)}` : (mb / 1024).toFixed(1));
+
+  function tileOf(host) {
+    let tile = byHost.get(host);
+    if (!tile) {
+      tile = $("tile-template").content.firstElementChild.cloneNode(true);
+      tile.dataset.host = host;
+      tile.href = hostURL(host);
+      tile.querySelector(".host").textContent = host;
+      tile.querySelector(".host").title = host;
+    }
+    return tile;
+  }
+
+  function setText(element, text) {
+    if (element.textContent !== text) element.textContent = text;
+  }
+
+  // Each GPU a cell shaded by its utilisation (hatched where it gave none), outlined in
+  // red where the host reports a problem on it.
+  function fillStrip(strip, h) {
+    const bad = new Set(h.problems.map((p) => p.gpu_index));
+    while (strip.children.length > h.gpu_utilization.length) strip.lastChild.remove();
+    while (strip.children.length < h.gpu_utilization.length) strip.append(document.createElement("span"));
+    h.gpu_utilization.forEach((u, i) => {
+      const cell = strip.children[i];
+      const na = u === null || u === undefined;
+      cell.className = (na ? "na" : "") + (bad.has(i) ? " bad" : "");
+      cell.style.setProperty("--u", na ? "0%" : `${Math.max(0, Math.min(100, u))}%`);
+      cell.title = `GPU ${i}: ${na ? "N/A" : `${u}%`}`;
+    });
+  }
+
+  function fill(tile, h) {
+    tile.dataset.state = h.state;
+    tile.dataset.problem = h.problems.length ? "1" : "";
+    const hot = h.max_temperature_c !== null && h.max_temperature_c >= config.hot_temperature_c;
+    const temp = tile.querySelector(".temp");
+    setText(temp, h.max_temperature_c === null ? "" : `${h.max_temperature_c} °C`);
+    temp.classList.toggle("hot", hot);
+    temp.title = "Hottest GPU";
+    fillStrip(tile.querySelector(".strip"), h);
+    const known = h.used_memory_mb !== null && h.total_memory_mb;
+    const share = known ? (100 * h.used_memory_mb) / h.total_memory_mb : 0;
+    const fillBar = tile.querySelector(".fill");
+    fillBar.style.width = `${share.toFixed(1)}%`;
+    fillBar.classList.toggle("high", share >= config.high_percent);
+    setText(tile.querySelector(".mem"), known
+      ? `${gib(h.used_memory_mb)} / ${gib(h.total_memory_mb)} GiB` : "memory N/A");
+    setText(tile.querySelector(".util"), h.utilization_percent === null
+      ? "util N/A" : `util ${Math.round(h.utilization_percent)}%`);
+    setText(tile.querySelector(".gpus"), `${h.gpu_count} GPU${h.gpu_count === 1 ? "" : "s"}`);
+    const problems = h.problems.map((p) => `GPU ${p.gpu_index}: ${p.message}`);
+    if (h.xid_24h) problems.push(`${h.xid_24h} XID error(s) in 24 h`);
+    const line = tile.querySelector(".problems");
+    setText(line, problems.length > 1 ? `${problems[0]} (+${problems.length - 1})` : problems[0] || "");
+    line.title = problems.join("\n");
+    setText(tile.querySelector(".seen"), h.state === "up" ? "" : `${h.state} · last seen ${ago(h.age_seconds)}`);
+    tile.title = `${h.host}: ${h.state}, last seen ${ago(h.age_seconds)}`;
+  }
+
+  function matches(tile, q) {
+    if (q && !tile.dataset.host.toLowerCase().includes(q)) return false;
+    if (show === "all") return true;
+    return show === "problem" ? tile.dataset.problem === "1" : tile.dataset.state === show;
+  }
+
+  function applyFilter() {
+    const q = $("filter").value.trim().toLowerCase();
+    let shown = 0;
+    byHost.forEach((tile) => {
+      const visible = matches(tile, q);
+      if (tile.hidden === visible) tile.hidden = !visible;
+      if (visible) shown += 1;
+    });
+    $("shown").textContent = shown === byHost.size ? "" : `${shown} of ${byHost.size} shown`;
+  }
+
+  function render(data) {
+    const ordered = data.hosts.map((h) => {
+      const tile = tileOf(h.host);
+      fill(tile, h);
+      return tile;
+    });
+    const seen = new Set(data.hosts.map((h) => h.host));
+    byHost.forEach((tile, host) => {
+      if (!seen.has(host)) tile.remove();
+    });
+    byHost.clear();
+    ordered.forEach((tile) => byHost.set(tile.dataset.host, tile));
+    if (!tiles.children.length) {
+      tiles.append(...ordered); // the first drawing: one insertion
+    } else {
+      ordered.forEach((tile, i) => {
+        if (tiles.children[i] !== tile) tiles.insertBefore(tile, tiles.children[i] || null);
+      });
+    }
+    $("count-all").textContent = String(data.count);
+    Object.entries(data.counts).forEach(([state, n]) => { $(`count-${state}`).textContent = String(n); });
+    $("count-problem").textContent = String(data.problem_hosts);
+    $("no-hosts").hidden = data.count > 0;
+    applyFilter();
+  }
+
+  $("filter").addEventListener("input", () => {
+    applyFilter();
+    const url = new URL(window.location.href);
+    const q = $("filter").value;
+    if (q) url.searchParams.set("q", q); else url.searchParams.delete("q");
+    window.history.replaceState(null, "", url);
+  });
+  document.querySelectorAll("[data-show]").forEach((button) => {
+    button.addEventListener("click", () => {
+      show = button.dataset.show;
+      document.querySelectorAll("[data-show]").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+      applyFilter();
+    });
+  });
+
+  async function refresh() {
+    try {
+      const response = await fetch(config.fleet, {
+        headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store",
+      });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      render(await response.json());
+      lastSuccess = new Date();
+      $("updated").textContent = `Updated ${lastSuccess.toLocaleTimeString([], hhmmss)}`;
+      $("api-error").hidden = true;
+    } catch (error) {
+      const since = lastSuccess ? lastSuccess.toLocaleTimeString([], hhmmss) : "page load";
+      $("api-error").textContent = `Cannot reach the GPU API (${error.message}); showing data from ${since}.`;
+      $("api-error").hidden = false;
+    } finally {
+      setTimeout(refresh, config.interval * 1000);
+    }
+  }
+
+  render(JSON.parse($("fleet-data").textContent));
+  performance.mark("fleet-rendered");
+  requestAnimationFrame(() => setTimeout(() => performance.mark("fleet-painted")));
+  setTimeout(refresh, config.interval * 1000);
+})();
