@@ -10,6 +10,7 @@ import pytest
 from gpu_monitor.fleet import hosts
 from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import GPUManager
+from tests.history.conftest import pytest_collection_modifyitems  # noqa: F401 (postgres tests)
 
 NOW = 1_795_856_000  # the fake clock's time: a multiple of 10
 
