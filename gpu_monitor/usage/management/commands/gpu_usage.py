@@ -1,0 +1,306 @@
+"""``manage.py gpu_usage``: GPU-hours per user, host or GPU as a table, the API's JSON or
+CSV; with ``--idle``, the GPUs held idle right now."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import io
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+from rest_framework.exceptions import APIException
+from rest_framework.renderers import JSONRenderer
+
+from gpu_monitor.conf import conf
+from gpu_monitor.params import SECONDS_PER_UNIT, parse_time, shown
+from gpu_monitor.usage.report import idle_now, usage_report
+from gpu_monitor.usage.types import BY
+
+DEFAULT_SINCE = "-7d"
+MAX_IDLE_MINUTES = 10080
+MAX_NAME_LENGTH = 255  # of a recorded host or user name
+# The fields that name what a row is about (the others are null), as the table titles them.
+KEYS: dict[str, tuple[str, ...]] = {
+    "user": ("user",),
+    "host": ("host",),
+    "gpu": ("host", "gpu_index", "gpu_uuid"),
+    "host,user": ("host", "user"),
+}
+KEY_TITLES = {"host": "Host", "gpu_index": "GPU", "gpu_uuid": "UUID", "user": "User"}
+IDLE_FIELDS = ("host", "gpu_index", "gpu_uuid", "user", "idle_since", "memory_mb")
+_DURATION = re.compile(r"[0-9]+[" + "".join(SECONDS_PER_UNIT) + "]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def hours(value: float | None) -> str:
+    return "N/A" if value is None else f"{value:.2f}"
+
+
+def percent(value: float | None) -> str:
+    return "N/A" if value is None else f"{value:.0f}%"
+
+
+def mib(value: int | None) -> str:
+    return "N/A" if value is None else f"{value} MiB"
+
+
+def when(iso: str | None) -> str:
+    """An API time (``2026-11-28T08:00:00Z``) as ``2026-11-28 08:00`` UTC."""
+    if not iso:
+        return "N/A"
+    moment = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+# The figures of a row, titled and formatted as the table shows them.
+METRICS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("GPU-hours", "gpu_hours", hours),
+    ("Idle", "idle_gpu_hours", hours),
+    ("Active", "active_gpu_hours", hours),
+    ("Shared", "shared_gpu_hours", hours),
+    ("Util", "utilization_percent", percent),
+    ("Max mem", "max_memory_mb", mib),
+    ("Mem GiB-h", "memory_gib_hours", hours),
+    ("First seen", "first_seen", when),
+    ("Last seen", "last_seen", when),
+)
+LEFT_ALIGNED = {"Host", "UUID", "User", "First seen", "Last seen", "Idle since"}
+
+
+def time_argument(name: str) -> Callable[[str], str]:
+    """An argparse type: a time as the API takes it, or a duration back from now
+    (``30d`` is ``-30d``)."""
+
+    def parse(text: str) -> str:
+        value = f"-{text}" if _DURATION.fullmatch(text) else text
+        try:
+            parse_time(name, value, 0, 0)
+        except APIException as exc:
+            raise argparse.ArgumentTypeError(
+                f"not a time or a duration like 30d, 12h, 2w, an ISO 8601 time or 'now': "
+                f"{shown(text)}"
+            ) from exc
+        return value
+
+    return parse
+
+
+def name_argument(text: str) -> str:
+    """An argparse type: a host or user name as recorded (at most 255 characters, no NUL)."""
+    if len(text) > MAX_NAME_LENGTH:
+        raise argparse.ArgumentTypeError(f"longer than {MAX_NAME_LENGTH} characters: {shown(text)}")
+    if "\x00" in text:
+        raise argparse.ArgumentTypeError(f"contains a NUL character: {shown(text)}")
+    return text
+
+
+def idle_minutes(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_IDLE_MINUTES):
+        raise argparse.ArgumentTypeError(
+            f"a whole number of minutes from 1 to {MAX_IDLE_MINUTES}, not {shown(text)}"
+        )
+    return int(text)
+
+
+def width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: East Asian wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def printable(text: str) -> str:
+    """A name as the table can show it on one line: control characters escaped."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def aligned(cells: list[str], widths: list[int], titles: list[str]) -> str:
+    padded = []
+    for cell, size, title in zip(cells, widths, titles, strict=True):
+        space = " " * (size - width(cell))
+        padded.append(cell + space if title in LEFT_ALIGNED else space + cell)
+    return "  ".join(padded).rstrip()
+
+
+class Command(BaseCommand):
+    """GPU-hours per user (or host, GPU) from the usage that gpu_record records."""
+
+    requires_system_checks = ()  # a report read from the database: no checks' cost
+    help = "Show who used how many GPU-hours, idle and active, and the GPUs held idle now."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--since",
+            type=time_argument("since"),
+            metavar="TIME",
+            help="Start of the window: a duration back from now (30d, 12h, 2w), an ISO 8601 "
+            "time (UTC without an offset) or 'now' (default: 7d).",
+        )
+        parser.add_argument(
+            "--until",
+            type=time_argument("until"),
+            metavar="TIME",
+            help="End of the window, in the same forms as --since (default: now).",
+        )
+        parser.add_argument(
+            "--by",
+            choices=BY,
+            help="One row per user, host, GPU, or host and user (default: user).",
+        )
+        parser.add_argument(
+            "--host", type=name_argument, help="Only this host (default: every host)."
+        )
+        parser.add_argument(
+            "--user", type=name_argument, help="Only this user (default: every user)."
+        )
+        parser.add_argument(
+            "--idle",
+            nargs="?",
+            const=0,
+            type=idle_minutes,
+            metavar="MINUTES",
+            help="List the GPUs held right now by a user whose every sample of the last "
+            "MINUTES was idle, 1 to 10080 (default without a value: USAGE_IDLE_MINUTES, "
+            "60 unless set).",
+        )
+        output = parser.add_mutually_exclusive_group()
+        output.add_argument(
+            "--json",
+            action="store_true",
+            help="Print the JSON of GET api/gpu/usage (with --idle: usage/idle) (default: table).",
+        )
+        output.add_argument(
+            "--csv",
+            action="store_true",
+            help="Print CSV with a header row, one line per row, for a spreadsheet "
+            "(default: table).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            if options["idle"] is not None:
+                self.idle(options)
+            else:
+                self.report(options)
+        except APIException as exc:  # a 400 of the API: the same words, exit 2
+            raise CommandError(str(exc.detail), returncode=2) from exc
+        except DatabaseError as exc:
+            raise CommandError(
+                f"The usage tables cannot be read ({exc}): run manage.py migrate."
+            ) from exc
+
+    def report(self, options: dict[str, Any]) -> None:
+        now = int(time.time())
+        until = parse_time("until", options["until"], now, now)
+        since = parse_time("since", options["since"] or DEFAULT_SINCE, now, until)
+        if since >= until:
+            raise CommandError(
+                f"--since must be before --until ({when_epoch(since)} >= {when_epoch(until)} UTC).",
+                returncode=2,
+            )
+        by = options["by"] or "user"
+        found = usage_report(
+            since=since, until=until, by=by, host=options["host"], user=options["user"]
+        )
+        if options["json"]:
+            self.stdout.write(JSONRenderer().render(found).decode())
+        elif options["csv"]:
+            self.write_csv(found["rows"], [*KEYS[by], *(field for _, field, _ in METRICS)])
+        else:
+            self.report_table(found)
+
+    def idle(self, options: dict[str, Any]) -> None:
+        given = [f"--{name}" for name in ("since", "until", "by") if options[name]]
+        if given:
+            raise CommandError(
+                f"--idle lists the GPUs held idle now (of every user, or --user, on every "
+                f"host, or --host): drop {', '.join(given)}.",
+                returncode=2,
+            )
+        minutes = options["idle"] or conf.get("USAGE_IDLE_MINUTES")
+        found = idle_now(minutes=minutes, host=options["host"], user=options["user"])
+        if options["json"]:
+            self.stdout.write(JSONRenderer().render(found).decode())
+        elif options["csv"]:
+            self.write_csv(
+                found["gpus"], ["host", "gpu_index", "gpu_uuid", "user", "idle_since", "memory_mb"]
+            )
+        else:
+            self.idle_table(found)
+
+    def write_csv(self, rows: list[dict[str, Any]], fields: Sequence[str]) -> None:
+        """A header row of the API's field names, then a line per row (null: empty)."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(fields)
+        writer.writerows([["" if row[f] is None else row[f] for f in fields] for row in rows])
+        self.stdout.write(buffer.getvalue(), ending="")
+
+    def report_table(self, found: dict[str, Any]) -> None:
+        rows = found["rows"]
+        window = f"{when(found['since'])} to {when(found['until'])} UTC"
+        if not rows:
+            self.stdout.write(f"No GPU usage recorded from {window}.")
+            return
+        keys = KEYS[found["by"]]
+        titles = [KEY_TITLES[k] for k in keys] + [title for title, _, _ in METRICS]
+        lines = [titles]
+        for row in rows:
+            lines.append(
+                [printable(str(row[k])) for k in keys]
+                + [show(row[field]) for _, field, show in METRICS]
+            )
+        total = found["total"]
+        lines.append(
+            ["Total"] + [""] * (len(keys) - 1) + [show(total.get(f)) for _, f, show in METRICS]
+        )
+        widths = [max(width(line[i]) for line in lines) for i in range(len(titles))]
+        self.stdout.write(f"GPU usage by {found['by'].replace(',', ' and ')}, {window}")
+        for number, cells in enumerate(lines):
+            line = aligned(cells, widths, titles)
+            if number == 0:
+                line = self.style.MIGRATE_HEADING(line)
+            elif number == len(lines) - 1:
+                line = self.style.MIGRATE_LABEL(line)
+            self.stdout.write(line)
+
+    def idle_table(self, found: dict[str, Any]) -> None:
+        gpus = found["gpus"]
+        minutes = found["minutes"]
+        if not gpus:
+            self.stdout.write(
+                f"No GPU is held by a user whose every sample of the last {minutes} min was idle."
+            )
+            return
+        titles = ["Host", "GPU", "User", "Idle since", "Memory", "UUID"]
+        lines = [titles] + [
+            [
+                printable(g["host"]),
+                str(g["gpu_index"]),
+                printable(g["user"]),
+                when(g["idle_since"]),
+                mib(g["memory_mb"]),
+                g["gpu_uuid"] or "",
+            ]
+            for g in gpus
+        ]
+        widths = [max(width(line[i]) for line in lines) for i in range(len(titles))]
+        self.stdout.write(
+            f"{len(gpus)} GPU(s) held with every sample idle for {minutes} min or more"
+        )
+        for number, cells in enumerate(lines):
+            line = aligned(cells, widths, titles)
+            self.stdout.write(
+                self.style.MIGRATE_HEADING(line) if number == 0 else self.style.WARNING(line)
+            )
+
+
+def when_epoch(epoch: int) -> str:
+    return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M"
+    )
