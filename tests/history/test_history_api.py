@@ -241,11 +241,12 @@ def test_events_filters(client: Client) -> None:
         assert response.status_code == 200, response.content
         return [e["kind"] for e in response.json()["results"]]
 
-    assert kinds() == ["nvml_unavailable", "xid", "gpu_lost"]
-    assert kinds(kind="xid") == ["xid"]
+    assert kinds() == ["xid", "nvml_unavailable", "xid", "gpu_lost"]  # every host's
+    assert kinds(host=HOST) == ["nvml_unavailable", "xid", "gpu_lost"]
+    assert kinds(kind="xid", host=HOST) == ["xid"]
     assert kinds(gpu="1") == ["gpu_lost"]
     assert kinds(gpu=UUID0) == ["xid"]
-    assert kinds(since=T0_iso(5)) == ["nvml_unavailable", "xid"]
+    assert kinds(since=T0_iso(5), host=HOST) == ["nvml_unavailable", "xid"]
     assert kinds(host="elsewhere") == ["xid"]
 
 
@@ -269,7 +270,7 @@ def test_events_bad_parameters(client: Client, params: dict[str, str], status: i
 def without_history() -> Iterator[None]:
     from django.conf import settings
 
-    needing_it = ("gpu_monitor.history", "gpu_monitor.fleet")  # fleet needs history
+    needing_it = ("gpu_monitor.history", "gpu_monitor.fleet", "gpu_monitor.usage")  # need history
     apps = [app for app in settings.INSTALLED_APPS if app not in needing_it]
     with override_settings(INSTALLED_APPS=apps):
         reload_urls()

@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from gpu_monitor.history import recorder as recorder_module
+from gpu_monitor.history import tick_writers
 from gpu_monitor.history.management.commands.gpu_record import duration
 from gpu_monitor.history.models import Event, Rollup, Sample
 from gpu_monitor.history.recorder import Recorder
@@ -65,7 +66,8 @@ def test_one_tick_is_one_snapshot_and_one_transaction(fake_nvml: ModuleType) -> 
     with CaptureQueriesContext(connection) as queries:
         recorder.tick(1000)
 
-    assert fake_nvml.CALLS["nvmlDeviceGetCount"] == 1
+    # One snapshot, and one listing of the processes when a sub-app needs them (usage).
+    assert fake_nvml.CALLS["nvmlDeviceGetCount"] == 1 + tick_writers.needs_processes()
     inserts = [q["sql"] for q in queries if q["sql"].startswith("INSERT") and "_sample" in q["sql"]]
     assert len(inserts) == 1  # both samples in one bulk insert; no event this tick
 
