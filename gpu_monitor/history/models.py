@@ -105,6 +105,8 @@ class Event(models.Model):
         NVML_UNAVAILABLE = "nvml_unavailable", "NVML unavailable"
         NVML_AVAILABLE = "nvml_available", "NVML available"
         SAMPLES_DROPPED = "samples_dropped", "Samples dropped"
+        IDLE_HELD = "idle_held", "GPU held idle"  # gpu_monitor.usage
+        IDLE_HELD_ENDED = "idle_held_ended", "GPU no longer held idle"
 
     host = models.CharField(max_length=255)
     gpu_uuid = models.CharField(max_length=96, blank=True)  # blank: the whole host

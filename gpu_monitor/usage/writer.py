@@ -24,9 +24,8 @@ from gpu_monitor.history.tick_writers import TickContext
 from gpu_monitor.usage.models import MAX_USER_LENGTH, PERIOD_SECONDS, Hold, Usage
 
 UNKNOWN_USER = "unknown"
-# The kinds of the idle-held events (history's Event.Kind lists them too).
-IDLE_HELD = "idle_held"
-IDLE_HELD_ENDED = "idle_held_ended"
+IDLE_HELD = Event.Kind.IDLE_HELD
+IDLE_HELD_ENDED = Event.Kind.IDLE_HELD_ENDED
 # A hold whose latest tick is more than this many intervals old is over (the recorder
 # was down): a new one starts, and its idle run with it.
 GAP_INTERVALS = 3
