@@ -17,7 +17,6 @@ from gpu_monitor.fleet.schema import host_docs, host_processes_docs, hosts_docs
 from gpu_monitor.fleet.serializers import (
     HostDetailSerializer,
     HostProcessesSerializer,
-    HostSummarySerializer,
 )
 from gpu_monitor.fleet.types import STATES, HostProcesses
 from gpu_monitor.history.views import (
@@ -77,10 +76,8 @@ class HostListView(HistoryAPIView):
         at = hosts.now()
         rows = hosts.selected(at, state=state, problem=PROBLEM_VALUES[problem_text], q=q)
         paginator = HostPagination()
-        page = paginator.page_of(rows, request, self)
-        return paginator.get_paginated_response(
-            HostSummarySerializer(hosts.summaries(page, at), many=True).data
-        )
+        page = paginator.page_of(hosts.summary_values(rows), request, self)
+        return paginator.get_paginated_response(hosts.summary_items(page, at))
 
 
 @document("host", host_docs)
