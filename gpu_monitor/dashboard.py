@@ -8,6 +8,7 @@ the page refreshes itself from.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -260,5 +261,7 @@ class DashboardView(PageView):
         if not self.wants_page(request):
             dashboard = Dashboard(devices, len(devices), status, driver, processes)
             return Response(DashboardSerializer(dashboard).data)
-        config = page_config(request, reverse(f"{url_prefix(request)}dashboard"))
+        # This server's events only: the history's database may be shared by a fleet.
+        data_url = reverse(f"{url_prefix(request)}dashboard")
+        config = page_config(request, data_url, host=socket.gethostname())
         return Response(page_context(devices, status, driver, processes, config))

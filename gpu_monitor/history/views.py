@@ -373,27 +373,45 @@ class EventPagination(PageNumberPagination):
         return self.paginate_queryset(queryset, request, view) or []
 
 
+def events_host(request: Request) -> str | None:
+    """The host whose events a request asks for: ``?host=``; without it every host's
+    (None), unless ``?gpu=`` names a GPU: a GPU's index or UUID is looked up on a host,
+    this server's by default as for the history."""
+    params = request.query_params
+    return host_of(request) if params.get("host") or params.get("gpu") else None
+
+
 @document("events", events_docs)
 class EventListView(HistoryAPIView):
-    """Recorded events, newest first, paginated: ``?since=&kind=&gpu=&host=``."""
+    """Recorded events, newest first, paginated: ``?since=&kind=&gpu=&host=``; every
+    host's without ``host`` (and without ``gpu``)."""
 
     pagination_class = EventPagination
 
     def get(self, request: Request) -> Response:
         params = request.query_params
-        host = host_of(request)
-        events = Event.objects.filter(host=host).order_by("-epoch", "-id")
+        host = events_host(request)
         since = parse_time("since", params.get("since"), int(time.time()), 0)
-        if since:
-            events = events.filter(epoch__gte=since)
+        if host is None:
+            # The whole fleet, read newest first along the (timestamp) index: the
+            # timestamp is the epoch's moment, so the order is the same.
+            events = Event.objects.order_by("-timestamp", "-id")
+            if since:
+                start = datetime.datetime.fromtimestamp(since, tz=datetime.timezone.utc)
+                events = events.filter(timestamp__gte=start)
+        else:
+            events = Event.objects.filter(host=host).order_by("-epoch", "-id")
+            if since:
+                events = events.filter(epoch__gte=since)
         kind = params.get("kind")
         if kind is not None:
             if kind not in Event.Kind.values:
                 raise ParseError(f"kind: one of {', '.join(Event.Kind.values)}, not {shown(kind)}")
             events = events.filter(kind=kind)
-        gpu = recorded_gpu(host, params.get("gpu"))
-        if gpu is not None:
-            events = events.filter(gpu.events())
+        if host is not None:
+            gpu = recorded_gpu(host, params.get("gpu"))
+            if gpu is not None:
+                events = events.filter(gpu.events())
         paginator = EventPagination()
         page = paginator.page_of(events, request, self)
         return paginator.get_paginated_response(EventSerializer(page, many=True).data)

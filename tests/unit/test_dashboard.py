@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -89,6 +90,7 @@ def test_refresh_interval_from_query(
         "hot_temperature_c": 80,
         "history": "/api/gpu/history",  # the test settings install gpu_monitor.history
         "events": "/api/gpu/events",
+        "host": socket.gethostname(),  # this server's events only: a fleet shares the database
     }
     assert f"refresh every {interval} s" in html
 
