@@ -66,12 +66,12 @@ def gpu_query() -> Any:
     )
 
 
-def host_query() -> Any:
+def host_query(default: str = "this server's") -> Any:
     from gpu_monitor.history.views import MAX_HOST_LENGTH
 
     return query(
         "host",
-        "recorded host name (default: this server's)",
+        f"recorded host name (default: {default})",
         maxLength=MAX_HOST_LENGTH,
         pattern="^[^\\u0000]*$",
     )
@@ -159,7 +159,7 @@ def events_docs() -> dict[str, Any]:
                 description="only events of this kind",
             ),
             gpu_query(),
-            host_query(),
+            host_query("every host's events; this server's with gpu"),
             *page_queries("events", EventPagination),
             OpenApiParameter("format", exclude=True),
         ],

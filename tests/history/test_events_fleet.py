@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -167,3 +168,17 @@ def test_the_nodes_dashboard_shows_this_hosts_events(fake_nvml: ModuleType, clie
 
     assert found, response.content[:500]
     assert json.loads(found.group(1))["host"] == HOST
+
+
+@pytest.mark.skipif(not settings.OPENAPI, reason="drf-spectacular is not installed")
+def test_the_schema_says_host_defaults_to_every_host(client: Client) -> None:
+    schema = client.get("/api/schema/?format=json").json()
+
+    def host_help(path: str) -> str:
+        parameters = schema["paths"][path]["get"]["parameters"]
+        (host,) = [p for p in parameters if p["name"] == "host"]
+        description: str = host["description"]
+        return description
+
+    assert "default: every host's events" in host_help("/api/gpu/events/")
+    assert "default: this server's" in host_help("/api/gpu/history/")
