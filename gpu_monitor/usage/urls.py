@@ -2,4 +2,11 @@
 
 from __future__ import annotations
 
-urlpatterns: list[object] = []
+from django.urls import re_path
+
+from gpu_monitor.usage import views
+
+urlpatterns = [
+    re_path(r"^usage/?$", views.UsageView.as_view(), name="usage"),
+    re_path(r"^usage/idle/?$", views.IdleView.as_view(), name="usage-idle"),
+]

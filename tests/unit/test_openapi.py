@@ -24,6 +24,8 @@ OPERATIONS = {  # every operation can be 503: a misconfigured GPU_MONITOR fails 
     "/api/gpu/hosts/": {"200", "400", "401", "403", "404", "405", "429", "503"},
     "/api/gpu/hosts/{host}/": {"200", "400", "401", "403", "404", "405", "429", "503"},
     "/api/gpu/hosts/{host}/processes/": {"200", "400", "401", "403", "404", "405", "429", "503"},
+    "/api/gpu/usage/": {"200", "400", "401", "403", "405", "429", "503"},
+    "/api/gpu/usage/idle/": {"200", "400", "401", "403", "405", "429", "503"},
 }
 
 

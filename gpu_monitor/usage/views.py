@@ -1,0 +1,118 @@
+"""GET api/gpu/usage and usage/idle: GPU-hours per user, host or GPU, and the GPUs held
+idle now, read from the usage tables (no GPU and no NVML needed on the server)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from rest_framework.exceptions import APIException, ParseError, PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from gpu_monitor.api import ServiceUnavailable, instances
+from gpu_monitor.conf import conf
+from gpu_monitor.history.views import MAX_HOST_LENGTH, HistoryAPIView, iso
+from gpu_monitor.params import parse_time, shown, whole_number
+from gpu_monitor.schema import document
+from gpu_monitor.usage.models import MAX_USER_LENGTH
+from gpu_monitor.usage.report import idle_now, usage_report
+from gpu_monitor.usage.schema import idle_docs, usage_docs
+from gpu_monitor.usage.types import BY
+
+logger = logging.getLogger(__name__)
+DEFAULT_SPAN_S = 7 * 86400
+DEFAULT_IDLE_MINUTES = 60
+MAX_IDLE_MINUTES = 10080  # a week
+
+
+def name_param(request: Request, name: str, limit: int) -> str | None:
+    """The query parameter ``name`` (a host or a user name): None when absent or empty;
+    a 400 when longer than ``limit`` characters or holding a NUL."""
+    text = request.query_params.get(name) or None
+    if text is None:
+        return None
+    if len(text) > limit:
+        raise ParseError(f"{name}: longer than {limit} characters: {shown(text)}")
+    if "\x00" in text:  # no name has one, and PostgreSQL text cannot hold it
+        raise ParseError(f"{name}: contains a NUL character: {shown(text)}")
+    return text
+
+
+class UsageAPIView(HistoryAPIView):
+    """Base of the usage views: they name people, so a client needs
+    ``PROCESS_PERMISSION_CLASSES`` as for the processes; with ``USAGE_SELF_SERVICE`` a
+    signed-in user refused by them sees their own usage only (``self.only_user``)."""
+
+    only_user: str | None = None
+
+    def check_permissions(self, request: Request) -> None:
+        super().check_permissions(request)  # PERMISSION_CLASSES; fails closed
+        try:
+            refused = [
+                permission
+                for permission in instances("PROCESS_PERMISSION_CLASSES")
+                if not permission.has_permission(request, self)
+            ]
+        except APIException:
+            raise
+        except Exception as exc:  # as the base view: a broken class is a 503, never a 500
+            logger.exception("A permission class failed on %s", request.path)
+            raise ServiceUnavailable(
+                f"A permission class failed ({type(exc).__name__}); see the server log."
+            ) from exc
+        if not refused:
+            return
+        if conf.get("USAGE_SELF_SERVICE") and request.user and request.user.is_authenticated:
+            self.only_user = request.user.get_username()
+            return
+        self.permission_denied(
+            request,
+            message=getattr(refused[0], "message", None),
+            code=getattr(refused[0], "code", None),
+        )
+
+    def user_filter(self, request: Request) -> str | None:
+        """``?user=``, or for a self-service client their own name (another is a 403)."""
+        user = name_param(request, "user", MAX_USER_LENGTH)
+        if self.only_user is None or user in (None, self.only_user):
+            return user if self.only_user is None else self.only_user
+        raise PermissionDenied("user: you may see your own usage only.")
+
+
+@document("usage", usage_docs)
+class UsageView(UsageAPIView):
+    """GPU-hours ``?by=user|host|gpu|host,user`` over ``?since=&until=`` (default the last
+    7 days), optionally of one ``?host=`` and one ``?user=``; most GPU-hours first."""
+
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        now = int(time.time())
+        until = parse_time("until", params.get("until"), now, now)
+        since = parse_time("since", params.get("since"), now, until - DEFAULT_SPAN_S)
+        if since >= until:
+            raise ParseError(f"since: must be before until ({iso(since)} >= {iso(until)})")
+        by = params.get("by") or "user"
+        if by not in BY:
+            raise ParseError(f"by: one of {', '.join(BY)}, not {shown(by)}")
+        host = name_param(request, "host", MAX_HOST_LENGTH)
+        body = usage_report(
+            since=since, until=until, by=by, host=host, user=self.user_filter(request)
+        )
+        return Response(body)
+
+
+@document("usage_idle", idle_docs)
+class IdleView(UsageAPIView):
+    """The GPUs held now by a user whose every sample of the last ``?minutes=`` (1 to
+    10080, default 60) was idle, optionally of one ``?host=``."""
+
+    def get(self, request: Request) -> Response:
+        text = request.query_params.get("minutes")
+        minutes = DEFAULT_IDLE_MINUTES if text is None else whole_number(text)
+        if minutes is None or not 1 <= minutes <= MAX_IDLE_MINUTES:
+            raise ParseError(
+                f"minutes: a whole number from 1 to {MAX_IDLE_MINUTES}, not {shown(text or '')}"
+            )
+        host = name_param(request, "host", MAX_HOST_LENGTH)
+        return Response(idle_now(minutes=minutes, host=host, user=self.user_filter(request)))
