@@ -173,7 +173,8 @@ class PlainTextRenderer(BaseRenderer):
 
 @document("metrics")
 class MetricsView(GPUMonitorAPIView):
-    """Prometheus text exposition of every GPU, read from NVML at scrape time.
+    """Prometheus text exposition of every GPU, read from NVML at scrape time, and the
+    series installed sub-apps add (the fleet's with ``METRICS_FLEET``).
 
     Needs ``pip install gpu-monitor[prometheus]``; without it: 501.
 
