@@ -37,7 +37,7 @@
   let lastSuccess = null;
 
   const hostURL = (host) => config.host_page.replace(config.placeholder, encodeURIComponent(host));
-  const gib = (mb) => (mb >= 10240 ? `${Math.round(mb / 1024)}` : (mb / 1024).toFixed(1));
+  const gib = (mb, total) => (mb / 1024).toFixed(total >= 10240 ? 0 : 1);
 
   function tileOf(host) {
     let tile = byHost.get(host);
@@ -46,7 +46,6 @@
       tile.dataset.host = host;
       tile.href = hostURL(host);
       tile.querySelector(".host").textContent = host;
-      tile.querySelector(".host").title = host;
     }
     return tile;
   }
@@ -70,14 +69,22 @@
     });
   }
 
+  // The last line: when a stale or down host was last seen, else its problems in red.
+  function fillStatus(status, h) {
+    const problems = h.problems.map((p) => `GPU ${p.gpu_index}: ${p.message}`);
+    if (h.xid_24h) problems.push(`${h.xid_24h} XID error(s) in 24 h`);
+    let text = problems.length > 1 ? `${problems[0]} (+${problems.length - 1})` : problems[0] || "";
+    if (h.state !== "up") text = `last seen ${ago(h.age_seconds)}`;
+    setText(status, text);
+    status.className = `status ${h.state === "up" ? "bad" : h.state}`;
+    status.title = problems.join("\n");
+  }
+
   function fill(tile, h) {
     tile.dataset.state = h.state;
+    setText(tile.querySelector(".flag"), h.state === "up" ? "" : h.state);
     tile.dataset.problem = h.problems.length ? "1" : "";
-    const hot = h.max_temperature_c !== null && h.max_temperature_c >= config.hot_temperature_c;
-    const temp = tile.querySelector(".temp");
-    setText(temp, h.max_temperature_c === null ? "" : `${h.max_temperature_c} °C`);
-    temp.classList.toggle("hot", hot);
-    temp.title = "Hottest GPU";
+    tile.title = `${h.host}: ${h.state}, ${h.gpu_count} GPU(s), last seen ${ago(h.age_seconds)}`;
     fillStrip(tile.querySelector(".strip"), h);
     const known = h.used_memory_mb !== null && h.total_memory_mb;
     const share = known ? (100 * h.used_memory_mb) / h.total_memory_mb : 0;
@@ -85,17 +92,13 @@
     fillBar.style.width = `${share.toFixed(1)}%`;
     fillBar.classList.toggle("high", share >= config.high_percent);
     setText(tile.querySelector(".mem"), known
-      ? `${gib(h.used_memory_mb)} / ${gib(h.total_memory_mb)} GiB` : "memory N/A");
+      ? `${gib(h.used_memory_mb, h.total_memory_mb)} / ${gib(h.total_memory_mb, h.total_memory_mb)} GiB` : "memory N/A");
     setText(tile.querySelector(".util"), h.utilization_percent === null
       ? "util N/A" : `util ${Math.round(h.utilization_percent)}%`);
-    setText(tile.querySelector(".gpus"), `${h.gpu_count} GPU${h.gpu_count === 1 ? "" : "s"}`);
-    const problems = h.problems.map((p) => `GPU ${p.gpu_index}: ${p.message}`);
-    if (h.xid_24h) problems.push(`${h.xid_24h} XID error(s) in 24 h`);
-    const line = tile.querySelector(".problems");
-    setText(line, problems.length > 1 ? `${problems[0]} (+${problems.length - 1})` : problems[0] || "");
-    line.title = problems.join("\n");
-    setText(tile.querySelector(".seen"), h.state === "up" ? "" : `${h.state} · last seen ${ago(h.age_seconds)}`);
-    tile.title = `${h.host}: ${h.state}, last seen ${ago(h.age_seconds)}`;
+    const temp = tile.querySelector(".temp");
+    setText(temp, h.max_temperature_c === null ? "" : `${h.max_temperature_c} °C`);
+    temp.classList.toggle("hot", h.max_temperature_c !== null && h.max_temperature_c >= config.hot_temperature_c);
+    fillStatus(tile.querySelector(".status"), h);
   }
 
   function matches(tile, q) {
@@ -175,6 +178,7 @@
     }
   }
 
+  performance.mark("fleet-render-start");
   render(JSON.parse($("fleet-data").textContent));
   performance.mark("fleet-rendered");
   requestAnimationFrame(() => setTimeout(() => performance.mark("fleet-painted")));

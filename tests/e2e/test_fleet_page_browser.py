@@ -1,0 +1,269 @@
+"""The fleet page in a real headless Chromium with 1,000 recorded hosts.
+
+The example server (fake NVML, its own SQLite) gets 1,000 host rows written straight
+into its database (bulk_create: some stale, some down, some with problems) and one real
+recorder; the page must show the counts, 1,000 tiles, narrow them with the filter box,
+grey a down host with "last seen", follow a change in the database without a reload and
+open a host's page with its cards. The time to draw the 1,000 tiles is printed, and a
+screenshot is saved (``GPU_MONITOR_FLEET_SCREENSHOT=path.png`` to keep it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from tests.e2e import CHROMIUM_ARGS
+from tests.e2e.test_dashboard_browser import ROOT, Server
+
+pytestmark = pytest.mark.e2e
+RACKS, PER_RACK = 40, 25  # 1,000 hosts: rack00-node00 ... rack39-node24
+STALE = {f"rack{r:02}-node{n:02}" for r in range(0, RACKS, 4) for n in (3, 9, 17)}  # 30
+DOWN = {f"rack{r:02}-node{n:02}" for r in range(1, RACKS, 2) for n in (5,)}  # 20
+PROBLEMS = {f"rack{r:02}-node{n:02}" for r in range(0, RACKS, 5) for n in (11, 12)}  # 16
+PROBLEMS |= {"rack01-node05"}  # a down host with a problem
+RECORDED = "rack00-node01"  # recorded by a real gpu_record beside the server
+
+# Run with the server's settings: 1,000 rows built from the fake NVML's 8 GPUs, each
+# host with its own utilisation and temperatures, in one bulk_create.
+SEED = """
+import json, sys, time
+import django
+django.setup()
+from gpu_monitor.fleet.hosts import summary_columns
+from gpu_monitor.fleet.models import HostState
+from gpu_monitor.history.recorder import moment
+from gpu_monitor.manager import GPUManager
+from gpu_monitor.serializers import GPUDeviceSerializer
+spec = json.loads(sys.argv[1])
+now = int(time.time())
+base = [dict(GPUDeviceSerializer(d).data) for d in GPUManager().get_devices()]
+rows = []
+for i, host in enumerate(spec["hosts"]):
+    devices = [
+        {**d, "utilization_percent": (i * 37 + g * 23) % 101,
+         "temperature_c": 30 + (i * 7 + g * 3) % 45 + (15 if host in spec["problems"] else 0),
+         "used_memory_mb": d["total_memory_mb"] * ((i + g) % 10) // 10}
+        for g, d in enumerate(base)
+    ]
+    if host in spec["problems"]:
+        devices[3] = {**devices[3], "ecc_errors_uncorrected_volatile": 2}
+    age, interval = (2, 60)  # up for three minutes
+    if host in spec["stale"]:
+        age, interval = (60, 10)
+    if host in spec["down"]:
+        age, interval = (900, 10)
+    rows.append(HostState(host=host, epoch=now - age, timestamp=moment(now - age),
+                          interval_seconds=interval, devices=devices, driver=None,
+                          **summary_columns(devices)))
+HostState.objects.bulk_create(rows)
+"""
+
+
+def django_run(server: Server, code: str, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=server.env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Server]:
+    server = Server(tmp_path, scenario="healthy", gpus=8)
+    recorder = None
+    try:
+        hosts = [f"rack{r:02}-node{n:02}" for r in range(RACKS) for n in range(PER_RACK)]
+        spec = {
+            "hosts": [h for h in hosts if h != RECORDED],
+            "stale": sorted(STALE),
+            "down": sorted(DOWN),
+            "problems": sorted(PROBLEMS),
+        }
+        django_run(server, SEED, json.dumps(spec))
+        recorder = subprocess.Popen(
+            [sys.executable, "manage.py", "gpu_record", "--host", RECORDED, "--interval", "1"],
+            cwd=ROOT,
+            env=server.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(300):  # until the recorder's first tick
+            if server.get("/api/gpu/hosts?page_size=1")["count"] == RACKS * PER_RACK:
+                break
+            time.sleep(0.1)
+        yield server
+    finally:
+        if recorder is not None:
+            recorder.terminate()
+            recorder.wait(10)
+        server.stop()
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: install Debian's chromium package (scripts/test does)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser.new_page(viewport={"width": 1400, "height": 900})
+        browser.close()
+
+
+# The page's own marks (fleet.js): the tiles drawn, then painted; and the server's answer.
+TIMING = """new Promise((resolve) => {
+  const wait = () => {
+    const painted = performance.getEntriesByName("fleet-painted")[0];
+    if (!painted) return setTimeout(wait, 20);
+    const mark = (name) => performance.getEntriesByName(name)[0].startTime;
+    const nav = performance.getEntriesByType("navigation")[0];
+    resolve({response: nav.responseEnd - nav.requestStart,
+             render: mark("fleet-rendered") - mark("fleet-render-start"),
+             painted: painted.startTime});
+  };
+  wait();
+})"""
+
+
+def visible_tiles(page: Page) -> int:
+    count: int = page.evaluate(
+        "Array.from(document.querySelectorAll('#tiles .tile')).filter((t) => !t.hidden).length"
+    )
+    return count
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_a_thousand_hosts_on_the_fleet_page(fleet: Server, page: Page, tmp_path: Path) -> None:
+    for load in ("first", "second"):  # the second: a warm server (templates, URLs)
+        if load == "first":
+            page.goto(f"{fleet.url}/api/gpu/fleet/?interval=1")
+        else:
+            page.reload()
+        page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 1000")
+        timing = page.evaluate(TIMING)
+        print(
+            f"\n1,000 tiles, {load} load: server {timing['response']:.0f} ms, drawing"
+            f" {timing['render']:.0f} ms, painted {timing['painted']:.0f} ms after the"
+            " navigation started"
+        )
+        assert timing["render"] < 2000
+
+    # The counts at the top, and every tile.
+    up = RACKS * PER_RACK - len(STALE) - len(DOWN)
+    counts = {s: page.locator(f"#count-{s}").inner_text() for s in ("all", "up", "stale", "down")}
+    assert counts == {"all": "1000", "up": str(up), "stale": "30", "down": "20"}
+    assert page.locator("#count-problem").inner_text() == str(len(PROBLEMS))
+    assert visible_tiles(page) == 1000
+    assert page.locator("#shown").inner_text() == ""
+
+    # A down host: greyed, with when it was last seen; a host with a problem says it in red.
+    down = page.locator('.tile[data-host="rack03-node05"]')
+    assert down.get_attribute("data-state") == "down"
+    assert down.locator(".flag").inner_text() == "DOWN"  # text-transform: the text is "down"
+    assert down.locator(".status").inner_text() == "last seen 15 min ago"
+    assert down.evaluate("(t) => getComputedStyle(t.querySelector('.strip')).filter") == (
+        "grayscale(1)"
+    )
+    up_tile = page.locator('.tile[data-host="rack02-node00"]')
+    assert up_tile.locator(".status").is_hidden()
+    assert up_tile.evaluate("(t) => getComputedStyle(t.querySelector('.strip')).filter") == "none"
+    problem = page.locator('.tile[data-host="rack05-node11"]')
+    assert problem.locator(".status").inner_text() == "GPU 3: 2 uncorrected ECC error(s)"
+    red = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--bad')")
+    color = problem.locator(".status").evaluate("(e) => getComputedStyle(e).color")
+    assert color == page.evaluate(
+        """(red) => { const probe = document.createElement('span'); probe.style.color = red;
+                     document.body.append(probe); const c = getComputedStyle(probe).color;
+                     probe.remove(); return c; }""",
+        red.strip(),
+    )
+    assert problem.locator(".strip span").nth(3).get_attribute("class") == " bad"
+    assert problem.locator(".strip span").count() == 8
+
+    # No tile's text runs out of its tile (names and numbers are cut with an ellipsis).
+    overflowing = page.evaluate(
+        """Array.from(document.querySelectorAll('#tiles .tile'))
+               .filter((t) => t.scrollWidth > t.clientWidth + 1).map((t) => t.dataset.host)"""
+    )
+    assert overflowing == []
+
+    page.wait_for_timeout(600)
+    screenshot = Path(os.environ.get("GPU_MONITOR_FLEET_SCREENSHOT", tmp_path / "fleet.png"))
+    page.screenshot(path=str(screenshot))
+    assert png_size(screenshot) == (1400, 900)
+    assert screenshot.stat().st_size > 50_000  # a page of tiles, not a blank one
+    page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-full.png")), full_page=True)
+
+    # The filter box narrows the tiles (and keeps the filter in the address), the state
+    # buttons too.
+    page.locator("#filter").fill("rack07-")
+    assert visible_tiles(page) == PER_RACK
+    assert page.locator("#shown").inner_text() == f"{PER_RACK} of 1000 shown"
+    assert page.url.endswith("?interval=1&q=rack07-")
+    page.locator("#filter").fill("RACK03-NODE05")
+    assert visible_tiles(page) == 1
+    page.locator("#filter").fill("")
+    page.locator('[data-show="down"]').click()
+    assert visible_tiles(page) == len(DOWN)
+    page.locator('[data-show="problem"]').click()
+    assert visible_tiles(page) == len(PROBLEMS)
+    page.locator('[data-show="all"]').click()
+    assert visible_tiles(page) == 1000
+
+    # The page refreshes in place: a host goes down in the database, its tile follows.
+    page.evaluate("window.notReloaded = true")
+    django_run(
+        fleet,
+        "import django, time; django.setup();"
+        "from gpu_monitor.fleet.models import HostState;"
+        "HostState.objects.filter(host='rack02-node00').update(epoch=int(time.time()) - 720)",
+    )
+    page.wait_for_function(
+        """document.querySelector('.tile[data-host="rack02-node00"]').dataset.state === 'down'"""
+    )
+    assert up_tile.locator(".status").inner_text() == "last seen 12 min ago"
+    assert page.locator("#count-down").inner_text() == "21"
+    assert page.evaluate("window.notReloaded") is True
+
+    # A click opens the host's page: the dashboard's cards for that host.
+    page.locator("#filter").fill("rack00-node01")
+    page.locator(f'.tile[data-host="{RECORDED}"]').click()
+    page.wait_for_url(f"**/api/gpu/fleet/{RECORDED}")
+    assert page.locator("#host-name").inner_text() == RECORDED
+    assert page.locator("#cards .card").count() == 8
+    page.wait_for_function("document.getElementById('updated').textContent.startsWith('Updated')")
+    assert page.locator("#host-state").inner_text() == "up"
+    assert page.locator("#host-seen").inner_text().endswith(" s ago")
+    assert page.locator('.card[data-index="0"] [data-field="temperature"]').inner_text() == (
+        "34 °C"
+    )
+    page.wait_for_function(
+        """(() => {
+            const line = document.querySelector(
+                '.card[data-index="0"] [data-chart="temperature"] .line');
+            return line && line.getAttribute('d').startsWith('M');
+        })()""",
+        timeout=30_000,
+    )
+    host_shot = screenshot.with_name(screenshot.stem + "-host.png")
+    page.screenshot(path=str(host_shot))
+    assert png_size(host_shot) == (1400, 900)
