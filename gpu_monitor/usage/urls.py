@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.urls import re_path
 
-from gpu_monitor.usage import views
+from gpu_monitor.usage import pages, views
 
 urlpatterns = [
-    re_path(r"^usage/?$", views.UsageView.as_view(), name="usage"),
+    re_path(r"^usage/?$", pages.usage_or_page, name="usage"),  # a browser: the page
     re_path(r"^usage/idle/?$", views.IdleView.as_view(), name="usage-idle"),
 ]

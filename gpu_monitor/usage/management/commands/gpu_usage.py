@@ -18,14 +18,14 @@ from django.db import DatabaseError
 from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
 
-from gpu_monitor.conf import conf
+from gpu_monitor.history.views import MAX_HOST_LENGTH
 from gpu_monitor.params import SECONDS_PER_UNIT, parse_time, shown
+from gpu_monitor.usage.models import MAX_USER_LENGTH
 from gpu_monitor.usage.report import idle_now, usage_report
 from gpu_monitor.usage.types import BY
+from gpu_monitor.usage.views import DEFAULT_IDLE_MINUTES, MAX_IDLE_MINUTES
 
 DEFAULT_SINCE = "-7d"
-MAX_IDLE_MINUTES = 10080
-MAX_NAME_LENGTH = 255  # of a recorded host or user name
 # The fields that name what a row is about (the others are null), as the table titles them.
 KEYS: dict[str, tuple[str, ...]] = {
     "user": ("user",),
@@ -92,13 +92,18 @@ def time_argument(name: str) -> Callable[[str], str]:
     return parse
 
 
-def name_argument(text: str) -> str:
-    """An argparse type: a host or user name as recorded (at most 255 characters, no NUL)."""
-    if len(text) > MAX_NAME_LENGTH:
-        raise argparse.ArgumentTypeError(f"longer than {MAX_NAME_LENGTH} characters: {shown(text)}")
-    if "\x00" in text:
-        raise argparse.ArgumentTypeError(f"contains a NUL character: {shown(text)}")
-    return text
+def name_argument(limit: int) -> Callable[[str], str]:
+    """An argparse type: a host or user name as the API takes it (at most ``limit``
+    characters, no NUL)."""
+
+    def parse(text: str) -> str:
+        if len(text) > limit:
+            raise argparse.ArgumentTypeError(f"longer than {limit} characters: {shown(text)}")
+        if "\x00" in text:
+            raise argparse.ArgumentTypeError(f"contains a NUL character: {shown(text)}")
+        return text
+
+    return parse
 
 
 def idle_minutes(text: str) -> int:
@@ -153,20 +158,24 @@ class Command(BaseCommand):
             help="One row per user, host, GPU, or host and user (default: user).",
         )
         parser.add_argument(
-            "--host", type=name_argument, help="Only this host (default: every host)."
+            "--host",
+            type=name_argument(MAX_HOST_LENGTH),
+            help="Only this host (default: every host).",
         )
         parser.add_argument(
-            "--user", type=name_argument, help="Only this user (default: every user)."
+            "--user",
+            type=name_argument(MAX_USER_LENGTH),
+            help="Only this user (default: every user).",
         )
         parser.add_argument(
             "--idle",
             nargs="?",
-            const=0,
+            const=DEFAULT_IDLE_MINUTES,
             type=idle_minutes,
             metavar="MINUTES",
             help="List the GPUs held right now by a user whose every sample of the last "
-            "MINUTES was idle, 1 to 10080 (default without a value: USAGE_IDLE_MINUTES, "
-            "60 unless set).",
+            f"MINUTES was idle, 1 to {MAX_IDLE_MINUTES} (default without a value: "
+            f"{DEFAULT_IDLE_MINUTES}, as GET usage/idle).",
         )
         output = parser.add_mutually_exclusive_group()
         output.add_argument(
@@ -222,8 +231,7 @@ class Command(BaseCommand):
                 f"host, or --host): drop {', '.join(given)}.",
                 returncode=2,
             )
-        minutes = options["idle"] or conf.get("USAGE_IDLE_MINUTES")
-        found = idle_now(minutes=minutes, host=options["host"], user=options["user"])
+        found = idle_now(minutes=options["idle"], host=options["host"], user=options["user"])
         if options["json"]:
             self.stdout.write(JSONRenderer().render(found).decode())
         elif options["csv"]:
