@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import F, Max
@@ -33,7 +33,6 @@ from gpu_monitor.fleet.types import STATES, HostSummary
 from gpu_monitor.fleet.views import recorded_host, shown_processes
 from gpu_monitor.history.views import HistoryAPIView
 from gpu_monitor.rules import HIGH_PERCENT, HOT_TEMPERATURE_C
-from gpu_monitor.serializers import DataclassSerializer
 from gpu_monitor.types import (
     DriverInfo,
     GPUDevice,
@@ -57,71 +56,42 @@ PROCESS_FIELDS = names(GPUProcess)
 DRIVER_FIELDS = names(DriverInfo)
 
 
-@dataclass(frozen=True)
-class FleetHost(HostSummary):
-    """A host's tile: its ``GET hosts`` summary and each GPU's utilisation at its last
-    tick, in the order of its devices (None where the GPU gave none)."""
-
-    gpu_utilization: list[int | None] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Fleet:
-    """The fleet page's data: every recorded host, sorted by host."""
-
-    counts: dict[str, int]  # hosts in each state: up, stale, down
-    problem_hosts: int  # hosts with at least one problem
-    count: int
-    hosts: list[FleetHost]
-
-
-class FleetHostSerializer(DataclassSerializer):
-    """A host's tile (``FleetHost``)."""
-
-    dataclass = FleetHost
-
-
-class FleetSerializer(DataclassSerializer):
-    """The fleet page's JSON (``Fleet``)."""
-
-    dataclass = Fleet
-
-
-def fleet(at: int) -> Fleet:
-    """Every recorded host as the fleet page shows it at time ``at``: the summary's
-    columns and one small value per GPU, read in the database (never the devices)."""
+def fleet(at: int) -> dict[str, Any]:
+    """The fleet page's JSON at time ``at``: ``counts`` (hosts up, stale and down),
+    ``problem_hosts`` (hosts with at least one problem), ``count`` and ``hosts``, sorted
+    by host: each as ``GET hosts`` gives it plus ``gpu_utilization``, each GPU's
+    utilisation at its last tick in the order of its devices (None where it gave none).
+    One query reads the summary's columns and one value per GPU, never the devices."""
     rows = hosts.selected(at)
     most = min(STRIP_MOST_GPUS, HostState.objects.aggregate(n=Max("gpu_count"))["n"] or 0)
     strip = [f"gpu_{i}" for i in range(most)]
-    rows = rows.annotate(
-        **{name: F(f"devices__{i}__utilization_percent") for i, name in enumerate(strip)}
+    values = list(
+        rows.annotate(
+            **{name: F(f"devices__{i}__utilization_percent") for i, name in enumerate(strip)}
+        ).values_list(*hosts.SUMMARY_COLUMNS, *strip)
     )
-    listed = list(rows)
-    tiles = [
-        FleetHost(
-            **{f.name: getattr(summary, f.name) for f in dataclasses.fields(HostSummary)},
-            gpu_utilization=[getattr(row, name) for name in strip[: row.gpu_count]],
-        )
-        for row, summary in zip(listed, hosts.summaries(listed, at), strict=True)
-    ]
-    states = Counter(tile.state for tile in tiles)
-    return Fleet(
-        counts={state: states[state] for state in STATES},
-        problem_hosts=sum(1 for tile in tiles if tile.problems),
-        count=len(tiles),
-        hosts=tiles,
-    )
+    columns = len(hosts.SUMMARY_COLUMNS)
+    items = hosts.summary_items((row[:columns] for row in values), at)
+    for item, row in zip(items, values, strict=True):
+        item["gpu_utilization"] = list(row[columns : columns + item["gpu_count"]])
+    states = Counter(item["state"] for item in items)
+    return {
+        "counts": {state: states[state] for state in STATES},
+        "problem_hosts": sum(1 for item in items if item["problems"]),
+        "count": len(items),
+        "hosts": items,
+    }
 
 
 class FleetView(PageView, HistoryAPIView):
     """An HTML page with one tile per recorded host, refreshed in place from its own
-    JSON (``Fleet``): ``?q=`` fills its filter box, ``?interval=SECONDS`` sets the
+    JSON (``fleet``): ``?q=`` fills its filter box, ``?interval=SECONDS`` sets the
     refresh period (default 10, 1 to 3600). Same permission settings as the API."""
 
     template_name = "gpu_monitor/fleet/fleet.html"
 
     def get(self, request: Request) -> Response:
-        data = FleetSerializer(fleet(hosts.now())).data
+        data = fleet(hosts.now())
         if not self.wants_page(request):
             return Response(data)
         prefix = url_prefix(request)
