@@ -161,7 +161,8 @@ def nodes(
     django_db_blocker: Any,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Node]]:
-    """The three nodes, each with a tick written; stopped and forgotten afterwards."""
+    """The three nodes, each with two ticks written (so that a history ending now holds
+    one: its end is exclusive); stopped and forgotten afterwards."""
     directory = tmp_path_factory.mktemp("fleet-nodes")
     with django_db_blocker.unblock():
         started: list[Node] = []
@@ -170,7 +171,7 @@ def nodes(
                 scenario = "lost" if host == LOST else "healthy"
                 started.append(start(host, gpus, directory, FAKE_NVML_SCENARIO=scenario))
             for node in started:
-                wait_for(lambda node=node: len(node.epochs()) >= 1)  # type: ignore[misc]
+                wait_for(lambda node=node: len(node.epochs()) >= 2)  # type: ignore[misc]
             yield {node.host: node for node in started}
         finally:
             forget(started)
@@ -284,3 +285,5 @@ def test_the_central_views_need_no_nvml(
         assert all(any(u is not None for u in s["total_memory_mb"]) for s in series)
     (event,) = get(f"events?host={LOST}")["results"]
     assert (event["kind"], event["gpu_index"]) == ("gpu_lost", 1)
+    fleet = [e for e in get("events")["results"] if e["host"].startswith(PREFIX)]
+    assert fleet == [event]  # without ?host=: every host's
