@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.apps import apps
-from django.test import override_settings
+from django.core.management import call_command
+from django.test import Client, override_settings
 
 from gpu_monitor.history import maintenance, tick_writers
 from gpu_monitor.history.models import Event
@@ -257,3 +260,21 @@ def test_retention_deletes_rows_of_periods_older_than_usage_retention(script: Sc
 
     assert list(Usage.objects.values_list("period", flat=True)) == [NOW + 300]
     assert line == "usage: deleted 1 row(s) and 0 hold(s) older than 1 day(s)"
+
+
+def test_the_models_match_the_migrations() -> None:
+    out = io.StringIO()
+    call_command("makemigrations", "gpu_monitor_usage", "--check", "--dry-run", stdout=out)
+
+    assert "No changes detected" in out.getvalue()
+
+
+def test_the_admin_shows_usage_and_changes_nothing(script: Script, admin_client: Client) -> None:
+    script.users[0] = [("Zoë", 10)]
+    script.tick()
+
+    for page in ("usage", "hold"):
+        response = admin_client.get(f"/admin/gpu_monitor_usage/{page}/")
+        assert response.status_code == 200
+        assert "Zoë" in response.content.decode()
+        assert admin_client.get(f"/admin/gpu_monitor_usage/{page}/add/").status_code == 403
