@@ -57,7 +57,8 @@ class UsagePageView(UsageAPIView):
             "idle_minutes": conf.get("USAGE_IDLE_MINUTES"),
             "interval": REFRESH_S,
         }
-        return Response({"config": config, "windows": WINDOWS})
+        idle_percent = conf.get("USAGE_IDLE_PERCENT")
+        return Response({"config": config, "windows": WINDOWS, "idle_percent": idle_percent})
 
 
 def wants_page(request: HttpRequest) -> bool:

@@ -94,7 +94,7 @@
   function cells(row, first, tag) {
     const tr = element("tr");
     const head = element(tag === "td" ? "th" : tag, "text", first);
-    if (tag === "td") head.scope = "row";
+    if (tag === "td") { head.scope = "row"; head.title = first; }
     tr.append(head);
     const values = [
       hours(row.gpu_hours), hours(row.idle_gpu_hours), hours(row.active_gpu_hours),

@@ -1,0 +1,201 @@
+"""The usage page in a real headless Chromium (Debian's package, driven by Playwright).
+
+The example server (process permissions opened, tests/e2e/settings_open_processes.py)
+with usage rows and holds written through the usage models: the bars and the table show
+the API's numbers, the window buttons switch between 7, 30 and 90 days, the idle-held
+list is on top, a user name made of HTML shows as text, and the page fits a phone.
+Screenshots at 1400 and 390 px are saved (``GPU_MONITOR_SCREENSHOT_DIR=dir`` keeps them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from tests.e2e import CHROMIUM_ARGS
+from tests.e2e.test_dashboard_browser import ROOT, Server
+
+pytestmark = pytest.mark.e2e
+ODD = '<img src=x onerror="window.pwned=1">Zoë 山田'
+LONG = "a-very-long-user-name-" * 6
+# user: (days ago, GPU-hours, idle GPU-hours) of each of their rows
+USAGE = {
+    "alice": [(1, 10, 2), (20, 30, 0)],
+    ODD: [(2, 5, 1)],
+    "bob": [(3, 3, 3)],
+    LONG: [(1, 1, 0.5)],
+    "carol": [(60, 50, 10)],
+}
+WRITE = """
+import json, sys, time
+from gpu_monitor.usage.models import Hold, Usage
+usage, odd = json.loads(sys.argv[1]), sys.argv[2]
+now = int(time.time())
+for user, rows in usage.items():
+    for days, hours, idle in rows:
+        period = (now - days * 86400) // 300 * 300
+        held = int(hours * 3600)
+        Usage.objects.create(
+            host="node-1", gpu_uuid="GPU-00000000", gpu_index=0, user=user, period=period,
+            seconds_held=held, idle_seconds=int(idle * 3600), shared_seconds=0,
+            utilization_sum=40 * held, utilization_seconds=held, max_memory_mb=20480,
+            memory_mib_seconds=20480 * held, first_epoch=period + 10, last_epoch=period + 300,
+        )
+for host, gpu, user, minutes in (("node-1", 2, odd, 180), ("node-2", 0, "bob", 75)):
+    Hold.objects.create(
+        host=host, gpu_uuid=f"GPU-0000000{gpu}", gpu_index=gpu, user=user,
+        held_since=now - 86400, idle_since=now - minutes * 60, last_epoch=now,
+        interval_seconds=3600, memory_mb=40960,
+    )
+"""
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = Server(tmp_path, scenario="healthy", settings="tests.e2e.settings_open_processes")
+    try:
+        setup = "import django; django.setup(); exec(open(0).read())"
+        subprocess.run(
+            [sys.executable, "-c", setup, json.dumps(USAGE), ODD],
+            input=WRITE,
+            text=True,
+            cwd=ROOT,
+            env=running.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: install Debian's chromium package (scripts/test does)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser.new_page(viewport={"width": 1400, "height": 900})
+        browser.close()
+
+
+def api(server: Server, path: str) -> Any:
+    request = urllib.request.Request(server.url + path, headers={"Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def shown_rows(page: Page) -> list[list[str]]:
+    cells = "tr => [...tr.children].map(cell => cell.textContent)"
+    return page.locator("#rows tr").evaluate_all(f"rows => rows.map({cells})")
+
+
+def test_bars_table_windows_and_idle_list_follow_the_api(
+    server: Server, page: Page, tmp_path: Path
+) -> None:
+    page.goto(f"{server.url}/api/gpu/usage/")
+    page.wait_for_function("document.getElementById('updated').textContent.startsWith('Updated')")
+
+    week = api(server, "/api/gpu/usage?since=-7d")
+    users = [row["user"] for row in week["rows"]]
+    assert users == ["alice", ODD, "bob", LONG]
+    bars = page.locator("#bars li")
+    assert bars.count() == 4
+    assert [bars.nth(i).locator(".who").text_content() for i in range(4)] == users
+    most = week["rows"][0]["gpu_hours"]
+    for i, row in enumerate(week["rows"]):
+        for part, hours in (("active", row["active_gpu_hours"]), ("idle", row["idle_gpu_hours"])):
+            width = bars.nth(i).locator(f".{part}").evaluate("e => parseFloat(e.style.width)")
+            assert width == pytest.approx(100 * hours / most, abs=0.01), (row["user"], part)
+    assert bars.nth(2).locator(".numbers").text_content() == "3.00 h · 3.00 idle"
+
+    table = shown_rows(page)
+    assert [cells[0] for cells in table] == users
+    assert table[0][1:5] == ["10.00", "2.00", "8.00", "0.00"]
+    assert table[0][5:8] == ["40%", "20480 MiB", "200.00"]
+    assert page.locator("#total th").first.text_content() == "Total"
+    total = f"Total{week['total']['gpu_hours']:.2f}"
+    assert (page.locator("#total").text_content() or "").startswith(total)
+
+    # The idle-held list, on top of the page: the GPUs, their users, since when.
+    idle = page.locator("#idle li")
+    assert idle.count() == 2
+    assert [idle.nth(i).locator(".user").text_content() for i in range(2)] == [ODD, "bob"]
+    assert idle.nth(0).locator(".gpu").text_content() == "GPU 2 · node-1"
+    assert idle.nth(0).locator(".since").text_content().endswith("(3 h 00 min)")
+    assert idle.nth(1).locator(".memory").text_content() == "40960 MiB"
+    top = page.locator(".idle-held").bounding_box()
+    chart = page.locator("#bars").bounding_box()
+    assert top and chart and top["y"] < chart["y"]
+
+    # A user name made of HTML is text: no element made of it, no script run.
+    assert page.locator("img").count() == 0
+    assert page.evaluate("window.pwned") is None
+
+    # The name column ends before the bars: a long name is cut with an ellipsis.
+    long_name = bars.nth(3).locator(".who").bounding_box()
+    long_bar = bars.nth(3).locator(".stack").bounding_box()
+    assert long_name and long_bar and long_name["x"] + long_name["width"] <= long_bar["x"]
+
+    # At 1400 px the whole table fits its panel (no sideways scrolling).
+    assert page.evaluate(
+        "(e => e.scrollWidth <= e.clientWidth)(document.querySelector('.table-scroll'))"
+    )
+    assert page.locator("#rows th").nth(3).get_attribute("title") == LONG
+
+    shots = Path(os.environ.get("GPU_MONITOR_SCREENSHOT_DIR", tmp_path))
+    page.wait_for_timeout(600)  # let the bars finish their 0.4 s transition
+    page.screenshot(path=str(shots / "usage-1400.png"), full_page=True)
+
+    # 30 days: alice's older row counts; 90 days: carol appears.
+    page.locator('[data-window="-30d"]').click()
+    page.wait_for_function(
+        "document.querySelector('#rows th').textContent === 'alice' && "
+        "document.querySelector('#rows td').textContent === '40.00'"
+    )
+    assert page.locator('[data-window="-30d"]').get_attribute("aria-pressed") == "true"
+    assert page.locator('[data-window="-7d"]').get_attribute("aria-pressed") == "false"
+    page.locator('[data-window="-90d"]').click()
+    page.wait_for_function("document.querySelectorAll('#bars li').length === 5")
+    assert shown_rows(page)[0][0] == "carol"
+    assert [cells[0] for cells in shown_rows(page)] == [
+        row["user"] for row in api(server, "/api/gpu/usage?since=-90d")["rows"]
+    ]
+
+    # A phone: nothing wider than the screen (the table scrolls in its own box).
+    page.locator('[data-window="-7d"]').click()
+    page.wait_for_function("document.querySelectorAll('#bars li').length === 4")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(600)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    name = bars.nth(0).locator(".who").bounding_box()
+    bar = bars.nth(0).locator(".stack").bounding_box()
+    assert name and bar and name["y"] + name["height"] <= bar["y"] + 1  # the name above
+    page.screenshot(path=str(shots / "usage-390.png"), full_page=True)
+    assert (shots / "usage-390.png").read_bytes().startswith(b"\x89PNG")
+
+    # The API goes away: the page says so and keeps what it showed.
+    server.stop()
+    page.locator('[data-window="-30d"]').click()
+    page.wait_for_selector("#api-error:not([hidden])", timeout=10_000)
+    assert page.locator("#api-error").text_content().startswith("Cannot read GPU usage (")
+    assert shown_rows(page)[0][0] == "alice"
+
+
+def test_a_program_at_the_same_url_gets_json(server: Server) -> None:
+    body = api(server, "/api/gpu/usage/?since=-90d&by=host")
+
+    assert body["by"] == "host"
+    assert [row["host"] for row in body["rows"]] == ["node-1"]
+    assert server.get("/api/gpu/usage/")["rows"][0]["user"] == "alice"  # no Accept header
