@@ -59,7 +59,7 @@ def execute(sql: str, params: tuple[Any, ...] = ()) -> None:
         dbname=settings["NAME"],
         autocommit=True,
     ) as admin:
-        admin.execute(sql, params)  # type: ignore[arg-type]
+        admin.execute(sql, params)
 
 
 @dataclass
@@ -268,7 +268,7 @@ def test_the_central_views_need_no_nvml(
     """pynvml cannot even be imported here: everything comes from the database."""
     monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml: ImportError
     monkeypatch.setattr(manager_module, "_manager", None)
-    monkeypatch.setattr(manager_module.atexit, "register", lambda func: func)
+    monkeypatch.setattr("gpu_monitor.manager.atexit.register", lambda func: func)
     host_details.forget()
     assert manager_module.get_manager().error_message is not None  # no NVML in this process
 
