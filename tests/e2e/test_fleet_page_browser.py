@@ -138,6 +138,10 @@ TIMING = """new Promise((resolve) => {
 })"""
 
 
+OVERFLOWING = """Array.from(document.querySelectorAll('#tiles .tile'))
+    .filter((t) => t.scrollWidth > t.clientWidth + 1).map((t) => t.dataset.host)"""
+
+
 def visible_tiles(page: Page) -> int:
     count: int = page.evaluate(
         "Array.from(document.querySelectorAll('#tiles .tile')).filter((t) => !t.hidden).length"
@@ -200,11 +204,7 @@ def test_a_thousand_hosts_on_the_fleet_page(fleet: Server, page: Page, tmp_path:
     assert problem.locator(".strip span").count() == 8
 
     # No tile's text runs out of its tile (names and numbers are cut with an ellipsis).
-    overflowing = page.evaluate(
-        """Array.from(document.querySelectorAll('#tiles .tile'))
-               .filter((t) => t.scrollWidth > t.clientWidth + 1).map((t) => t.dataset.host)"""
-    )
-    assert overflowing == []
+    assert page.evaluate(OVERFLOWING) == []
 
     page.wait_for_timeout(600)
     screenshot = Path(os.environ.get("GPU_MONITOR_FLEET_SCREENSHOT", tmp_path / "fleet.png"))
@@ -212,6 +212,19 @@ def test_a_thousand_hosts_on_the_fleet_page(fleet: Server, page: Page, tmp_path:
     assert png_size(screenshot) == (1400, 900)
     assert screenshot.stat().st_size > 50_000  # a page of tiles, not a blank one
     page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-full.png")), full_page=True)
+
+    # Dark mode follows the browser; on a phone the tiles stay whole, two a row.
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-dark.png")))
+    page.emulate_media(color_scheme="light")
+    page.set_viewport_size({"width": 390, "height": 844})
+    columns = page.evaluate(
+        """new Set(Array.from(document.querySelectorAll('#tiles .tile')).slice(0, 6)
+               .map((t) => t.getBoundingClientRect().left)).size"""
+    )
+    assert columns == 2
+    assert page.evaluate(OVERFLOWING) == []
+    page.set_viewport_size({"width": 1400, "height": 900})
 
     # The filter box narrows the tiles (and keeps the filter in the address), the state
     # buttons too.
@@ -228,6 +241,11 @@ def test_a_thousand_hosts_on_the_fleet_page(fleet: Server, page: Page, tmp_path:
     assert visible_tiles(page) == len(PROBLEMS)
     page.locator('[data-show="all"]').click()
     assert visible_tiles(page) == 1000
+    page.goto(f"{fleet.url}/api/gpu/fleet/?interval=1&q=RACK07-")  # ?q= fills the box
+    page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 1000")
+    assert page.locator("#filter").input_value() == "RACK07-"
+    assert visible_tiles(page) == PER_RACK
+    page.locator("#filter").fill("")
 
     # The page refreshes in place: a host goes down in the database, its tile follows.
     page.evaluate("window.notReloaded = true")
