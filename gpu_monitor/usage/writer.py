@@ -169,17 +169,71 @@ def write_usage(context: TickContext, using: str) -> None:
     update_holds(context, found, using)
 
 
+@dataclass
+class HoldState:
+    """A hold as the tick writer reads and writes it (no model instances: a tick writes
+    every hold of its host, and Django's bulk upsert cost more than the rest of the tick)."""
+
+    gpu_uuid: str
+    user: str
+    gpu_index: int
+    held_since: int
+    idle_since: int | None
+    last_epoch: int
+    idle_event_sent: bool
+    pk: int | None = None
+
+
+HOLD_READ = (
+    "gpu_uuid",
+    "user",
+    "gpu_index",
+    "held_since",
+    "idle_since",
+    "last_epoch",
+    "idle_event_sent",
+    "pk",
+)
+HOLD_COLUMNS = (
+    "host",
+    "gpu_uuid",
+    "user",
+    "gpu_index",
+    "held_since",
+    "idle_since",
+    "last_epoch",
+    "interval_seconds",
+    "memory_mb",
+    "idle_event_sent",
+)
+
+
+def hold_sql(using: str) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE of a hold by its unique key."""
+    q = connections[using].ops.quote_name
+    names = [q(c) for c in HOLD_COLUMNS]
+    key = ", ".join(q(c) for c in ("host", "gpu_uuid", "user"))
+    updated = ", ".join(f"{name} = EXCLUDED.{name}" for name in names[3:])
+    return (
+        f"INSERT INTO {q(Hold._meta.db_table)} ({', '.join(names)}) "
+        f"VALUES ({', '.join(['%s'] * len(names))}) ON CONFLICT ({key}) DO UPDATE SET {updated}"
+    )
+
+
 def update_holds(context: TickContext, found: list[Held], using: str) -> None:
     """Continue, start and end the host's holds; write the idle episodes' events."""
     epoch, interval = context.epoch, context.interval
     holds = Hold.objects.using(using)
-    before = {(h.gpu_uuid, h.user): h for h in holds.filter(host=context.host)}
+    before = {
+        (row[0], row[1]): HoldState(*row)
+        for row in holds.filter(host=context.host).values_list(*HOLD_READ)
+    }
     if any(h.last_epoch >= epoch for h in before.values()):
         return  # a later tick is already written (a second recorder of this host)
     idle_after = conf.get("USAGE_IDLE_MINUTES") * 60
-    started: dict[int, list[Hold]] = {}
-    ended: dict[int, list[Hold]] = {}
-    current = []
+    started: dict[int, list[HoldState]] = {}
+    ended: dict[int, list[HoldState]] = {}
+    written = []
     for held in found:
         hold = before.pop((held.gpu_uuid, held.user), None)
         if hold is not None and epoch - hold.last_epoch > GAP_INTERVALS * interval:
@@ -187,14 +241,10 @@ def update_holds(context: TickContext, found: list[Held], using: str) -> None:
                 ended.setdefault(hold.gpu_index, []).append(hold)
             hold = None
         if hold is None:
-            hold = Hold(
-                host=context.host,
-                gpu_uuid=held.gpu_uuid,
-                user=held.user,
-                held_since=epoch - interval,
+            hold = HoldState(
+                held.gpu_uuid, held.user, held.gpu_index, epoch - interval, None, 0, False
             )
-        hold.gpu_index, hold.last_epoch, hold.interval_seconds = held.gpu_index, epoch, interval
-        hold.memory_mb = held.memory_mb
+        hold.gpu_index, hold.last_epoch = held.gpu_index, epoch
         if not held.idle:
             if hold.idle_event_sent:
                 ended.setdefault(hold.gpu_index, []).append(hold)
@@ -205,35 +255,35 @@ def update_holds(context: TickContext, found: list[Held], using: str) -> None:
             if not hold.idle_event_sent and epoch - hold.idle_since >= idle_after:
                 hold.idle_event_sent = True
                 started.setdefault(hold.gpu_index, []).append(hold)
-        current.append(hold)
+        written.append(
+            (
+                context.host,
+                hold.gpu_uuid,
+                hold.user,
+                hold.gpu_index,
+                hold.held_since,
+                hold.idle_since,
+                epoch,
+                interval,
+                held.memory_mb,
+                hold.idle_event_sent,
+            )
+        )
     for gone in before.values():
         if gone.idle_event_sent:
             ended.setdefault(gone.gpu_index, []).append(gone)
     if before:
         holds.filter(pk__in=[h.pk for h in before.values()]).delete()
-    for hold in current:
-        hold.pk = None  # matched by its unique key, never by a primary key
-    if current:
-        holds.bulk_create(
-            current,
-            update_conflicts=True,
-            unique_fields=["host", "gpu_uuid", "user"],
-            update_fields=[
-                "gpu_index",
-                "held_since",
-                "idle_since",
-                "last_epoch",
-                "interval_seconds",
-                "memory_mb",
-                "idle_event_sent",
-            ],
-        )
-    events = [*idle_events(context, started, ended=False), *idle_events(context, ended, True)]
-    Event.objects.using(using).bulk_create(events, ignore_conflicts=True)
+    if written:
+        with connections[using].cursor() as cursor:
+            cursor.executemany(hold_sql(using), written)
+    if started or ended:
+        events = [*idle_events(context, started, False), *idle_events(context, ended, True)]
+        Event.objects.using(using).bulk_create(events, ignore_conflicts=True)
 
 
 def idle_events(
-    context: TickContext, by_gpu: dict[int, list[Hold]], ended: bool
+    context: TickContext, by_gpu: dict[int, list[HoldState]], ended: bool
 ) -> Iterable[Event]:
     """One event per GPU and tick (the events' unique key has no user). The message
     names no user: the events API is not behind PROCESS_PERMISSION_CLASSES; ``GET
