@@ -157,11 +157,9 @@ def _process_line(process: GPUProcess, device: GPUDevice) -> dict[str, Any]:
 
 
 def refresh_interval(text: str | None, default: int = DEFAULT_INTERVAL_S) -> int:
-    """The refresh interval from ``?interval=`` in seconds, 1 to 3600."""
+    """The refresh interval from ``?interval=`` in seconds, else ``default``: 1 to 3600."""
     seconds = whole_number(text or "")
-    if seconds is None:
-        return default
-    return min(MAX_INTERVAL_S, max(1, seconds))
+    return min(MAX_INTERVAL_S, max(1, default if seconds is None else seconds))
 
 
 class DashboardRenderer(TemplateHTMLRenderer):

@@ -47,13 +47,15 @@ STRIP_MOST_GPUS = 64  # GPUs a tile's strip shows; a host with more shows its fi
 HOST_PLACEHOLDER = "__host__"  # in the host page's URL, replaced by fleet.js
 
 
-def names(cls: type) -> frozenset[str]:
+def field_names(cls: type) -> frozenset[str]:
+    """The fields of a dataclass: what a stored JSON object is rebuilt from (a node on a
+    newer version may have stored more)."""
     return frozenset(f.name for f in dataclasses.fields(cls))
 
 
-MIG_FIELDS = names(MIGDevice)
-PROCESS_FIELDS = names(GPUProcess)
-DRIVER_FIELDS = names(DriverInfo)
+MIG_FIELDS = field_names(MIGDevice)
+PROCESS_FIELDS = field_names(GPUProcess)
+DRIVER_FIELDS = field_names(DriverInfo)
 
 
 def fleet(at: int) -> dict[str, Any]:
@@ -105,7 +107,7 @@ class FleetView(PageView, HistoryAPIView):
             "high_percent": HIGH_PERCENT,
             "hot_temperature_c": HOT_TEMPERATURE_C,
         }
-        return Response({"fleet": data, "config": config, "states": STATES})
+        return Response({"fleet": data, "config": config})
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,20 @@ def test_the_host_page_shows_the_recorded_cards_not_this_servers_gpus(
     }
 
 
+@pytest.mark.parametrize(
+    ("recorded", "query", "interval"),
+    [(30, "", 30), (7200, "", 3600), (30, "?interval=2", 2), (30, "?interval=x", 30)],
+)
+def test_the_host_page_refreshes_at_the_hosts_interval(
+    record: Record, clock: Clock, client: Client, recorded: int, query: str, interval: int
+) -> None:
+    record("node-a", interval=recorded)
+
+    text = page(client, f"fleet/node-a/{query}")
+
+    assert embedded(text, "gpu-monitor-config")["interval"] == interval
+
+
 def test_the_host_json_is_the_dashboards_from_the_database(
     fake_nvml: ModuleType, record: Record, clock: Clock, client: Client
 ) -> None:
