@@ -14,6 +14,7 @@ tests.settings_postgres``), deselected on SQLite.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -45,6 +46,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "procs-"  # every host these tests record; their rows are deleted afterwards
 NODES = {"procs-a": 1, "procs-b": 2, "procs-c": 3}  # host: GPUs of its fake NVML
 LOST = "procs-b"  # its last GPU is lost (a gpu_lost event, no samples of that GPU)
+XID = "procs-a"  # NVML reports one XID error (13) on its GPU 0
+GPU_MEMORY_MB = 81559  # an H100 of the fake's capture
 DOWN_AFTER = 6  # FLEET_DOWN_AFTER in test_a_killed_node_goes_stale_then_down
 CUT_S = 3.5  # how long test_a_cut_node_writes_every_tick_when_it_is_back cuts a node
 
@@ -167,11 +170,18 @@ def nodes(
     with django_db_blocker.unblock():
         started: list[Node] = []
         try:
+            xid = directory / "xid.json"
+            xid.write_text(json.dumps({"xid": [[0, 13]]}))
             for host, gpus in NODES.items():
                 scenario = "lost" if host == LOST else "healthy"
-                started.append(start(host, gpus, directory, FAKE_NVML_SCENARIO=scenario))
+                fake = {"FAKE_NVML_SCENARIO": scenario}
+                if host == XID:
+                    fake["FAKE_NVML_STATE_FILE"] = str(xid)
+                started.append(start(host, gpus, directory, **fake))
             for node in started:
                 wait_for(lambda node=node: len(node.epochs()) >= 2)  # type: ignore[misc]
+            # An XID waits for the tick after the listener's first wait.
+            wait_for(lambda: Event.objects.filter(host=XID, kind=Event.Kind.XID).exists())
             yield {node.host: node for node in started}
         finally:
             forget(started)
@@ -185,6 +195,13 @@ def test_three_nodes_appear_up_with_their_gpu_counts(nodes: dict[str, Node]) -> 
     assert {host: row["gpu_count"] for host, row in found.items()} == NODES
     assert {row["interval_seconds"] for row in found.values()} == {1}
     assert all(row["age_seconds"] <= 3 for row in found.values())
+    answering = {host: gpus - (host == LOST) for host, gpus in NODES.items()}
+    assert {host: row["total_memory_mb"] for host, row in found.items()} == {
+        host: gpus * GPU_MEMORY_MB for host, gpus in answering.items()
+    }
+    assert {host: row["xid_24h"] for host, row in found.items()} == {
+        host: int(host == XID) for host in NODES
+    }
 
 
 def test_a_killed_node_goes_stale_then_down(
@@ -286,4 +303,9 @@ def test_the_central_views_need_no_nvml(
     (event,) = get(f"events?host={LOST}")["results"]
     assert (event["kind"], event["gpu_index"]) == ("gpu_lost", 1)
     fleet = [e for e in get("events")["results"] if e["host"].startswith(PREFIX)]
-    assert fleet == [event]  # without ?host=: every host's
+    assert sorted((e["host"], e["kind"], e["xid"]) for e in fleet) == [
+        (XID, "xid", 13),  # without ?host=: every host's
+        (LOST, "gpu_lost", None),
+    ]
+    assert event in fleet
+    assert [e["timestamp"] for e in fleet] == sorted((e["timestamp"] for e in fleet), reverse=True)
