@@ -51,12 +51,26 @@ def mib(value: int | None) -> str:
     return "N/A" if value is None else f"{value} MiB"
 
 
+def parsed(iso: str) -> datetime.datetime:
+    """An API time (``2026-11-28T08:00:00Z``)."""
+    return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
 def when(iso: str | None) -> str:
-    """An API time (``2026-11-28T08:00:00Z``) as ``2026-11-28 08:00`` UTC."""
+    """An API time as ``2026-11-28 08:00`` UTC."""
     if not iso:
         return "N/A"
-    moment = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return parsed(iso).astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def duration(seconds: int) -> str:
+    """``3 h 05 min``, ``2 d 4 h``, ``12 min``."""
+    minutes = max(0, seconds // 60)
+    if minutes >= 1440:
+        return f"{minutes // 1440} d {minutes % 1440 // 60} h"
+    if minutes >= 60:
+        return f"{minutes // 60} h {minutes % 60:02d} min"
+    return f"{minutes} min"
 
 
 # The figures of a row, titled and formatted as the table shows them.
@@ -71,7 +85,7 @@ METRICS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("First seen", "first_seen", when),
     ("Last seen", "last_seen", when),
 )
-LEFT_ALIGNED = {"Host", "UUID", "User", "First seen", "Last seen", "Idle since"}
+LEFT_ALIGNED = {"Host", "UUID", "User", "First seen", "Last seen", "Idle since", "Idle for"}
 
 
 def time_argument(name: str) -> Callable[[str], str]:
@@ -285,13 +299,15 @@ class Command(BaseCommand):
                 f"No GPU is held by a user whose every sample of the last {minutes} min was idle."
             )
             return
-        titles = ["Host", "GPU", "User", "Idle since", "Memory", "UUID"]
+        now = datetime.datetime.now(datetime.timezone.utc)
+        titles = ["Host", "GPU", "User", "Idle since", "Idle for", "Memory", "UUID"]
         lines = [titles] + [
             [
                 printable(g["host"]),
                 str(g["gpu_index"]),
                 printable(g["user"]),
                 when(g["idle_since"]),
+                duration(int((now - parsed(g["idle_since"])).total_seconds())),
                 mib(g["memory_mb"]),
                 g["gpu_uuid"] or "",
             ]
@@ -299,7 +315,7 @@ class Command(BaseCommand):
         ]
         widths = [max(width(line[i]) for line in lines) for i in range(len(titles))]
         self.stdout.write(
-            f"{len(gpus)} GPU(s) held with every sample idle for {minutes} min or more"
+            f"{len(gpus)} GPU(s) held with every sample idle for {minutes} min or more (UTC)"
         )
         for number, cells in enumerate(lines):
             line = aligned(cells, widths, titles)
