@@ -285,3 +285,12 @@ def test_a_thousand_hosts_on_the_fleet_page(fleet: Server, page: Page, tmp_path:
     host_shot = screenshot.with_name(screenshot.stem + "-host.png")
     page.screenshot(path=str(host_shot))
     assert png_size(host_shot) == (1400, 900)
+
+    # A down host's page: its last cards, greyed, and when it was last seen.
+    page.goto(f"{fleet.url}/api/gpu/fleet/rack01-node05/?interval=60")
+    assert page.locator("#host-state").inner_text() == "down"
+    assert page.locator("#host-seen").inner_text() == "15 min ago"
+    assert page.locator("#cards .card").count() == 8
+    assert page.locator("#cards").evaluate("(e) => getComputedStyle(e).opacity") == "0.6"
+    ecc = page.locator('.card[data-index="3"] .badge[data-kind="uncorrected_ecc"]')
+    assert ecc.inner_text() == "ECC 2"
