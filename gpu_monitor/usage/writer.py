@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import connections
 
+from gpu_monitor import host as host_details
 from gpu_monitor.conf import conf
 from gpu_monitor.history.models import Event
 from gpu_monitor.history.recorder import moment
@@ -46,10 +47,22 @@ def uid_owner(pid: int) -> str | None:
 
 
 def user_of(process: dict[str, Any]) -> str:
-    """Who a process belongs to: its ``username`` (psutil's), else the owner of its pid
-    in /proc (psutil not installed), else ``unknown``; cut to MAX_USER_LENGTH."""
-    name = process.get("username") or uid_owner(process["pid"]) or UNKNOWN_USER
-    return name[:MAX_USER_LENGTH]
+    """Who a process belongs to: its ``username`` (psutil's), else, when psutil is not
+    installed, the owner of its pid in /proc, else ``unknown``; cut to MAX_USER_LENGTH.
+
+    /proc is read only where psutil is missing and this PID namespace is the host's:
+    where psutil could not name the owner (a pid of another namespace, a process that
+    ended or whose pid was reused) /proc would name someone else's process.
+    """
+    name = process.get("username")
+    if not name and readable_owner(process):
+        name = uid_owner(process["pid"])
+    return (name or UNKNOWN_USER)[:MAX_USER_LENGTH]
+
+
+def readable_owner(process: dict[str, Any]) -> bool:
+    missing = process.get("field_errors", {}).get("username") == host_details.NO_PSUTIL
+    return missing and not host_details.CHILD_NAMESPACE
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,15 @@ class Script:
     cannot read it) and the users with processes on it, with their GPU memory (MiB).
 
     ``users[gpu] = [("alice", 1024), ("bob", 512)]``: one process per entry, its pid
-    1000 + its place; ``username`` None stands for a process psutil could not name.
+    1000 + 10 x GPU + its place; ``username`` None stands for a process psutil could not
+    name (``no_user_because`` says why: psutil not installed by default).
     """
 
     def __init__(self, fake_nvml: ModuleType) -> None:
         self.fake_nvml = fake_nvml
         self.users: dict[int, list[tuple[str | None, int | None]]] = {}
         self.owners: dict[int, str] = {}  # pid -> owner in /proc, for username None
+        self.no_user_because = host_details.NO_PSUTIL  # why a username is None
         self.recorder: Recorder | None = None
         self.epoch = NOW
 
@@ -52,6 +54,7 @@ class Script:
                 type="compute",
                 used_memory_mb=memory,
                 username=user,
+                field_errors={} if user else {"username": self.no_user_because},
             )
             for gpu, users in sorted(self.users.items())
             for n, (user, memory) in enumerate(users)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
+import pwd
 
 import pytest
 from django.apps import apps
 from django.core.management import call_command
 from django.test import Client, override_settings
 
+from gpu_monitor import host as host_details
 from gpu_monitor.history import maintenance, tick_writers
 from gpu_monitor.history.models import Event
 from gpu_monitor.history.views import iso
@@ -18,6 +21,7 @@ from gpu_monitor.usage.writer import (
     IDLE_HELD,
     IDLE_HELD_ENDED,
     prune_usage,
+    uid_owner,
     write_usage,
 )
 from tests.usage.conftest import NOW, Script
@@ -185,6 +189,41 @@ def test_a_process_without_a_user_name_is_its_owner_in_proc_else_unknown(
         "1234": 10,
         "unknown": 20,
     }
+
+
+@pytest.mark.parametrize(
+    "reason", [host_details.NOT_VISIBLE, host_details.ENDED, host_details.DENIED]
+)
+def test_proc_is_not_read_where_psutil_could_not_name_the_owner(
+    script: Script, reason: str
+) -> None:
+    script.users[0] = [(None, 10)]
+    script.owners[1000] = "someone-else"  # what /proc says of that pid number now
+    script.no_user_because = reason
+    script.tick()
+
+    assert list(Usage.objects.values_list("user", flat=True)) == ["unknown"]
+
+
+def test_proc_is_not_read_from_a_child_pid_namespace(
+    script: Script, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host_details, "CHILD_NAMESPACE", True)
+    script.users[0] = [(None, 10)]
+    script.owners[1000] = "someone-else"
+    script.tick()
+
+    assert list(Usage.objects.values_list("user", flat=True)) == ["unknown"]
+
+
+def test_the_owner_in_proc_is_named_as_psutil_names_it() -> None:
+    try:
+        expected = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        expected = str(os.getuid())
+
+    assert uid_owner(os.getpid()) == expected
+    assert uid_owner(2**31 - 1) is None  # no such process
 
 
 def test_a_users_processes_on_one_gpu_are_summed_and_each_gpu_counts(script: Script) -> None:
