@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import os
 import pwd
+from types import ModuleType
 
 import pytest
 from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.test import Client, override_settings
 
@@ -217,12 +219,7 @@ def test_proc_is_not_read_from_a_child_pid_namespace(
 
 
 def test_the_owner_in_proc_is_named_as_psutil_names_it() -> None:
-    try:
-        expected = pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        expected = str(os.getuid())
-
-    assert uid_owner(os.getpid()) == expected
+    assert uid_owner(os.getpid()) == owner_of_this_process()
     assert uid_owner(2**31 - 1) is None  # no such process
 
 
@@ -317,3 +314,46 @@ def test_the_admin_shows_usage_and_changes_nothing(script: Script, admin_client:
         assert response.status_code == 200
         assert "Zoë" in response.content.decode()
         assert admin_client.get(f"/admin/gpu_monitor_usage/{page}/add/").status_code == 403
+
+
+def test_the_history_app_imports_no_usage_module() -> None:
+    from tests.unit.test_layers import PACKAGE, imports
+
+    importers = {
+        str(path.relative_to(PACKAGE))
+        for path in (PACKAGE / "history").rglob("*.py")
+        if any(name.startswith("gpu_monitor.usage") for name in imports(path))
+    }
+    assert importers == set()
+
+
+def test_usage_without_the_history_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = apps.get_app_config("gpu_monitor_usage")
+    installed = apps.is_installed
+    monkeypatch.setattr(
+        apps, "is_installed", lambda name: name != "gpu_monitor.history" and installed(name)
+    )
+
+    with pytest.raises(ImproperlyConfigured, match=r"add 'gpu_monitor\.history' to INSTALLED_APPS"):
+        config.ready()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gpu_record_records_usage_without_processes(fake_nvml: ModuleType) -> None:
+    # A process of this test on each GPU: psutil names its owner.
+    for gpu in fake_nvml.STATE.gpus:
+        gpu.processes = [fake_nvml.FakeProcess(os.getpid(), 1024 * 1048576)]
+
+    call_command("gpu_record", "--once", "--host", "node-7", stdout=io.StringIO())
+
+    rows = Usage.objects.order_by("gpu_index")
+    assert [(r.host, r.gpu_index, r.user, r.seconds_held, r.max_memory_mb) for r in rows] == [
+        ("node-7", index, owner_of_this_process(), 10, 1024) for index in (0, 1)
+    ]
+
+
+def owner_of_this_process() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
