@@ -357,3 +357,21 @@ def owner_of_this_process() -> str:
         return pwd.getpwuid(os.getuid()).pw_name
     except KeyError:
         return str(os.getuid())
+
+
+def test_gpu_history_maintain_prunes_usage_rows_past_usage_retention() -> None:
+    import time
+
+    now = int(time.time()) // 300 * 300
+    for days in (401, 399):
+        period = now - days * 86400
+        Usage.objects.create(
+            host="node-1", gpu_uuid="GPU-x", gpu_index=0, user="alice", period=period,
+            seconds_held=300, first_epoch=period, last_epoch=period + 290,
+        )  # fmt: skip
+    out = io.StringIO()
+
+    call_command("gpu_history_maintain", stdout=out)
+
+    assert "usage: deleted 1 row(s) and 0 hold(s) older than 400 day(s)" in out.getvalue()
+    assert list(Usage.objects.values_list("period", flat=True)) == [now - 399 * 86400]
