@@ -37,6 +37,8 @@ from gpu_monitor import host as host_details
 from gpu_monitor import manager as manager_module
 from gpu_monitor.fleet import hosts
 from gpu_monitor.history.models import Event, Sample
+from tests.history.test_partitions_postgres import ROLE as DOCUMENTED_ROLE
+from tests.history.test_partitions_postgres import documented_grants
 
 # Each test in a transaction of its own (rolled back), which reads what the nodes commit
 # (READ COMMITTED); roles and cuts are executed at once on a connection of their own.
@@ -49,10 +51,11 @@ LOST = "procs-b"  # its last GPU is lost (a gpu_lost event, no samples of that G
 XID = "procs-a"  # NVML reports one XID error (13) on its GPU 0
 GPU_MEMORY_MB = 81559  # an H100 of the fake's capture
 DOWN_AFTER = 6  # FLEET_DOWN_AFTER in test_a_killed_node_goes_stale_then_down
+NODE_OPTIONS = ("--interval", "1", "--retention", "off")  # retention: gpu_history_maintain's
 CUT_S = 3.5  # how long test_a_cut_node_writes_every_tick_when_it_is_back cuts a node
 
 
-def execute(sql: str, params: tuple[Any, ...] = ()) -> None:
+def execute(sql: str, params: tuple[Any, ...] | None = None) -> None:
     """``sql`` at once, outside the test's transaction, as the cluster's superuser."""
     settings = connection.settings_dict
     with psycopg.connect(
@@ -100,14 +103,16 @@ def role_of(host: str) -> str:
 
 
 def start(host: str, gpus: int, directory: Path, **environ: str) -> Node:
-    """``gpu_record --host host --interval 1`` as a new role with its own login."""
-    execute(f"CREATE ROLE {role_of(host)} SUPERUSER LOGIN")
+    """``gpu_record --host host --interval 1 --retention off`` under a role of its own
+    with the grants docs/deployment.md gives a node's role (no DELETE, no DDL)."""
+    execute(f"CREATE ROLE {role_of(host)} LOGIN")
+    execute(documented_grants().replace(DOCUMENTED_ROLE, role_of(host)))
     settings = connection.settings_dict
     database = [settings["HOST"], str(settings["PORT"]), settings["NAME"], role_of(host)]
     log = directory / f"{host}.log"
     with log.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "gpu_record", "--host", host, "--interval", "1"],
+            [sys.executable, "manage.py", "gpu_record", "--host", host, *NODE_OPTIONS],
             cwd=ROOT,
             env={
                 **os.environ,
@@ -127,7 +132,8 @@ def forget(nodes: list[Node]) -> None:
     """Stop the nodes and drop their roles."""
     for node in nodes:
         node.stop()
-        execute(f"DROP ROLE IF EXISTS {node.role}")
+        execute(f"DROP OWNED BY {node.role}")  # its grants
+        execute(f"DROP ROLE {node.role}")
 
 
 def delete_rows(hosts: str = f"{PREFIX}%") -> None:
