@@ -192,6 +192,9 @@ def nodes(
         finally:
             forget(started)
             delete_rows()
+    # SIGTERM: each node wrote what it had and exited 0, with no traceback.
+    assert [node.process.returncode for node in started] == [0] * len(started)
+    assert not [node.host for node in started if "Traceback" in node.logged()]
 
 
 def test_three_nodes_appear_up_with_their_gpu_counts(nodes: dict[str, Node]) -> None:
