@@ -286,3 +286,16 @@ def test_idle_after_recorded_ticks(script: Script, admin_client: Client) -> None
     gpus = ok("usage/idle?minutes=20", admin_client)["gpus"]
     assert [(g["gpu_index"], g["user"], g["memory_mb"]) for g in gpus] == [(1, "alice", 700)]
     assert ok("usage/idle?minutes=21", admin_client)["gpus"] == []
+
+
+class Broken:
+    def has_permission(self, request: Any, view: Any) -> bool:
+        raise RuntimeError("the directory is down")
+
+
+@override_settings(GPU_MONITOR={"PROCESS_PERMISSION_CLASSES": ["tests.usage.test_api.Broken"]})
+def test_a_failing_permission_class_is_a_503_never_a_500(admin_client: Client) -> None:
+    response = get("usage", admin_client)
+
+    assert response.status_code == 503
+    assert "RuntimeError" in response.json()["detail"]

@@ -16,6 +16,7 @@ from django.test import Client, override_settings
 from gpu_monitor import host as host_details
 from gpu_monitor.history import maintenance, tick_writers
 from gpu_monitor.history.models import Event
+from gpu_monitor.history.tick_writers import TickContext
 from gpu_monitor.history.views import iso
 from gpu_monitor.usage.models import Hold, Usage
 from gpu_monitor.usage.report import usage_report
@@ -375,3 +376,46 @@ def test_gpu_history_maintain_prunes_usage_rows_past_usage_retention() -> None:
 
     assert "usage: deleted 1 row(s) and 0 hold(s) older than 400 day(s)" in out.getvalue()
     assert list(Usage.objects.values_list("period", flat=True)) == [now - 399 * 86400]
+
+
+def test_a_tick_without_processes_ends_every_hold_and_adds_nothing(script: Script) -> None:
+    script.users[0] = [("alice", 10)]
+    script.tick()
+    script.users.clear()
+    script.tick()
+
+    assert not Hold.objects.exists()
+    assert Usage.objects.get().seconds_held == 10
+    assert str(Usage.objects.get()) == f"alice on node-1 GPU 0 from {NOW}"
+
+
+def test_a_gpu_without_a_uuid_is_left_out() -> None:
+    devices = [
+        {"index": 0, "uuid": None, "utilization_percent": 0},
+        {"index": 1, "uuid": "GPU-1", "utilization_percent": 0},
+    ]
+    processes = [
+        {"gpu_index": gpu, "pid": 1, "username": "alice", "used_memory_mb": 1} for gpu in (0, 1, 7)
+    ]
+    context = TickContext(
+        host="node-1",
+        epoch=NOW,
+        interval=10,
+        devices={"devices": devices, "count": 2},
+        driver=None,
+        processes={"processes": processes, "count": 3, "gpu_errors": {}},
+    )
+
+    write_usage(context, "default")
+
+    assert list(Usage.objects.values_list("gpu_uuid", flat=True)) == ["GPU-1"]
+    assert str(Hold.objects.get()) == "alice holds node-1 GPU 1"
+
+
+def test_a_uid_without_a_name_is_its_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_name(uid: int) -> None:
+        raise KeyError(uid)
+
+    monkeypatch.setattr(pwd, "getpwuid", no_name)
+
+    assert uid_owner(os.getpid()) == str(os.getuid())
