@@ -128,35 +128,31 @@ class Created:
 def create_day(using: str, start: int) -> Created:
     """Create the partition of the UTC day from ``start``. Rows of that day waiting in
     the DEFAULT partition (recorded before the day had one) move into it: PostgreSQL
-    refuses a new partition whose rows the DEFAULT partition holds."""
+    refuses a new partition whose rows the DEFAULT partition holds.
+
+    The table is made apart and attached: ATTACH takes a lock on the parent table that
+    inserts do not wait for (CREATE TABLE ... PARTITION OF takes one they do, and an
+    insert that waited on it while holding its own lock would deadlock with this)."""
     end = start + DAY
     name, parent, default = day_name(start), table(), default_name()
     q = connections[using].ops.quote_name
-    bounds = f"FOR VALUES FROM ({int(start)}) TO ({int(end)})"
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         lock_timeout(using)
-        # No insert into DEFAULT may slip in between the move and the attach.
+        # No row may reach DEFAULT between the move and the attach.
         cursor.execute(f"LOCK TABLE {q(default)} IN SHARE ROW EXCLUSIVE MODE")
         cursor.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {q(default)} WHERE epoch >= %s AND epoch < %s)",
+            f"CREATE TABLE {q(name)} (LIKE {q(parent)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+        )
+        cursor.execute(
+            f"WITH moved AS (DELETE FROM {q(default)} WHERE epoch >= %s AND epoch < %s "
+            f"RETURNING *) INSERT INTO {q(name)} SELECT * FROM moved",
             [start, end],
         )
-        waiting = cursor.fetchone()[0]
-        moved = 0
-        if not waiting:
-            cursor.execute(f"CREATE TABLE {q(name)} PARTITION OF {q(parent)} {bounds}")
-        else:
-            cursor.execute(
-                f"CREATE TABLE {q(name)} "
-                f"(LIKE {q(parent)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
-            )
-            cursor.execute(
-                f"WITH moved AS (DELETE FROM {q(default)} WHERE epoch >= %s AND epoch < %s "
-                f"RETURNING *) INSERT INTO {q(name)} SELECT * FROM moved",
-                [start, end],
-            )
-            moved = cursor.rowcount
-            cursor.execute(f"ALTER TABLE {q(parent)} ATTACH PARTITION {q(name)} {bounds}")
+        moved = cursor.rowcount
+        cursor.execute(
+            f"ALTER TABLE {q(parent)} ATTACH PARTITION {q(name)} "
+            f"FOR VALUES FROM ({int(start)}) TO ({int(end)})"
+        )
     return Created(Partition(name, start, end), moved)
 
 
