@@ -33,4 +33,4 @@ def test_the_usage_benchmark_prints_its_table() -> None:
         r"[0-9.]+ / [0-9.]+ \|",
         rows["recorder tick, 8 GPUs x 2 processes, usage writer on: p50 / p99 ms"],
     )
-    assert len(rows) == 9
+    assert len(rows) == 10
