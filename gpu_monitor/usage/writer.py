@@ -9,6 +9,7 @@ brought up to date, writing an ``idle_held`` event when a user has held a GPU id
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 from collections.abc import Iterable
@@ -133,6 +134,7 @@ ADDED = (
 )
 
 
+@functools.cache  # per database alias: its backend's quoting
 def upsert_sql(using: str) -> str:
     """INSERT ... ON CONFLICT DO UPDATE adding the tick to the period's row (SQLite 3.24+
     and PostgreSQL). The WHERE makes a tick count once: a tick at or before the row's
@@ -205,7 +207,7 @@ HOLD_READ = (
     "idle_since",
     "last_epoch",
     "idle_event_sent",
-    "pk",
+    "id",
 )
 HOLD_COLUMNS = (
     "host",
@@ -221,6 +223,15 @@ HOLD_COLUMNS = (
 )
 
 
+@functools.cache
+def holds_sql(using: str) -> str:
+    """SELECT of a host's holds, as HoldState's fields."""
+    q = connections[using].ops.quote_name
+    columns = ", ".join(q(c) for c in HOLD_READ)
+    return f"SELECT {columns} FROM {q(Hold._meta.db_table)} WHERE {q('host')} = %s"
+
+
+@functools.cache
 def hold_sql(using: str) -> str:
     """INSERT ... ON CONFLICT DO UPDATE of a hold by its unique key."""
     q = connections[using].ops.quote_name
@@ -236,11 +247,9 @@ def hold_sql(using: str) -> str:
 def update_holds(context: TickContext, found: list[Held], using: str) -> None:
     """Continue, start and end the host's holds; write the idle episodes' events."""
     epoch, interval = context.epoch, context.interval
-    holds = Hold.objects.using(using)
-    before = {
-        (row[0], row[1]): HoldState(*row)
-        for row in holds.filter(host=context.host).values_list(*HOLD_READ)
-    }
+    with connections[using].cursor() as cursor:
+        cursor.execute(holds_sql(using), [context.host])
+        before = {(row[0], row[1]): HoldState(*row) for row in cursor.fetchall()}
     if any(h.last_epoch >= epoch for h in before.values()):
         return  # a later tick is already written (a second recorder of this host)
     idle_after = conf.get("USAGE_IDLE_MINUTES") * 60
@@ -286,7 +295,7 @@ def update_holds(context: TickContext, found: list[Held], using: str) -> None:
         if gone.idle_event_sent:
             ended.setdefault(gone.gpu_index, []).append(gone)
     if before:
-        holds.filter(pk__in=[h.pk for h in before.values()]).delete()
+        Hold.objects.using(using).filter(pk__in=[h.pk for h in before.values()]).delete()
     if written:
         with connections[using].cursor() as cursor:
             cursor.executemany(hold_sql(using), written)
