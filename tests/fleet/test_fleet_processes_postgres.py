@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from django.apps import apps
 from django.db import connection
@@ -57,6 +56,8 @@ CUT_S = 3.5  # how long test_a_cut_node_writes_every_tick_when_it_is_back cuts a
 
 def execute(sql: str, params: tuple[Any, ...] | None = None) -> None:
     """``sql`` at once, outside the test's transaction, as the cluster's superuser."""
+    import psycopg  # the dev extra's (scripts/test); the tox cells have no PostgreSQL
+
     settings = connection.settings_dict
     with psycopg.connect(
         host=settings["HOST"],
