@@ -1,12 +1,13 @@
 """The fleet with real ``gpu_record`` processes on the test run's PostgreSQL.
 
-Three nodes (``manage.py gpu_record --host procs-<x> --interval 1``, fake NVML with 1, 2
-and 3 GPUs) write to the same database as this process, which answers as the central
-site: each node appears, a node killed with SIGKILL goes stale then down, a node whose
-connections are cut writes its buffered ticks when it can log in again, and the central
-views answer from the database with no NVML at all. Each node logs in as a role of its
-own, so that one node's connections can be cut (``ALTER ROLE ... NOLOGIN`` and
-``pg_terminate_backend``) while the others write on.
+Three nodes (``manage.py gpu_record --host procs-<x> --interval 1 --retention off``, fake
+NVML with 1, 2 and 3 GPUs, one GPU lost, one XID) write to the same database as this
+process, which answers as the central site: each node appears, a node killed with
+SIGKILL goes stale then down, a node whose connections are cut writes its buffered ticks
+when it can log in again, and the central views answer from the database with no NVML
+at all. Each node logs in as a role of its own with the grants docs/deployment.md gives
+a node (no DELETE, no DDL), so that one node's connections can be cut (``ALTER ROLE ...
+NOLOGIN`` and ``pg_terminate_backend``) while the others write on.
 
 Marked ``postgres``: run in scripts/test's PostgreSQL pass (``--ds
 tests.settings_postgres``), deselected on SQLite.
@@ -86,8 +87,8 @@ class Node:
 
     def epochs(self) -> list[int]:
         """The ticks of this node in the database, in order."""
-        rows = Sample.objects.filter(host=self.host).order_by("epoch").values_list("epoch")
-        return list(rows.distinct().values_list("epoch", flat=True))
+        rows = Sample.objects.filter(host=self.host).order_by("epoch")
+        return list(rows.values_list("epoch", flat=True).distinct())
 
     def stop(self) -> None:
         if self.process.poll() is None:
