@@ -299,3 +299,18 @@ def test_a_failing_permission_class_is_a_503_never_a_500(admin_client: Client) -
 
     assert response.status_code == 503
     assert "RuntimeError" in response.json()["detail"]
+
+
+@override_settings(GPU_MONITOR={"USAGE_IDLE_MINUTES": 1})
+def test_idle_held_is_listed_by_get_events_without_the_users_name(script: Script) -> None:
+    script.epoch = int(time.time()) // 10 * 10 - 100
+    script.users[0] = [("alice", 10)]
+    script.utilization(0, 0)
+    script.tick(6)
+
+    response = get("events?kind=idle_held&host=node-1")
+
+    assert response.status_code == 200, response.json()
+    (event,) = response.json()["results"]
+    assert (event["kind"], event["gpu_index"]) == ("idle_held", 0)
+    assert "alice" not in response.content.decode()
