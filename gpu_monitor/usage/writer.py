@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import os
-import pwd
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +40,8 @@ def uid_owner(pid: int) -> str | None:
         uid = os.stat(f"/proc/{pid}").st_uid
     except OSError:
         return None
+    import pwd  # POSIX only: reached only where /proc exists
+
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
