@@ -103,6 +103,9 @@ def configure(db: str) -> None:
 
     values = {name: getattr(base, name) for name in dir(base) if name.isupper()}
     values.update(
+        # The fleet's configuration: the history and the fleet (the usage sub-app's
+        # writer, when installed, adds its own statements to each tick).
+        INSTALLED_APPS=[app for app in base.INSTALLED_APPS if app != "gpu_monitor.usage"],
         DATABASES={"default": database("fleet"), "single": database("single")},
         DATABASE_ROUTERS=[Router()],
         LOGGING={"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}},
@@ -300,20 +303,22 @@ def ingest_worker(worker: int, workers: int, hosts: int, seconds: int, interval:
         mine.append((h, recorder))
     print("ready", flush=True)
     start = int(sys.stdin.readline())
-    write_ms, lag_s, late, unwritten = [], [], 0, 0
+    write_ms, lag_s, cpu_ms, late, unwritten = [], [], [], 0, 0
     for n in range(seconds // interval):
         epoch = start + n * interval
         for h, recorder in mine:
-            tick = tick_of(template, h, epoch)
             due = epoch + interval * h / hosts
             wait = due - time.time()
             if wait > 0:
                 time.sleep(wait)
+            cpu = time.process_time()
+            tick = tick_of(template, h, epoch)
             with recorder.lock:
                 recorder.buffer.append(tick)
             began = time.perf_counter()
             recorder.write()
             write_ms.append(1000 * (time.perf_counter() - began))
+            cpu_ms.append(1000 * (time.process_time() - cpu))
             lag = time.time() - due
             lag_s.append(lag)
             late += lag > interval
@@ -324,6 +329,7 @@ def ingest_worker(worker: int, workers: int, hosts: int, seconds: int, interval:
                 "transaction_ms": transaction_ms,
                 "write_ms": write_ms,
                 "lag_s": lag_s,
+                "cpu_ms": cpu_ms,
                 "late": late,
                 "unwritten": unwritten,
             }
@@ -360,11 +366,12 @@ def ingest(db: str, workers: int, hosts: int, seconds: int, interval: int) -> di
     for process in processes:
         assert process.stdout is not None and process.stdout.readline().strip() == "ready"
     start = (int(time.time()) // interval + 1) * interval
+    server, span = server_cpu_s(db), time.time()
     for process in processes:
         assert process.stdin is not None
         process.stdin.write(f"{start}\n")
         process.stdin.flush()
-    merged: dict[str, Any] = {"transaction_ms": [], "write_ms": [], "lag_s": []}
+    merged: dict[str, Any] = {"transaction_ms": [], "write_ms": [], "lag_s": [], "cpu_ms": []}
     merged.update(late=0, unwritten=0)
     for process in processes:
         out, _ = process.communicate(timeout=seconds + 600)
@@ -373,7 +380,10 @@ def ingest(db: str, workers: int, hosts: int, seconds: int, interval: int) -> di
         part = json.loads(out.strip().splitlines()[-1])
         for key in merged:
             merged[key] += part[key]
+    time.sleep(1)  # the backends' exit reaped: their time is the server's
+    server, span = server_cpu_s(db) - server, time.time() - span
     ticks = len(merged["write_ms"])
+    lag_s = sorted(merged["lag_s"])
     transaction_ms = sorted(merged["transaction_ms"])
     write_ms = sorted(merged["write_ms"])
     return {
@@ -386,10 +396,36 @@ def ingest(db: str, workers: int, hosts: int, seconds: int, interval: int) -> di
         "write_p50": statistics.median(write_ms),
         "write_p99": percentile(write_ms, 0.99),
         "write_max": write_ms[-1],
-        "lag_max_s": max(merged["lag_s"]),
+        "lag_p50_s": statistics.median(lag_s),
+        "lag_p99_s": percentile(lag_s, 0.99),
+        "lag_max_s": lag_s[-1],
+        "client_cpu_ms": statistics.median(merged["cpu_ms"]),
+        "server_cpu_share": server / span if db.startswith("postgres:") else None,
         "late": merged["late"],
         "unwritten": merged["unwritten"],
     }
+
+
+def server_cpu_s(db: str) -> float:
+    """CPU seconds the PostgreSQL server of ``db`` has used (the postmaster, its live
+    children, and its exited children as reaped); 0 for SQLite."""
+    if not db.startswith("postgres:"):
+        return 0.0
+    directory = db.split(":")[1]
+    with open(os.path.join(directory, "data", "postmaster.pid")) as pidfile:
+        postmaster = pidfile.readline().strip()
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if entry == postmaster or fields[1] == postmaster:  # fields[1]: the parent's pid
+            total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(ordered: list[float], share: float) -> float:
@@ -744,9 +780,18 @@ def table(r: dict[str, Any]) -> str:
             f"{r['write_p50']:.1f} / {r['write_p99']:.1f} / {r['write_max']:.0f}",
         ),
         (
-            "ingest: ticks committed more than one interval after due; not written; "
-            "latest commit after due s",
-            f"{r['late']}; {r['unwritten']}; {r['lag_max_s']:.2f}",
+            "ingest: commit after due time p50 / p99 / max s",
+            f"{r['lag_p50_s']:.2f} / {r['lag_p99_s']:.2f} / {r['lag_max_s']:.2f}",
+        ),
+        (
+            "ingest: ticks committed more than one interval after due; not written",
+            f"{r['late']:,} ({r['late'] / r['ticks']:.1%}); {r['unwritten']}",
+        ),
+        (
+            "ingest: CPU of the simulated recorders per tick, p50 ms; of PostgreSQL, "
+            "share of one core",
+            f"{r['client_cpu_ms']:.1f}; "
+            + (f"{r['server_cpu_share']:.0%}" if r["server_cpu_share"] is not None else "n/a"),
         ),
         (
             "GET hosts?page_size=1000: p50 ms / its floor (raw SQL + json.dumps) ms",
