@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib
 import io
 import logging
+import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -370,3 +372,39 @@ def test_the_node_role_may_not_delete_or_change_tables(node_role: str, statement
 
     assert "permission denied" in str(refused.value) or "must be owner" in str(refused.value)
     assert Sample.objects.count() == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gpu_monitor.usage's tick writer DELETEs a hold that ended (usage/writer.py "
+    "update_holds): permission denied for table gpu_monitor_usage_hold under the node role",
+)
+def test_a_node_whose_gpu_user_leaves_records_on_under_the_node_role(
+    fake_nvml: ModuleType, node_role: str
+) -> None:
+    """The tick writers write with INSERT and UPDATE only: a hold that ends (gpu_monitor.usage)
+    must not need a DELETE, or the node's recorder stops at the first user who leaves."""
+    user = connection.settings_dict["USER"]
+    connection.settings_dict["USER"] = node_role
+    try:
+        for gpu in fake_nvml.STATE.gpus:
+            gpu.processes = [fake_nvml.FakeProcess(os.getpid(), 1024 * 1048576)]
+        record = [
+            "gpu_record",
+            "--once",
+            "--interval",
+            "1",
+            "--retention",
+            "off",
+            "--host",
+            "node-a",
+        ]
+        call_command(*record, stdout=io.StringIO())
+        time.sleep(1.1)  # the next whole second: the next tick
+        for gpu in fake_nvml.STATE.gpus:
+            gpu.processes = []
+        call_command(*record, stdout=io.StringIO())
+    finally:
+        connection.settings_dict["USER"] = user
+
+    assert Sample.objects.filter(host="node-a").count() == 4
