@@ -1,8 +1,9 @@
-"""One grammar for user input: GPU indexes and UUIDs, whole numbers, times, quoting input
-back."""
+"""One grammar for user input: GPU indexes and UUIDs, whole numbers, times, durations,
+quoting input back."""
 
 from __future__ import annotations
 
+import argparse
 import calendar
 import re
 
@@ -104,3 +105,35 @@ def parse_time(name: str, text: str | None, now: int, default: int) -> int:
         offset = int(digits[:2]) * 3600 + int(digits[2:] or 0) * 60
         offset = -offset if rest[0] == "-" else offset
     return calendar.timegm(tuple(fields)) - offset
+
+
+# -- durations (command-line options) ---------------------------------------------------
+MAX_RETENTION = ("3650d", 3650 * 86400)  # ten years: the longest retention a command takes
+_DURATION = re.compile(r"\s*(\d+)\s*([smhdw]?)\s*")
+
+
+def duration(text: str, maximum: tuple[str, int] = MAX_RETENTION) -> int:
+    """An option's ``7d``, ``12h``, ``30m``, ``90s`` or plain seconds, as whole seconds (at
+    least 1, at most ``maximum``: its text and its seconds); raises
+    argparse.ArgumentTypeError, which argparse reports under the option's name."""
+    match = _DURATION.fullmatch(text)
+    if not match or not match.group(1).strip("0"):
+        raise argparse.ArgumentTypeError(
+            f"a duration is a positive whole number with s, m, h, d or w (7d, 12h), not {text!r}"
+        )
+    digits = match.group(1).lstrip("0")
+    seconds = int(digits[:20]) * SECONDS_PER_UNIT[match.group(2) or "s"]
+    if len(digits) > 20 or seconds > maximum[1]:
+        quoted = text.strip() if len(text) <= 40 else f"{text.strip()[:20]}..."
+        raise argparse.ArgumentTypeError(
+            f"{quoted!r} is too large: the maximum is {maximum[0]} ({maximum[1]} s)"
+        )
+    return seconds
+
+
+def retention(text: str) -> int | None:
+    """A retention option: a duration as ``duration`` reads it, or ``off`` (None): never
+    delete."""
+    if text.strip().lower() == "off":
+        return None
+    return duration(text)

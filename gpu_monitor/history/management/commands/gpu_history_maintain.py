@@ -12,9 +12,8 @@ from django.db import DatabaseError, router
 from django.db.models import Model
 
 from gpu_monitor.history import maintenance, partitions, recorder
-from gpu_monitor.history.management.commands.gpu_record import duration, retention
 from gpu_monitor.history.models import Event, Rollup, Sample
-from gpu_monitor.params import whole_number
+from gpu_monitor.params import MAX_RETENTION, duration, retention, whole_number
 
 MAX_AHEAD = 366
 
@@ -73,8 +72,8 @@ class Command(BaseCommand):
             default=duration("7d"),
             metavar="DURATION",
             help="Delete samples, rollups and events older than this: 7d, 12h, 30m, or "
-            "'off' (default: 7d, as gpu_record's; at most 3650d). Where the samples are "
-            "partitioned by day, a day goes once all of it is older.",
+            f"'off' (default: 7d, as gpu_record's; at most {MAX_RETENTION[0]}). Where the "
+            "samples are partitioned by day, a day goes once all of it is older.",
         )
         parser.add_argument(
             "--dry-run",

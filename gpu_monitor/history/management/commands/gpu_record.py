@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import re
 import signal
 import socket
+import unicodedata
 from types import FrameType
 from typing import Any
 
@@ -15,36 +15,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from gpu_monitor.conf import conf
 from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import get_manager
-from gpu_monitor.params import SECONDS_PER_UNIT
+from gpu_monitor.params import MAX_RETENTION, duration, retention, shown
 
 MAX_INTERVAL = ("1d", 86400)  # a tick a day is the least that still draws a chart
-MAX_RETENTION = ("3650d", 3650 * 86400)  # ten years
 MAX_HOST_LENGTH = 255  # the host columns' max_length
-
-
-def duration(text: str, maximum: tuple[str, int] = MAX_RETENTION) -> int:
-    """``7d``, ``12h``, ``30m``, ``90s`` or plain seconds, as whole seconds (at least 1,
-    at most ``maximum``: its text and its seconds)."""
-    match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", text)
-    if not match or not match.group(1).strip("0"):
-        raise argparse.ArgumentTypeError(
-            f"a duration is a positive whole number with s, m, h, d or w (7d, 12h), not {text!r}"
-        )
-    digits = match.group(1).lstrip("0")
-    seconds = int(digits[:20]) * SECONDS_PER_UNIT[match.group(2) or "s"]
-    if len(digits) > 20 or seconds > maximum[1]:
-        shown = text.strip() if len(text) <= 40 else f"{text.strip()[:20]}..."
-        raise argparse.ArgumentTypeError(
-            f"{shown!r} is too large: the maximum is {maximum[0]} ({maximum[1]} s)"
-        )
-    return seconds
-
-
-def retention(text: str) -> int | None:
-    """A duration as ``duration`` reads it, or ``off`` (None): never delete."""
-    if text.strip().lower() == "off":
-        return None
-    return duration(text)
 
 
 def interval(text: str) -> int:
@@ -52,12 +26,23 @@ def interval(text: str) -> int:
 
 
 def host_name(text: str) -> str:
-    """The name to record under: 1 to 255 characters, not blank."""
+    """The name to record under: 1 to 255 characters, not blank, with no "/" (the URL
+    ``api/gpu/hosts/<host>`` names a host in one path segment) and no control character."""
     if not text.strip():
         raise argparse.ArgumentTypeError("a host name cannot be empty or blank")
     if len(text) > MAX_HOST_LENGTH:
         raise argparse.ArgumentTypeError(
             f"a host name is at most {MAX_HOST_LENGTH} characters, not {len(text)}"
+        )
+    if "/" in text:
+        raise argparse.ArgumentTypeError(
+            f"--host must not contain '/' (the fleet's pages name a host in one URL path "
+            f"segment): {shown(text)}"
+        )
+    control = next((c for c in text if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        raise argparse.ArgumentTypeError(
+            f"--host must not contain a control character ({control!r}): {shown(text)}"
         )
     return text
 
@@ -92,8 +77,8 @@ class Command(BaseCommand):
             "--host",
             type=host_name,
             default=socket.gethostname(),
-            help="The host name to record under, 1 to 255 characters (default: this machine's, "
-            f"{socket.gethostname()!r}).",
+            help="The host name to record under, 1 to 255 characters, no '/' or control "
+            f"character (default: this machine's, {socket.gethostname()!r}).",
         )
         parser.add_argument(
             "--processes",
