@@ -54,12 +54,17 @@ class Usage(models.Model):
 
 
 class Hold(models.Model):
-    """A user holding a GPU now: processes on it at every tick since ``held_since``.
+    """A user holding a GPU: processes on it at every tick since ``held_since``.
 
     ``held_since`` and ``idle_since`` are where the first tick of the hold (of its idle
     run) begins, its epoch less its interval; ``idle_since`` is NULL when the latest
     sample was not idle. ``idle_event_sent``: the ``idle_held`` event of this idle run
     was written, so its end is written too.
+
+    ``ended_epoch`` is NULL while the hold lasts, and the tick that found the user gone
+    once it ended: the nodes' recorders write with a role that cannot delete
+    (docs/deployment.md), so a hold ends by an UPDATE, a user who comes back starts a
+    new hold in the same row, and ``gpu_history_maintain`` deletes the ended rows.
     """
 
     host = models.CharField(max_length=255)
@@ -72,6 +77,7 @@ class Hold(models.Model):
     interval_seconds = models.PositiveIntegerField()
     memory_mb = models.BigIntegerField(default=0)
     idle_event_sent = models.BooleanField(default=False)
+    ended_epoch = models.BigIntegerField(null=True)  # NULL: held now
 
     class Meta:
         constraints = (

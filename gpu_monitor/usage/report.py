@@ -8,8 +8,9 @@ body (a dict), so they agree by construction:
   the periods from ``since`` (Unix seconds, rounded down to a five-minute period) to
   ``until`` (excluded), grouped ``by`` one of ``BY``, optionally of one host and/or one
   user, in ONE aggregate query; the total is summed from the rows.
-- ``idle_now(minutes=, host=None, user=None, now=None, using=None)``: the holds seen at
-  the host's last ticks whose every sample of the last ``minutes`` was idle.
+- ``idle_now(minutes=, host=None, user=None, now=None, using=None)``: the holds not
+  ended, seen at the host's last ticks, whose every sample of the last ``minutes`` was
+  idle.
 
 Neither checks its input: the views and the command parse it (``gpu_monitor.params``,
 ``BY``) and turn bad input into a 400 or a CommandError.
@@ -133,10 +134,12 @@ def idle_now(
     using: str | None = None,
 ) -> dict[str, Any]:
     """``GET usage/idle``'s body: ``{"minutes", "gpus": [...]}``, the holds whose idle
-    run began ``minutes`` or more before ``now`` (default the time now), seen at one of
-    their host's last ``GAP_INTERVALS`` ticks; by host, GPU index and user."""
+    run began ``minutes`` or more before ``now`` (default the time now), not ended and
+    seen at one of their host's last ``GAP_INTERVALS`` ticks; by host, GPU index and
+    user."""
     at = int(time.time()) if now is None else now
     holds = Hold.objects.using(using or DEFAULT_DB_ALIAS).filter(
+        ended_epoch__isnull=True,
         idle_since__lte=at - minutes * 60,
         last_epoch__gte=at - GAP_INTERVALS * F("interval_seconds"),
     )

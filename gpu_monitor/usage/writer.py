@@ -5,6 +5,11 @@ the tick's interval is added to each user's row of the current five-minute perio
 statement, an upsert), and the holds (who holds which GPU now, idle since when) are
 brought up to date, writing an ``idle_held`` event when a user has held a GPU idle for
 ``USAGE_IDLE_MINUTES`` and an ``idle_held_ended`` event when that ends.
+
+A tick only reads, inserts and updates: the nodes' recorders write with a role that
+cannot delete (docs/deployment.md, "A node's database role"). A hold that ends is marked
+ended (``Hold.ended_epoch``), never deleted; ``prune_usage`` (``gpu_history_maintain``,
+run by the tables' owner) deletes the ended holds.
 """
 
 from __future__ import annotations
@@ -197,6 +202,7 @@ class HoldState:
     idle_since: int | None
     last_epoch: int
     idle_event_sent: bool
+    ended_epoch: int | None = None
     pk: int | None = None
 
 
@@ -208,6 +214,7 @@ HOLD_READ = (
     "idle_since",
     "last_epoch",
     "idle_event_sent",
+    "ended_epoch",
     "id",
 )
 HOLD_COLUMNS = (
@@ -221,12 +228,13 @@ HOLD_COLUMNS = (
     "interval_seconds",
     "memory_mb",
     "idle_event_sent",
+    "ended_epoch",
 )
 
 
 @functools.cache
 def holds_sql(using: str) -> str:
-    """SELECT of a host's holds, as HoldState's fields."""
+    """SELECT of a host's holds, ended ones too, as HoldState's fields."""
     q = connections[using].ops.quote_name
     columns = ", ".join(q(c) for c in HOLD_READ)
     return f"SELECT {columns} FROM {q(Hold._meta.db_table)} WHERE {q('host')} = %s"
@@ -234,7 +242,8 @@ def holds_sql(using: str) -> str:
 
 @functools.cache
 def hold_sql(using: str) -> str:
-    """INSERT ... ON CONFLICT DO UPDATE of a hold by its unique key."""
+    """INSERT ... ON CONFLICT DO UPDATE of a hold by its unique key (a user back on a
+    GPU starts a new hold in the row of the one that ended)."""
     q = connections[using].ops.quote_name
     names = [q(c) for c in HOLD_COLUMNS]
     key = ", ".join(q(c) for c in ("host", "gpu_uuid", "user"))
@@ -246,12 +255,13 @@ def hold_sql(using: str) -> str:
 
 
 def update_holds(context: TickContext, found: list[Held], using: str) -> None:
-    """Continue, start and end the host's holds; write the idle episodes' events."""
+    """Continue, start and end the host's holds; write the idle episodes' events. Reads,
+    inserts and updates only (a hold ends by an UPDATE of ``ended_epoch``)."""
     epoch, interval = context.epoch, context.interval
     with connections[using].cursor() as cursor:
         cursor.execute(holds_sql(using), [context.host])
         before = {(row[0], row[1]): HoldState(*row) for row in cursor.fetchall()}
-    if any(h.last_epoch >= epoch for h in before.values()):
+    if any(max(h.last_epoch, h.ended_epoch or 0) >= epoch for h in before.values()):
         return  # a later tick is already written (a second recorder of this host)
     idle_after = conf.get("USAGE_IDLE_MINUTES") * 60
     started: dict[int, list[HoldState]] = {}
@@ -259,7 +269,9 @@ def update_holds(context: TickContext, found: list[Held], using: str) -> None:
     written = []
     for held in found:
         hold = before.pop((held.gpu_uuid, held.user), None)
-        if hold is not None and epoch - hold.last_epoch > GAP_INTERVALS * interval:
+        if hold is not None and hold.ended_epoch is not None:
+            hold = None  # the user is back: a new hold, written over the ended one
+        elif hold is not None and epoch - hold.last_epoch > GAP_INTERVALS * interval:
             if hold.idle_event_sent:
                 ended.setdefault(hold.gpu_index, []).append(hold)
             hold = None
@@ -290,13 +302,15 @@ def update_holds(context: TickContext, found: list[Held], using: str) -> None:
                 interval,
                 held.memory_mb,
                 hold.idle_event_sent,
+                None,
             )
         )
-    for gone in before.values():
-        if gone.idle_event_sent:
-            ended.setdefault(gone.gpu_index, []).append(gone)
-    if before:
-        Hold.objects.using(using).filter(pk__in=[h.pk for h in before.values()]).delete()
+    gone = [hold for hold in before.values() if hold.ended_epoch is None]
+    for hold in gone:
+        if hold.idle_event_sent:
+            ended.setdefault(hold.gpu_index, []).append(hold)
+    if gone:  # an UPDATE: the node's role cannot delete
+        Hold.objects.using(using).filter(pk__in=[h.pk for h in gone]).update(ended_epoch=epoch)
     if written:
         with connections[using].cursor() as cursor:
             cursor.executemany(hold_sql(using), written)
@@ -339,9 +353,15 @@ def idle_events(
 
 def prune_usage(now: int, using: str) -> str:
     """Delete the usage rows of periods that ended more than ``USAGE_RETENTION`` days
-    before ``now``, and holds not seen since then (a host that stopped recording)."""
+    before ``now``, the holds not seen since then (a host that stopped recording), and
+    the holds that ended (the nodes' recorders mark them ended: they cannot delete)."""
     days = conf.get("USAGE_RETENTION")
     cutoff = now - days * 86400
     rows, _ = Usage.objects.using(using).filter(period__lte=cutoff - PERIOD_SECONDS).delete()
-    holds, _ = Hold.objects.using(using).filter(last_epoch__lt=cutoff).delete()
-    return f"usage: deleted {rows} row(s) and {holds} hold(s) older than {days} day(s)"
+    holds = Hold.objects.using(using)
+    old, _ = holds.filter(last_epoch__lt=cutoff, ended_epoch__isnull=True).delete()
+    ended, _ = holds.filter(ended_epoch__isnull=False).delete()
+    return (
+        f"usage: deleted {rows} row(s) and {old} hold(s) older than {days} day(s), "
+        f"{ended} ended hold(s)"
+    )

@@ -374,11 +374,6 @@ def test_the_node_role_may_not_delete_or_change_tables(node_role: str, statement
     assert Sample.objects.count() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gpu_monitor.usage's tick writer DELETEs a hold that ended (usage/writer.py "
-    "update_holds): permission denied for table gpu_monitor_usage_hold under the node role",
-)
 def test_a_node_whose_gpu_user_leaves_records_on_under_the_node_role(
     fake_nvml: ModuleType, node_role: str
 ) -> None:

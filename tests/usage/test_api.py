@@ -288,6 +288,21 @@ def test_idle_after_recorded_ticks(script: Script, admin_client: Client) -> None
     assert ok("usage/idle?minutes=21", admin_client)["gpus"] == []
 
 
+def test_idle_leaves_out_a_hold_that_ended_at_the_last_tick(
+    script: Script, admin_client: Client
+) -> None:
+    script.epoch = int(time.time()) // 10 * 10 - 20 * 60 - 10
+    script.users[1] = [("alice", 700)]
+    script.utilization(1, 0)
+    script.tick(120)  # 20 minutes idle, up to now
+    listed = [g["user"] for g in ok("usage/idle?minutes=20", admin_client)["gpus"]]
+    script.users.clear()
+    script.tick()  # alice left: her hold ended (kept, seen at the last ticks)
+
+    assert listed == ["alice"]
+    assert ok("usage/idle?minutes=20", admin_client)["gpus"] == []
+
+
 class Broken:
     def has_permission(self, request: Any, view: Any) -> bool:
         raise RuntimeError("the directory is down")

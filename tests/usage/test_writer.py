@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import os
 import pwd
+import re
 from types import ModuleType
 
 import pytest
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from gpu_monitor import host as host_details
 from gpu_monitor.history import maintenance, tick_writers
@@ -19,7 +22,7 @@ from gpu_monitor.history.models import Event
 from gpu_monitor.history.tick_writers import TickContext
 from gpu_monitor.history.views import iso
 from gpu_monitor.usage.models import Hold, Usage
-from gpu_monitor.usage.report import usage_report
+from gpu_monitor.usage.report import idle_now, usage_report
 from gpu_monitor.usage.writer import (
     IDLE_HELD,
     IDLE_HELD_ENDED,
@@ -271,7 +274,65 @@ def test_an_idle_hold_ends_when_the_user_leaves_the_gpu(script: Script) -> None:
         (IDLE_HELD, "GPU 0 held by 2 users at utilisation <= 0 % for 1 min (who: GET usage/idle)"),
         (IDLE_HELD_ENDED, "GPU 0 is no longer held idle by 1 user"),
     ]
-    assert list(Hold.objects.values_list("user", flat=True)) == ["bob"]
+    ends = Hold.objects.order_by("user").values_list("user", "ended_epoch")
+    assert list(ends) == [("alice", script.epoch), ("bob", None)]  # alice's ended, kept
+
+
+# What a node's database role may not run (docs/deployment.md): it reads, inserts, updates.
+NOT_FOR_A_NODE = re.compile(r"\s*(DELETE|TRUNCATE|DROP|ALTER|CREATE|GRANT)\b", re.IGNORECASE)
+
+
+@override_settings(GPU_MONITOR={"USAGE_IDLE_MINUTES": 1})
+def test_a_user_who_leaves_and_comes_back_ends_and_restarts_the_hold_without_a_delete(
+    script: Script,
+) -> None:
+    script.restart().retention_s = None  # a node's recorder: --retention off
+    script.users[0] = [("alice", 100)]
+    script.utilization(0, 0)
+    with CaptureQueriesContext(connection) as queries:
+        script.tick(6)  # idle for a minute: idle_held
+        script.users.clear()
+        script.tick()  # alice left: the hold ends, and its episode
+        left = script.epoch
+        gone = idle_now(minutes=1, now=left)["gpus"]
+        script.tick(2)
+        script.users[0] = [("alice", 300)]
+        script.tick(6)  # back, idle for a minute again: a new hold, a new episode
+
+    refused = [q["sql"] for q in queries.captured_queries if NOT_FOR_A_NODE.match(q["sql"])]
+    assert refused == []
+    assert gone == []  # an ended hold is not idle now, though seen at the last ticks
+    events = list(Event.objects.order_by("epoch").values_list("kind", "epoch"))
+    assert events == [(IDLE_HELD, NOW + 60), (IDLE_HELD_ENDED, left), (IDLE_HELD, NOW + 150)]
+    hold = Hold.objects.get()
+    back = left + 20  # the first tick back, less its interval
+    assert (hold.held_since, hold.idle_since, hold.ended_epoch) == (back, back, None)
+    assert (hold.last_epoch, hold.memory_mb, hold.idle_event_sent) == (NOW + 150, 300, True)
+    idle = idle_now(minutes=1, now=script.epoch)["gpus"]
+    assert [(g["user"], g["idle_since"]) for g in idle] == [("alice", iso(back))]
+
+
+def test_an_ended_hold_stays_ended_when_a_second_recorder_writes_an_older_tick() -> None:
+    def tick(epoch: int, users: list[str]) -> None:
+        processes = [{"gpu_index": 0, "pid": 1, "username": u, "used_memory_mb": 1} for u in users]
+        devices = [{"index": 0, "uuid": "GPU-0", "utilization_percent": 0}]
+        write_usage(
+            TickContext(
+                host="node-1",
+                epoch=epoch,
+                interval=10,
+                devices={"devices": devices, "count": 1},
+                driver=None,
+                processes={"processes": processes, "count": len(users), "gpu_errors": {}},
+            ),
+            "default",
+        )
+
+    tick(NOW, ["alice"])
+    tick(NOW + 20, [])  # alice left (the tick at NOW + 10 was missed)
+    tick(NOW + 10, ["alice"])  # another recorder of the host, late: changes no hold
+
+    assert list(Hold.objects.values_list("last_epoch", "ended_epoch")) == [(NOW, NOW + 20)]
 
 
 @override_settings(GPU_MONITOR={"USAGE_IDLE_MINUTES": 1})
@@ -296,7 +357,24 @@ def test_retention_deletes_rows_of_periods_older_than_usage_retention(script: Sc
         line = prune_usage(NOW + 86400 + 300, "default")
 
     assert list(Usage.objects.values_list("period", flat=True)) == [NOW + 300]
-    assert line == "usage: deleted 1 row(s) and 0 hold(s) older than 1 day(s)"
+    assert line == "usage: deleted 1 row(s) and 0 hold(s) older than 1 day(s), 0 ended hold(s)"
+
+
+def test_retention_deletes_the_ended_holds_and_the_holds_not_seen_since(script: Script) -> None:
+    script.users[0] = [("alice", 100), ("bob", 100)]
+    script.tick()
+    script.users[0] = [("bob", 100)]
+    script.tick()  # alice's hold ends (the recorder marks it, it cannot delete)
+    Hold.objects.create(
+        host="node-0", gpu_uuid="GPU-x", gpu_index=0, user="carol", held_since=NOW - 86400,
+        last_epoch=NOW - 86400 - 10, interval_seconds=10,
+    )  # fmt: skip  # a host that stopped recording a day ago
+
+    with override_settings(GPU_MONITOR={"USAGE_RETENTION": 1}):
+        line = prune_usage(NOW + 20, "default")
+
+    assert list(Hold.objects.values_list("user", "ended_epoch")) == [("bob", None)]
+    assert line == "usage: deleted 0 row(s) and 1 hold(s) older than 1 day(s), 1 ended hold(s)"
 
 
 def test_the_models_match_the_migrations() -> None:
@@ -374,7 +452,8 @@ def test_gpu_history_maintain_prunes_usage_rows_past_usage_retention() -> None:
 
     call_command("gpu_history_maintain", stdout=out)
 
-    assert "usage: deleted 1 row(s) and 0 hold(s) older than 400 day(s)" in out.getvalue()
+    said = "usage: deleted 1 row(s) and 0 hold(s) older than 400 day(s), 0 ended hold(s)"
+    assert said in out.getvalue()
     assert list(Usage.objects.values_list("period", flat=True)) == [now - 399 * 86400]
 
 
@@ -383,8 +462,9 @@ def test_a_tick_without_processes_ends_every_hold_and_adds_nothing(script: Scrip
     script.tick()
     script.users.clear()
     script.tick()
+    script.tick()  # an ended hold stays ended
 
-    assert not Hold.objects.exists()
+    assert list(Hold.objects.values_list("ended_epoch", flat=True)) == [NOW + 20]
     assert Usage.objects.get().seconds_held == 10
     assert str(Usage.objects.get()) == f"alice on node-1 GPU 0 from {NOW}"
 
