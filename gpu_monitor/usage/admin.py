@@ -21,6 +21,14 @@ class UsageAdmin(ReadOnlyAdmin):
 class HoldAdmin(ReadOnlyAdmin):
     """Who holds which GPU now, and since when it is idle."""
 
-    list_display = ("host", "gpu_index", "user", "held_since", "idle_since", "last_epoch")
+    list_display = (
+        "host",
+        "gpu_index",
+        "user",
+        "held_since",
+        "idle_since",
+        "last_epoch",
+        "ended_epoch",
+    )
     search_fields = ("user", "host")
     ordering = ("host", "gpu_index", "user")
