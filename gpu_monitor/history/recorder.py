@@ -6,9 +6,11 @@ hangs (a frozen server, a lock) delays no tick and no SIGTERM. The writer thread
 the buffered ticks oldest first, each in one transaction (a process killed mid-tick
 leaves no partial tick), then rolls up and prunes. While the database is unreachable,
 ticks wait in the buffer (``HISTORY_BUFFER_TICKS`` of them; beyond that the oldest are
-dropped and counted). A database error is either an outage (retried at the next tick)
-or permanent (a missing table, a value the column refuses): the recorder then stops and
-says what to do. A third thread waits for XID errors where NVML can deliver them.
+dropped and counted). A connection that worked and that the server has ended since is
+replaced at once, within the write. Any other database error is either an outage
+(retried at the next tick) or permanent (a missing table, a value the column refuses):
+the recorder then stops and says what to do. A third thread waits for XID errors where
+NVML can deliver them.
 
 Events are worked out by the writer, against what the database last recorded for the
 host (read before the first write), so that a restart neither repeats a ``gpu_lost``
@@ -32,7 +34,9 @@ from django.db import (
     DatabaseError,
     DataError,
     IntegrityError,
+    InterfaceError,
     NotSupportedError,
+    OperationalError,
     ProgrammingError,
     connections,
     router,
@@ -67,6 +71,14 @@ XID_RETRY_S = 60.0  # how often to try registering again where NVML could not
 # a connection attempt, or a statement (a lock held elsewhere), costs at most this long.
 CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_S = 30
+# A connection that dies silently (a host powered off, a failover, a NAT entry gone) fails
+# within KEEPALIVES_IDLE_S + KEEPALIVES_INTERVAL_S * KEEPALIVES_COUNT seconds when idle,
+# and within TCP_USER_TIMEOUT_S of data left unacknowledged, not after the kernel's
+# retransmissions (about 15 minutes). libpq ignores them on a Unix socket.
+KEEPALIVES_IDLE_S = 10
+KEEPALIVES_INTERVAL_S = 5
+KEEPALIVES_COUNT = 3
+TCP_USER_TIMEOUT_S = KEEPALIVES_IDLE_S + KEEPALIVES_INTERVAL_S * KEEPALIVES_COUNT
 STALLED_AFTER_S = 10.0  # a write that has not returned by then: the database is not answering
 # After stop(): time left to the writer, then leave whatever it does. Less than the 1 s
 # promised for SIGTERM, since the interpreter's own exit follows.
@@ -108,6 +120,18 @@ class PermanentDatabaseError(Exception):
 
 def moment(epoch: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
+
+
+def writer_options() -> dict[str, int]:
+    """The libpq options of the writer's connection, under the project's own ``OPTIONS``."""
+    return {
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "keepalives": 1,
+        "keepalives_idle": KEEPALIVES_IDLE_S,
+        "keepalives_interval": KEEPALIVES_INTERVAL_S,
+        "keepalives_count": KEEPALIVES_COUNT,
+        "tcp_user_timeout": TCP_USER_TIMEOUT_S * 1000,
+    }
 
 
 def describe_permanent(exc: DatabaseError) -> str | None:
@@ -160,6 +184,9 @@ class Recorder:
         self.last_error = ""  # the reason of the last outage
         self.writing_since: float | None = None  # monotonic start of the write in flight
         self.writer_db: BaseDatabaseWrapper | None = None  # the writer thread's connection
+        # The DB-API connection under ``db`` that completed the last write: one that fails
+        # later was ended by the server (see ``connection_lost``).
+        self.served: Any = None
         self.xid_queue: queue.Queue[XidEvent] = queue.Queue()
         self.uuids: dict[int, str] = {}  # the last known UUID of each index (sampling)
         # The writer's: what the database holds, read before the first write.
@@ -390,12 +417,12 @@ class Recorder:
     def write_until_finished(self) -> None:
         """Thread: write whenever a tick waits, until the sampling is over, then try once
         more. Its own connection gives up on a connection attempt after
-        CONNECT_TIMEOUT_S (unless the project set connect_timeout) and on a statement
-        after STATEMENT_TIMEOUT_S."""
+        CONNECT_TIMEOUT_S, on a silently dead TCP connection after TCP_USER_TIMEOUT_S or
+        its keepalives (unless the project's OPTIONS set them), and on a statement after
+        STATEMENT_TIMEOUT_S."""
         db = self.writer_db = self.db
         if db.vendor == "postgresql":
-            options = dict(db.settings_dict.get("OPTIONS") or {})
-            options.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+            options = {**writer_options(), **(db.settings_dict.get("OPTIONS") or {})}
             db.settings_dict = {**db.settings_dict, "OPTIONS": options}
         try:
             while self.failure is None:
@@ -414,22 +441,23 @@ class Recorder:
         if self.failure is not None:
             return
         self.writing_since = time.monotonic()
-        epoch, written = None, 0
+        opened = self.db.connection  # None: this write opens one
         try:
-            if not self.reconciled:
-                self.recorded, self.dirty_from = self.read_recorded()
-                self.reconciled = True
-            while (tick := self.oldest()) is not None:
-                self.write_tick(tick)
-                epoch, written = tick.epoch, written + 1
-            if epoch is not None:
-                self.roll_up(epoch)
-                if (
-                    self.retention_s is not None
-                    and epoch - self.last_retention >= RETENTION_EVERY_S
-                ):
-                    self.last_retention = epoch
-                    self.prune(epoch - self.retention_s)
+            try:
+                written = self.write_buffered()
+            except (OperationalError, InterfaceError) as exc:
+                if not self.connection_lost(opened):
+                    raise
+                # Not an outage yet: the server ended a connection that worked
+                # (pg_terminate_backend, idle_session_timeout, a pooler's restart, a
+                # failover). Once more on a new one, at this tick; a second failure is.
+                logger.info(
+                    "Database connection lost (%s): writing again on a new one",
+                    str(exc).strip(),
+                )
+                self.close_connection()
+                written = self.write_buffered()
+            self.served = self.db.connection
         except DatabaseError as exc:
             self.database_error(exc)
         else:
@@ -439,6 +467,23 @@ class Recorder:
                 logger.warning("Database reachable again: %d buffered tick(s) written", written)
         finally:
             self.writing_since = None
+
+    def write_buffered(self) -> int:
+        """Write the buffered ticks oldest first, then roll up and prune after the last;
+        how many ticks were written."""
+        if not self.reconciled:
+            self.recorded, self.dirty_from = self.read_recorded()
+            self.reconciled = True
+        epoch, written = None, 0
+        while (tick := self.oldest()) is not None:
+            self.write_tick(tick)
+            epoch, written = tick.epoch, written + 1
+        if epoch is not None:
+            self.roll_up(epoch)
+            if self.retention_s is not None and epoch - self.last_retention >= RETENTION_EVERY_S:
+                self.last_retention = epoch
+                self.prune(epoch - self.retention_s)
+        return written
 
     def oldest(self) -> Tick | None:
         with self.lock:
@@ -546,8 +591,19 @@ class Recorder:
             self.stop()
         else:
             self.outage(str(exc).strip())
+        self.close_connection()  # the next try opens a new connection
+
+    def connection_lost(self, opened: Any) -> bool:
+        """Whether the connection a failed write started on, ``opened``, served the last
+        write and is now gone: Django closed it (its rollback failed) or it no longer
+        answers. Anything else (no connection yet, a statement timeout) is an outage."""
+        if opened is None or opened is not self.served:
+            return False
+        return self.db.connection is not opened or not self.db.is_usable()
+
+    def close_connection(self) -> None:
         try:
-            self.db.close()  # the next try opens a new connection
+            self.db.close()
         except DatabaseError:
             logger.debug("Closing the broken connection failed too", exc_info=True)
 
