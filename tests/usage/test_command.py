@@ -276,6 +276,7 @@ def test_idle_json_is_byte_for_byte_the_body_of_get_usage_idle(
         (["--by", "team"], "argument --by: invalid choice: 'team'"),
         (["--idle", "0"], "argument --idle: a whole number of minutes from 1 to 10080, not '0'"),
         (["--idle", "10081"], "argument --idle: a whole number of minutes from 1 to 10080"),
+        (["--idle", "9" * 5000], "argument --idle: a whole number of minutes from 1 to 10080"),
         (["--json", "--csv"], "argument --csv: not allowed with argument --json"),
         (["--since", "1d", "--until", "2d"], "--since must be before --until"),
         (["--idle", "--by", "host"], "--idle lists the GPUs held idle now"),

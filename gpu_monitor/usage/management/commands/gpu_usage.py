@@ -19,7 +19,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
 
 from gpu_monitor.history.views import MAX_HOST_LENGTH
-from gpu_monitor.params import SECONDS_PER_UNIT, parse_time, shown
+from gpu_monitor.params import SECONDS_PER_UNIT, parse_time, shown, whole_number
 from gpu_monitor.usage.models import MAX_USER_LENGTH
 from gpu_monitor.usage.report import idle_now, usage_report
 from gpu_monitor.usage.types import BY
@@ -121,11 +121,13 @@ def name_argument(limit: int) -> Callable[[str], str]:
 
 
 def idle_minutes(text: str) -> int:
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_IDLE_MINUTES):
+    """An argparse type: minutes as ``GET usage/idle`` takes them, 1 to 10080."""
+    minutes = whole_number(text)
+    if minutes is None or not 1 <= minutes <= MAX_IDLE_MINUTES:
         raise argparse.ArgumentTypeError(
             f"a whole number of minutes from 1 to {MAX_IDLE_MINUTES}, not {shown(text)}"
         )
-    return int(text)
+    return minutes
 
 
 def width(text: str) -> int:
