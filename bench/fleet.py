@@ -279,8 +279,12 @@ def tick_of(template: Any, h: int, epoch: int) -> Any:
     return tick
 
 
-def ingest_worker(worker: int, workers: int, hosts: int, seconds: int, interval: int) -> None:
-    """A worker process: its hosts' recorders write their ticks on schedule; says
+def ingest_worker(
+    worker: int, workers: int, hosts: int, seconds: int, interval: int, aligned: bool
+) -> None:
+    """A worker process: its hosts' recorders write their ticks on schedule (``aligned``:
+    every host at the start of the interval, as wall-clock ticks with synchronised
+    clocks would; else host ``h`` at ``h / hosts`` of it); says
     "ready", reads the start time on stdin, prints its measurements as JSON."""
     from gpu_monitor.history.recorder import Recorder
     from gpu_monitor.manager import GPUManager
@@ -307,7 +311,7 @@ def ingest_worker(worker: int, workers: int, hosts: int, seconds: int, interval:
     for n in range(seconds // interval):
         epoch = start + n * interval
         for h, recorder in mine:
-            due = epoch + interval * h / hosts
+            due = epoch if aligned else epoch + interval * h / hosts
             wait = due - time.time()
             if wait > 0:
                 time.sleep(wait)
@@ -349,13 +353,15 @@ def timed(function: Any, into: list[float]) -> Any:
     return call
 
 
-def ingest(db: str, workers: int, hosts: int, seconds: int, interval: int) -> dict[str, Any]:
+def ingest(
+    db: str, workers: int, hosts: int, seconds: int, interval: int, aligned: bool
+) -> dict[str, Any]:
     """Start the workers, give them one start time once all are ready, gather."""
     command = [sys.executable, __file__, "--db", db, "--hosts", str(hosts)]
     command += ["--seconds", str(seconds), "--interval", str(interval)]
     processes = [
         subprocess.Popen(
-            [*command, "--ingest-worker", f"{k}/{workers}"],
+            [*command, "--ingest-worker", f"{k}/{workers}", *(["--aligned"] if aligned else [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -697,7 +703,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         with connections[alias].cursor() as cursor:
             cursor.execute("ANALYZE")
         connections[alias].close()  # the workers begin with the server to themselves
-    results.update(ingest(args.db, args.workers, args.hosts, args.seconds, args.interval))
+    results.update(
+        ingest(args.db, args.workers, args.hosts, args.seconds, args.interval, args.aligned)
+    )
     results.update(get_hosts(args.rounds, args.profile))
     results.update(history(start, end, args.rounds))
     results.update(sizes("single"))
@@ -709,7 +717,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         results["fleet_rollups"] = cursor.fetchone()[0]
     results.update(retention(start))
     results.update(hosts=args.hosts, days=args.days, other_gpus=args.other_gpus)
-    results.update(workers=args.workers, interval=args.interval)
+    results.update(workers=args.workers, interval=args.interval, aligned=args.aligned)
     return results
 
 
@@ -764,7 +772,8 @@ def table(r: dict[str, Any]) -> str:
     rows = [
         (
             "hosts x GPUs, interval; ingest workers",
-            f"{r['hosts']:,} x {GPUS}, {r['interval']} s; {r['workers']} processes",
+            f"{r['hosts']:,} x {GPUS}, {r['interval']} s; {r['workers']} processes"
+            + ("; ticks aligned" if r["aligned"] else ""),
         ),
         (
             "ingest: ticks written in s (ticks/s; samples/s)",
@@ -854,6 +863,11 @@ def main() -> None:
     parser.add_argument(
         "--interval", type=int, default=INTERVAL, help=f"ingest interval s (default {INTERVAL})"
     )
+    parser.add_argument(
+        "--aligned",
+        action="store_true",
+        help="every host's tick due at the start of the interval (default: spread over it)",
+    )
     parser.add_argument("--hosts", type=int, help=f"hosts (default {HOSTS})")
     parser.add_argument("--days", type=float, help=f"days of history (default {DAYS})")
     parser.add_argument(
@@ -875,7 +889,7 @@ def main() -> None:
         configure(args.db)
     if args.ingest_worker:
         worker, workers = map(int, args.ingest_worker.split("/"))
-        ingest_worker(worker, workers, args.hosts, args.seconds, args.interval)
+        ingest_worker(worker, workers, args.hosts, args.seconds, args.interval, args.aligned)
         return
     if args.measure:
         print(json.dumps(measure(args), default=float))
@@ -884,6 +898,7 @@ def main() -> None:
     passed += [str(args.days), "--other-gpus", str(args.other_gpus), "--workers"]
     passed += [str(args.workers), "--rounds", str(args.rounds), "--label", args.label]
     passed += ["--interval", str(args.interval)]
+    passed += ["--aligned"] if args.aligned else []
     passed += ["--profile"] if args.profile else []
     if args.smoke:
         with tempfile.TemporaryDirectory() as tmp:
