@@ -135,6 +135,7 @@ def test_bars_table_windows_and_idle_list_follow_the_api(
     assert idle.nth(0).locator(".gpu").text_content() == "GPU 2 · node-1"
     assert idle.nth(0).locator(".since").text_content().endswith("(3 h 00 min)")
     assert idle.nth(1).locator(".memory").text_content() == "40960 MiB"
+    assert "alert" in (page.locator("#idle-panel").get_attribute("class") or "")
     top = page.locator(".idle-held").bounding_box()
     chart = page.locator("#bars").bounding_box()
     assert top and chart and top["y"] < chart["y"]
@@ -191,6 +192,26 @@ def test_bars_table_windows_and_idle_list_follow_the_api(
     page.wait_for_selector("#api-error:not([hidden])", timeout=10_000)
     assert page.locator("#api-error").text_content().startswith("Cannot read GPU usage (")
     assert shown_rows(page)[0][0] == "alice"
+
+
+def test_without_usage_the_page_says_so(tmp_path: Path, page: Page) -> None:
+    empty = Server(tmp_path, scenario="healthy", settings="tests.e2e.settings_open_processes")
+    try:
+        page.goto(f"{empty.url}/api/gpu/usage/")
+        page.wait_for_function(
+            "document.getElementById('updated').textContent.startsWith('Updated')"
+        )
+        assert page.locator("#bars-none").is_visible()
+        assert page.locator("#bars-none").text_content() == "No GPU was held in this window."
+        assert page.locator("#idle-none").is_visible()
+        assert page.locator("#table-panel").is_hidden()
+        assert "alert" not in (page.locator("#idle-panel").get_attribute("class") or "")
+        assert page.locator("#api-error").is_hidden()
+        page.emulate_media(color_scheme="dark")
+        shots = Path(os.environ.get("GPU_MONITOR_SCREENSHOT_DIR", tmp_path))
+        page.screenshot(path=str(shots / "usage-empty-dark.png"), full_page=True)
+    finally:
+        empty.stop()
 
 
 def test_a_program_at_the_same_url_gets_json(server: Server) -> None:

@@ -62,6 +62,7 @@
     });
     $("idle").replaceChildren(...items);
     $("idle-none").hidden = items.length > 0;
+    $("idle-panel").classList.toggle("alert", items.length > 0);
   }
 
   function fillBars(rows) {
@@ -109,7 +110,7 @@
   function fillTable(report) {
     $("rows").replaceChildren(...report.rows.map((r) => cells(r, who(r.user), "td")));
     $("total").replaceChildren(...(report.rows.length ? [cells(report.total, "Total", "th")] : []));
-    $("table").hidden = report.rows.length === 0;
+    $("table-panel").hidden = report.rows.length === 0; // the bars say "no GPU was held"
   }
 
   async function refresh() {
