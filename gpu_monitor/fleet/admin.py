@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.history.admin import ReadOnlyAdmin
@@ -10,8 +13,15 @@ from gpu_monitor.history.admin import ReadOnlyAdmin
 
 @admin.register(HostState)
 class HostStateAdmin(ReadOnlyAdmin):
-    """Hosts and the time of their last tick; written by gpu_record only."""
+    """Hosts and the time of their last tick; written by gpu_record only.
+
+    A host that is retired stays "down" (and its alert fires) while its row is there:
+    the one edit allowed here is deleting the row, to whoever may delete host states.
+    """
 
     list_display = ("host", "timestamp", "interval_seconds")
     search_fields = ("host",)
     ordering = ("host",)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return admin.ModelAdmin.has_delete_permission(self, request, obj)

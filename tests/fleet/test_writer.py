@@ -193,21 +193,32 @@ def test_gpu_record_processes_records_them_in_the_host_row(fake_nvml: ModuleType
     assert rows["node-8"] is None
 
 
-def test_the_admin_lists_hosts_and_changes_nothing(
-    record: Callable[..., Recorder], admin_client: Client
+def test_the_admin_lists_hosts_and_only_deletes_a_retired_one(
+    record: Callable[..., Recorder], admin_client: Client, client: Client
 ) -> None:
     record("node-1")
+    record("old-node")
 
     page = admin_client.get("/admin/gpu_monitor_fleet/hoststate/")
 
     assert page.status_code == 200
     assert b"node-1" in page.content
-    state = HostState.objects.get()
+    retired = HostState.objects.get(host="old-node")
     assert admin_client.get("/admin/gpu_monitor_fleet/hoststate/add/").status_code == 403
-    assert (
-        admin_client.post(f"/admin/gpu_monitor_fleet/hoststate/{state.pk}/delete/").status_code
-        == 403
+    change = admin_client.post(
+        f"/admin/gpu_monitor_fleet/hoststate/{retired.pk}/change/", {"host": "renamed"}
     )
+    assert change.status_code == 403
+    # A retired host would stay "down" (and its alert firing) while its row is there.
+    deleted = admin_client.post(
+        f"/admin/gpu_monitor_fleet/hoststate/{retired.pk}/delete/", {"post": "yes"}
+    )
+    assert deleted.status_code == 302
+    assert list(HostState.objects.values_list("host", flat=True)) == ["node-1"]
+    # Someone who is not staff is sent to the login page, and nothing is deleted.
+    kept = HostState.objects.get()
+    client.post(f"/admin/gpu_monitor_fleet/hoststate/{kept.pk}/delete/", {"post": "yes"})
+    assert HostState.objects.count() == 1
 
 
 def test_the_fleet_without_the_history_says_what_to_install(
