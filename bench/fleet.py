@@ -597,7 +597,8 @@ def history(since: int, until: int, rounds: int) -> dict[str, Any]:
     fleet, single = on("default"), on("single")
     answer = json.loads(fleet())
     assert answer == json.loads(single()), "the history differs between the databases"
-    assert answer["series"] and answer["series"][0]["utilization_percent"][-1] is not None
+    assert answer["series"], f"no series: {str(answer)[:300]}"
+    assert answer["series"][0]["utilization_percent"][-1] is not None, str(answer)[-300:]
     times = interleaved({"fleet": fleet, "single": single}, rounds)
     return {
         "history_fleet_p50": statistics.median(times["fleet"]),
