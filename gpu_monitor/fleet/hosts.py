@@ -78,11 +78,18 @@ def device_of(data: dict[str, Any]) -> GPUDevice:
     return GPUDevice(**{k: v for k, v in data.items() if k in DEVICE_FIELDS})
 
 
+GPU_UNAVAILABLE = "gpu_unavailable"  # a GPU that did not answer (the health check fails too)
+
+
 def problems_of(devices: list[dict[str, Any]]) -> list[HostProblem]:
-    """One entry per GPU and condition, as the health check defines them."""
+    """One entry per GPU and condition, as the health check defines them: a GPU that
+    does not answer (lost, fallen off the bus), then its signs of failing hardware."""
     found = []
     for data in devices:
         device = device_of(data)
+        if not device.is_available:
+            reason = device.error_message or "the GPU does not answer"
+            found.append(HostProblem(device.index, GPU_UNAVAILABLE, reason))
         for problem in hardware_problems(device):
             found.append(HostProblem(device.index, problem.kind, problem.message))
     return found

@@ -80,6 +80,23 @@ def test_problems_are_one_entry_per_gpu_and_condition(
     ]
 
 
+def test_a_gpu_that_does_not_answer_is_a_problem_as_the_health_check_says(
+    fake_nvml: ModuleType, record: Record, clock: Clock
+) -> None:
+    # The health check fails on a lost GPU: GET hosts?problem=1 must find its host.
+    fake_nvml.configure(gpus=2, scenario="lost")
+    record("node-lost")
+    fake_nvml.configure(gpus=2)
+    record("node-fine")
+
+    (host,) = results("hosts?problem=1")
+
+    assert host["host"] == "node-lost"
+    assert host["problems"] == [
+        {"gpu_index": 1, "kind": "gpu_unavailable", "message": "GPU is lost"}
+    ]
+
+
 def test_xid_24h_counts_the_hosts_xids_of_the_last_day(record: Record, clock: Clock) -> None:
     record("node-1")
     record("node-2")
