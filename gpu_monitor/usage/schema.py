@@ -84,7 +84,7 @@ def usage_docs() -> dict[str, Any]:
         "held by both (shared_gpu_hours says how long). idle: the GPU's utilisation at or "
         f"below USAGE_IDLE_PERCENT. {PERMISSIONS}",
         "parameters": [
-            time_query("since", "default: 7 days before until"),
+            time_query("since", "default: 7 days before until; must be before until (400)"),
             time_query("until", "default: now"),
             query(
                 "by",

@@ -20,7 +20,7 @@ from schemathesis.config import SchemathesisConfig
 
 # Every check is on. Exceptions, each scoped to its operations: the driver endpoint
 # answers 503 by design (documented in the schema) when NVML is not available; history
-# answers a documented 400 when ``since`` is not before ``until``, a relation between
+# and usage answer a documented 400 when ``since`` is not before ``until``, a relation between
 # two parameters that no OpenAPI schema can state (each alone is described exactly:
 # events has no exception).
 CONFIG = SchemathesisConfig.from_dict(
@@ -34,6 +34,14 @@ CONFIG = SchemathesisConfig.from_dict(
             },
             {
                 "include-path": "/api/gpu/history/",
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": ["2xx", "400", "401", "403", "404"]
+                    }
+                },
+            },
+            {
+                "include-path": "/api/gpu/usage/",
                 "checks": {
                     "positive_data_acceptance": {
                         "expected-statuses": ["2xx", "400", "401", "403", "404"]
