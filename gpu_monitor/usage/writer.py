@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,8 @@ IDLE_HELD_ENDED = Event.Kind.IDLE_HELD_ENDED
 # A hold whose latest tick is more than this many intervals old is over (the recorder
 # was down): a new one starts, and its idle run with it.
 GAP_INTERVALS = 3
+# Parameters in one statement where the backend states no limit (PostgreSQL's).
+MAX_PARAMS = 65535
 
 
 def uid_owner(pid: int) -> str | None:
@@ -130,6 +132,7 @@ COLUMNS = (
     "first_epoch",
     "last_epoch",
 )
+USAGE_KEY = (0, 1, 3, 4)  # host, gpu_uuid, user, period: the unique key's places
 ADDED = (
     "seconds_held",
     "idle_seconds",
@@ -140,11 +143,12 @@ ADDED = (
 )
 
 
-@functools.cache  # per database alias: its backend's quoting
-def upsert_sql(using: str) -> str:
-    """INSERT ... ON CONFLICT DO UPDATE adding the tick to the period's row (SQLite 3.24+
-    and PostgreSQL). The WHERE makes a tick count once: a tick at or before the row's
-    last one (written by a second recorder of the host) changes nothing."""
+@functools.lru_cache(maxsize=256)  # per database alias (its quoting) and row count
+def upsert_sql(using: str, rows: int = 1) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE adding the tick to the periods' rows, ``rows``
+    of them in one statement (SQLite 3.24+ and PostgreSQL). The WHERE makes a tick count
+    once: a tick at or before the row's last one (written by a second recorder of the
+    host) changes nothing."""
     q = connections[using].ops.quote_name
     table = q(Usage._meta.db_table)
     names = [q(c) for c in COLUMNS]  # the fields' names are their columns'
@@ -152,7 +156,7 @@ def upsert_sql(using: str) -> str:
     added = [f"{q(c)} = {table}.{q(c)} + EXCLUDED.{q(c)}" for c in ADDED]
     m, last = q("max_memory_mb"), q("last_epoch")
     return (
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES {placeholders(len(names), rows)} "
         f"ON CONFLICT ({key}) DO UPDATE SET {', '.join(added)}, "
         f"{q('gpu_index')} = EXCLUDED.{q('gpu_index')}, "
         f"{m} = CASE WHEN EXCLUDED.{m} > {table}.{m} THEN EXCLUDED.{m} ELSE {table}.{m} END, "
@@ -181,13 +185,45 @@ def usage_values(context: TickContext, held: Held) -> tuple[Any, ...]:
     )
 
 
+def placeholders(columns: int, rows: int) -> str:
+    row = f"({', '.join(['%s'] * columns)})"
+    return ", ".join([row] * rows)
+
+
+def upsert(
+    using: str, sql: Callable[[str, int], str], rows: list[tuple[Any, ...]], key: tuple[int, ...]
+) -> None:
+    """Run ``sql(using, n)`` on ``rows`` in as few statements as the database's limit on
+    parameters allows (one for up to 71 holders on SQLite): a round trip per statement,
+    not per row. Where two rows have one key (their values at the places ``key`` names;
+    NVML gives no two GPUs one UUID) the rows are written one statement each, in order:
+    one statement cannot upsert a row twice."""
+    if not rows:
+        return
+    with connections[using].cursor() as cursor:
+        if repeated(rows, key):
+            cursor.executemany(sql(using, 1), rows)
+            return
+        size = batch_size(using, rows)
+        for start in range(0, len(rows), size):
+            batch = rows[start : start + size]
+            cursor.execute(sql(using, len(batch)), [value for row in batch for value in row])
+
+
+def repeated(rows: list[tuple[Any, ...]], key: tuple[int, ...]) -> bool:
+    return len({tuple(row[i] for i in key) for row in rows}) < len(rows)
+
+
+def batch_size(using: str, rows: list[tuple[Any, ...]]) -> int:
+    """How many of ``rows`` one statement can take."""
+    limit = connections[using].features.max_query_params or MAX_PARAMS
+    return max(1, (limit - 1) // len(rows[0]))  # 1: room for the holds' read's host
+
+
 def write_usage(context: TickContext, using: str) -> None:
     """Add the tick to the usage rows and the holds, in the tick's transaction."""
     found = holders(context)
-    if found:
-        with connections[using].cursor() as cursor:
-            cursor.executemany(upsert_sql(using), [usage_values(context, h) for h in found])
-    update_holds(context, found, using)
+    update_holds(context, found, [usage_values(context, h) for h in found], using)
 
 
 @dataclass
@@ -230,6 +266,7 @@ HOLD_COLUMNS = (
     "idle_event_sent",
     "ended_epoch",
 )
+HOLD_KEY = (0, 1, 2)  # host, gpu_uuid, user
 
 
 @functools.cache
@@ -240,27 +277,50 @@ def holds_sql(using: str) -> str:
     return f"SELECT {columns} FROM {q(Hold._meta.db_table)} WHERE {q('host')} = %s"
 
 
-@functools.cache
-def hold_sql(using: str) -> str:
-    """INSERT ... ON CONFLICT DO UPDATE of a hold by its unique key (a user back on a
-    GPU starts a new hold in the row of the one that ended)."""
+@functools.lru_cache(maxsize=256)
+def hold_sql(using: str, rows: int = 1) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE of ``rows`` holds by their unique key (a user
+    back on a GPU starts a new hold in the row of the one that ended)."""
     q = connections[using].ops.quote_name
     names = [q(c) for c in HOLD_COLUMNS]
     key = ", ".join(q(c) for c in ("host", "gpu_uuid", "user"))
     updated = ", ".join(f"{name} = EXCLUDED.{name}" for name in names[3:])
     return (
         f"INSERT INTO {q(Hold._meta.db_table)} ({', '.join(names)}) "
-        f"VALUES ({', '.join(['%s'] * len(names))}) ON CONFLICT ({key}) DO UPDATE SET {updated}"
+        f"VALUES {placeholders(len(names), rows)} ON CONFLICT ({key}) DO UPDATE SET {updated}"
     )
 
 
-def update_holds(context: TickContext, found: list[Held], using: str) -> None:
-    """Continue, start and end the host's holds; write the idle episodes' events. Reads,
-    inserts and updates only (a hold ends by an UPDATE of ``ended_epoch``)."""
-    epoch, interval = context.epoch, context.interval
+def read_holds(
+    context: TickContext, usage: list[tuple[Any, ...]], using: str
+) -> dict[tuple[str, str], HoldState]:
+    """Upsert the tick's period rows (``usage``), then read the host's holds: in one
+    statement on PostgreSQL (a data-modifying WITH runs to its end whether the query
+    reads it or not; it writes another table than the query reads)."""
+    sql, params = holds_sql(using), [context.host]
+    if (
+        usage
+        and connections[using].vendor == "postgresql"
+        and not repeated(usage, USAGE_KEY)
+        and len(usage) <= batch_size(using, usage)
+    ):
+        sql = f"WITH added AS ({upsert_sql(using, len(usage))}) {sql}"
+        params = [value for row in usage for value in row] + params
+    else:
+        upsert(using, upsert_sql, usage, USAGE_KEY)
     with connections[using].cursor() as cursor:
-        cursor.execute(holds_sql(using), [context.host])
-        before = {(row[0], row[1]): HoldState(*row) for row in cursor.fetchall()}
+        cursor.execute(sql, params)
+        return {(row[0], row[1]): HoldState(*row) for row in cursor.fetchall()}
+
+
+def update_holds(
+    context: TickContext, found: list[Held], usage: list[tuple[Any, ...]], using: str
+) -> None:
+    """Add the tick to its period rows (``usage``); continue, start and end the host's
+    holds; write the idle episodes' events. Reads, inserts and updates only (a hold ends
+    by an UPDATE of ``ended_epoch``)."""
+    epoch, interval = context.epoch, context.interval
+    before = read_holds(context, usage, using)
     if any(max(h.last_epoch, h.ended_epoch or 0) >= epoch for h in before.values()):
         return  # a later tick is already written (a second recorder of this host)
     idle_after = conf.get("USAGE_IDLE_MINUTES") * 60
@@ -311,9 +371,7 @@ def update_holds(context: TickContext, found: list[Held], using: str) -> None:
             ended.setdefault(hold.gpu_index, []).append(hold)
     if gone:  # an UPDATE: the node's role cannot delete
         Hold.objects.using(using).filter(pk__in=[h.pk for h in gone]).update(ended_epoch=epoch)
-    if written:
-        with connections[using].cursor() as cursor:
-            cursor.executemany(hold_sql(using), written)
+    upsert(using, hold_sql, written, HOLD_KEY)
     if started or ended:
         events = [*idle_events(context, started, False), *idle_events(context, ended, True)]
         Event.objects.using(using).bulk_create(events, ignore_conflicts=True)

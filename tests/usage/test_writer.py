@@ -499,3 +499,40 @@ def test_a_uid_without_a_name_is_its_number(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(pwd, "getpwuid", no_name)
 
     assert uid_owner(os.getpid()) == str(os.getuid())
+
+
+def usage_statements(captured: list[dict[str, str]]) -> list[str]:
+    """The statements run on the usage tables and the events', one per execution
+    (Django logs an ``executemany`` once, as "N times: ...")."""
+    runs = []
+    for query in captured:
+        sql = query["sql"]
+        if "gpu_monitor_usage_" in sql or "gpu_monitor_history_event" in sql:
+            times = re.match(r"(\d+) times: ", sql)
+            runs += [sql[times.end() if times else 0 :]] * (int(times.group(1)) if times else 1)
+    return runs
+
+
+def test_a_tick_runs_three_usage_statements_two_on_postgresql_however_many_hold_gpus(
+    script: Script,
+) -> None:
+    # A round trip per statement: one upsert of the period rows, the holds' read and one
+    # upsert of the holds, whatever the number of holders; the UPDATE of ended holds and
+    # the events only at the ticks that have one.
+    script.users[0] = [("alice", 100), ("bob", 200)]
+    script.users[1] = [("carol", 300), ("alice", 50), ("dave", 10)]
+    script.tick()
+    with CaptureQueriesContext(connection) as queries:
+        script.tick()
+    steady = usage_statements(queries.captured_queries)
+    script.users[1] = [("carol", 300)]
+    with CaptureQueriesContext(connection) as queries:
+        script.tick()  # alice and dave left GPU 1: their holds end
+    ending = usage_statements(queries.captured_queries)
+
+    # PostgreSQL: the period rows' upsert is in the holds' read (WITH ... SELECT).
+    first = ["WITH"] if connection.vendor == "postgresql" else ["INSERT", "SELECT"]
+    assert [sql.split()[0] for sql in steady] == [*first, "INSERT"]
+    assert [sql.split()[0] for sql in ending] == [*first, "UPDATE", "INSERT"]
+    assert Usage.objects.filter(last_epoch=script.epoch).count() == 3
+    assert Hold.objects.filter(ended_epoch=script.epoch).count() == 2
