@@ -536,3 +536,50 @@ def test_a_tick_runs_three_usage_statements_two_on_postgresql_however_many_hold_
     assert [sql.split()[0] for sql in ending] == [*first, "UPDATE", "INSERT"]
     assert Usage.objects.filter(last_epoch=script.epoch).count() == 3
     assert Hold.objects.filter(ended_epoch=script.epoch).count() == 2
+
+
+def tick_of(epoch: int, devices: list[dict[str, object]], users: list[str]) -> TickContext:
+    processes = [
+        {"gpu_index": d["index"], "pid": 1, "username": user, "used_memory_mb": 1}
+        for d in devices
+        for user in users
+    ]
+    return TickContext(
+        host="node-1",
+        epoch=epoch,
+        interval=10,
+        devices={"devices": devices, "count": len(devices)},
+        driver=None,
+        processes={"processes": processes, "count": len(processes), "gpu_errors": {}},
+    )
+
+
+def test_more_holders_than_one_statement_takes_are_all_written() -> None:
+    # 200 users on one GPU: 2,800 parameters, past SQLite's 999: three statements there.
+    users = [f"user{n}" for n in range(200)]
+    devices: list[dict[str, object]] = [{"index": 0, "uuid": "GPU-0", "utilization_percent": 5}]
+
+    with CaptureQueriesContext(connection) as queries:
+        for tick in range(1, 3):
+            write_usage(tick_of(NOW + 10 * tick, devices, users), "default")
+
+    assert Usage.objects.count() == 200
+    assert set(Usage.objects.values_list("seconds_held", "shared_seconds")) == {(20, 20)}
+    assert Hold.objects.filter(last_epoch=NOW + 20, held_since=NOW).count() == 200
+    writes = [sql for sql in usage_statements(queries.captured_queries) if sql[:4] != "SELE"]
+    assert len(writes) == (4 if connection.vendor == "postgresql" else 12)  # 2 a tick on PG
+
+
+def test_two_gpus_with_one_uuid_are_written_row_by_row_as_before() -> None:
+    # Not something NVML does; a multi-row upsert cannot change one row twice, so these
+    # rows go one statement each: the second GPU's period row adds nothing (same tick),
+    # its hold is the one kept.
+    devices: list[dict[str, object]] = [
+        {"index": 0, "uuid": "GPU-0", "utilization_percent": 5},
+        {"index": 1, "uuid": "GPU-0", "utilization_percent": 5},
+    ]
+
+    write_usage(tick_of(NOW + 10, devices, ["alice"]), "default")
+
+    assert list(Usage.objects.values_list("gpu_index", "seconds_held")) == [(0, 10)]
+    assert list(Hold.objects.values_list("gpu_index", flat=True)) == [1]
