@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import datetime
 import re
+from typing import Any
 
 from rest_framework.exceptions import NotFound, ParseError
 
@@ -105,6 +107,23 @@ def parse_time(name: str, text: str | None, now: int, default: int) -> int:
         offset = int(digits[:2]) * 3600 + int(digits[2:] or 0) * 60
         offset = -offset if rest[0] == "-" else offset
     return calendar.timegm(tuple(fields)) - offset
+
+
+def parse_window(query: Any, now: int, default_span: int) -> tuple[int, int]:
+    """``?since=&until=`` of a query (a QueryDict) as Unix seconds: ``until`` default
+    ``now``, ``since`` default ``until - default_span``; a 400 naming ``since`` unless it
+    is before ``until`` (a relation no OpenAPI schema can state)."""
+    until = parse_time("until", query.get("until"), now, now)
+    since = parse_time("since", query.get("since"), now, until - default_span)
+    if since >= until:
+        raise ParseError(f"since: must be before until ({iso_time(since)} >= {iso_time(until)})")
+    return since, until
+
+
+def iso_time(epoch: int) -> str:
+    """Unix seconds as ISO 8601 in UTC with a Z (the API's times)."""
+    moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 # -- durations (command-line options) ---------------------------------------------------

@@ -36,7 +36,14 @@ from gpu_monitor.history.schema import events_docs, history_docs
 from gpu_monitor.history.serializers import EventSerializer, HistorySerializer
 from gpu_monitor.history.types import History, HistorySeries
 from gpu_monitor.manager import GPUNotFoundError, get_manager
-from gpu_monitor.params import UUID_PATTERN, parse_time, shown, whole_number
+from gpu_monitor.params import (
+    UUID_PATTERN,
+    iso_time,
+    parse_time,
+    parse_window,
+    shown,
+    whole_number,
+)
 from gpu_monitor.schema import document
 
 logger = logging.getLogger(__name__)
@@ -61,9 +68,7 @@ class HistoryAPIView(GPUMonitorAPIView):
         return super().handle_exception(exc)
 
 
-def iso(epoch: int) -> str:
-    moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
-    return moment.isoformat().replace("+00:00", "Z")
+iso = iso_time  # the API's times: ISO 8601 in UTC with a Z
 
 
 def host_of(request: Request) -> str:
@@ -177,10 +182,7 @@ class HistoryView(HistoryAPIView):
     def get(self, request: Request) -> Response:
         params = request.query_params
         now = int(time.time())
-        until = parse_time("until", params.get("until"), now, now)
-        since = parse_time("since", params.get("since"), now, until - DEFAULT_SPAN_S)
-        if since >= until:
-            raise ParseError(f"since: must be before until ({iso(since)} >= {iso(until)})")
+        since, until = parse_window(params, now, DEFAULT_SPAN_S)
         points_text = params.get("points")
         points = DEFAULT_POINTS if points_text is None else whole_number(points_text)
         if points is None or not 1 <= points <= MAX_POINTS:

@@ -12,8 +12,8 @@ from rest_framework.response import Response
 
 from gpu_monitor.api import ServiceUnavailable, instances
 from gpu_monitor.conf import conf
-from gpu_monitor.history.views import MAX_HOST_LENGTH, HistoryAPIView, iso
-from gpu_monitor.params import parse_time, shown, whole_number
+from gpu_monitor.history.views import MAX_HOST_LENGTH, HistoryAPIView
+from gpu_monitor.params import parse_window, shown, whole_number
 from gpu_monitor.schema import document
 from gpu_monitor.usage.models import MAX_USER_LENGTH
 from gpu_monitor.usage.report import idle_now, usage_report
@@ -88,10 +88,7 @@ class UsageView(UsageAPIView):
     def get(self, request: Request) -> Response:
         params = request.query_params
         now = int(time.time())
-        until = parse_time("until", params.get("until"), now, now)
-        since = parse_time("since", params.get("since"), now, until - DEFAULT_SPAN_S)
-        if since >= until:
-            raise ParseError(f"since: must be before until ({iso(since)} >= {iso(until)})")
+        since, until = parse_window(params, now, DEFAULT_SPAN_S)
         by = params.get("by") or "user"
         if by not in BY:
             raise ParseError(f"by: one of {', '.join(BY)}, not {shown(by)}")
