@@ -90,7 +90,9 @@ def grouped(
     keys = KEYS[by]
     extra = {"gpu_index": Max("gpu_index")} if by == "gpu" else {}
     query = rows.order_by().values(*keys).annotate(**SUMS, **extra)
-    return list(query.order_by("-held", *keys))
+    # Ties (equal GPU-hours) by name, and GPUs by host and index as nvidia-smi lists them.
+    tie = ("host", "gpu_index") if by == "gpu" else keys
+    return list(query.order_by("-held", *tie))
 
 
 def usage_report(

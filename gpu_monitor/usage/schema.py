@@ -113,7 +113,7 @@ def idle_docs() -> dict[str, Any]:
 
     from gpu_monitor.schema import common_responses, error_response
     from gpu_monitor.usage.serializers import IdleGPUsSerializer
-    from gpu_monitor.usage.views import DEFAULT_IDLE_MINUTES, MAX_IDLE_MINUTES
+    from gpu_monitor.usage.views import MAX_IDLE_MINUTES
 
     return {
         "summary": "The GPUs held idle now",
@@ -125,7 +125,8 @@ def idle_docs() -> dict[str, Any]:
                 "minutes",
                 {"type": "integer", "minimum": 1, "maximum": MAX_IDLE_MINUTES},
                 OpenApiParameter.QUERY,
-                description=f"idle for at least this long (default {DEFAULT_IDLE_MINUTES})",
+                description="idle for at least this long (default: the USAGE_IDLE_MINUTES setting, "
+                "60 unless set, as the idle_held events)",
             ),
             *name_queries(),
             OpenApiParameter("format", exclude=True),

@@ -22,7 +22,6 @@ from gpu_monitor.usage.types import BY
 
 logger = logging.getLogger(__name__)
 DEFAULT_SPAN_S = 7 * 86400
-DEFAULT_IDLE_MINUTES = 60
 MAX_IDLE_MINUTES = 10080  # a week
 
 
@@ -102,11 +101,11 @@ class UsageView(UsageAPIView):
 @document("usage_idle", idle_docs)
 class IdleView(UsageAPIView):
     """The GPUs held now by a user whose every sample of the last ``?minutes=`` (1 to
-    10080, default 60) was idle, optionally of one ``?host=``."""
+    10080, default ``USAGE_IDLE_MINUTES``: 60 unless set) was idle, optionally of one ``?host=``."""
 
     def get(self, request: Request) -> Response:
         text = request.query_params.get("minutes")
-        minutes = DEFAULT_IDLE_MINUTES if text is None else whole_number(text)
+        minutes = conf.get("USAGE_IDLE_MINUTES") if text is None else whole_number(text)
         if minutes is None or not 1 <= minutes <= MAX_IDLE_MINUTES:
             raise ParseError(
                 f"minutes: a whole number from 1 to {MAX_IDLE_MINUTES}, not {shown(text or '')}"

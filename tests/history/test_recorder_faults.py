@@ -216,10 +216,12 @@ def test_a_permanent_error_stops_a_running_recorder(
         raise DataError("value too long for type character varying(96)")
 
     monkeypatch.setattr(Recorder, "write_tick", refused)
-    recorder = make(interval=1, clock=itertools.count(1000, 1.0).__next__)
+    # The wall clock: a fake one that moves a second a call has the sampling thread tick
+    # without a pause, and under load it starved the writer past the join below.
+    recorder = make(interval=1, clock=time.time)
     runner = threading.Thread(target=recorder.run)
     runner.start()
-    runner.join(5)  # it stops by itself: no stop() from here
+    runner.join(15)  # it stops by itself (within about a second): no stop() from here
 
     assert not runner.is_alive()
     assert recorder.failure == (

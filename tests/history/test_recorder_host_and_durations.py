@@ -34,6 +34,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
         ("node\n7", "argument --host: --host must not contain a control character ('\\n')"),
         ("node\x007", "argument --host: --host must not contain a control character ('\\x00')"),
         ("node\x7f", "argument --host: --host must not contain a control character ('\\x7f')"),
+        (".", "argument --host: --host cannot be '.'"),
+        ("..", "argument --host: --host cannot be '..'"),
     ],
 )
 def test_a_host_the_fleet_urls_cannot_name_is_exit_2(

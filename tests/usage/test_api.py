@@ -118,6 +118,26 @@ def test_by_groups_the_rows_most_gpu_hours_first(
     assert [row["gpu_hours"] for row in rows] == [2.0, 1.0]
 
 
+def test_gpus_with_equal_hours_are_listed_by_host_and_index_as_nvidia_smi_lists_them(
+    admin_client: Client,
+) -> None:
+    # UUIDs sort in no useful order: GPU 0's may come after GPU 3's.
+    for gpu, uuid in [(0, "GPU-f"), (1, "GPU-a"), (2, "GPU-c"), (3, "GPU-b")]:
+        row = usage("alice", gpu=gpu)
+        Usage.objects.filter(pk=row.pk).update(gpu_uuid=uuid)
+    usage("bob", host="node-0", gpu=7)
+
+    rows = ok("usage?by=gpu", admin_client)["rows"]
+
+    assert [(r["host"], r["gpu_index"]) for r in rows] == [
+        ("node-0", 7),
+        ("node-1", 0),
+        ("node-1", 1),
+        ("node-1", 2),
+        ("node-1", 3),
+    ]
+
+
 def test_host_and_user_filter_the_rows(admin_client: Client) -> None:
     usage("alice", host="node-1")
     usage("alice", host="node-2", seconds_held=60)
@@ -329,3 +349,18 @@ def test_idle_held_is_listed_by_get_events_without_the_users_name(script: Script
     (event,) = response.json()["results"]
     assert (event["kind"], event["gpu_index"]) == ("idle_held", 0)
     assert "alice" not in response.content.decode()
+
+
+def test_idle_without_minutes_follows_the_usage_idle_minutes_setting(
+    admin_client: Client,
+) -> None:
+    # The same threshold as the idle_held events: a site that sets 30 minutes lists
+    # the GPUs held idle for 30 minutes without asking for them.
+    hold("alice", gpu=0, idle_for=3700)
+    hold("bob", gpu=1, idle_for=1900)
+
+    with override_settings(GPU_MONITOR={"USAGE_IDLE_MINUTES": 30}):
+        body = ok("usage/idle", admin_client)
+
+    assert body["minutes"] == 30
+    assert [gpu["user"] for gpu in body["gpus"]] == ["alice", "bob"]

@@ -363,3 +363,14 @@ def test_iso_times_of_the_report_are_the_apis(week: None) -> None:
     printed = json.loads(run(*WINDOW, "--json"))
 
     assert (printed["since"], printed["until"]) == (iso(SINCE), iso(UNTIL))
+
+
+def test_idle_without_minutes_follows_the_usage_idle_minutes_setting() -> None:
+    hold("alice", 90)
+    hold("bob", 40, gpu=1)
+
+    with override_settings(GPU_MONITOR={"USAGE_IDLE_MINUTES": 30}):
+        printed = json.loads(run("--idle", "--json"))
+
+    assert printed["minutes"] == 30
+    assert [g["user"] for g in printed["gpus"]] == ["alice", "bob"]

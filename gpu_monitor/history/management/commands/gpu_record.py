@@ -27,7 +27,8 @@ def interval(text: str) -> int:
 
 def host_name(text: str) -> str:
     """The name to record under: 1 to 255 characters, not blank, with no "/" (the URL
-    ``api/gpu/hosts/<host>`` names a host in one path segment) and no control character."""
+    ``api/gpu/hosts/<host>`` names a host in one path segment), not "." or "..", and no
+    control character."""
     if not text.strip():
         raise argparse.ArgumentTypeError("a host name cannot be empty or blank")
     if len(text) > MAX_HOST_LENGTH:
@@ -38,6 +39,11 @@ def host_name(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"--host must not contain '/' (the fleet's pages name a host in one URL path "
             f"segment): {shown(text)}"
+        )
+    if text in (".", ".."):
+        raise argparse.ArgumentTypeError(
+            f"--host cannot be {text!r} (a browser reads it in a URL as this or the parent "
+            "path, so the fleet's pages could not open it)"
         )
     control = next((c for c in text if unicodedata.category(c) == "Cc"), None)
     if control is not None:
@@ -78,7 +84,7 @@ class Command(BaseCommand):
             type=host_name,
             default=socket.gethostname(),
             help="The host name to record under, 1 to 255 characters, no '/' or control "
-            f"character (default: this machine's, {socket.gethostname()!r}).",
+            f"character, not '.' or '.. (default: this machine's, {socket.gethostname()!r}).",
         )
         parser.add_argument(
             "--processes",

@@ -18,12 +18,13 @@ from django.db import DatabaseError
 from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
 
+from gpu_monitor.conf import conf
 from gpu_monitor.history.views import MAX_HOST_LENGTH
 from gpu_monitor.params import SECONDS_PER_UNIT, parse_time, shown, whole_number
 from gpu_monitor.usage.models import MAX_USER_LENGTH
 from gpu_monitor.usage.report import idle_now, usage_report
 from gpu_monitor.usage.types import BY
-from gpu_monitor.usage.views import DEFAULT_IDLE_MINUTES, MAX_IDLE_MINUTES
+from gpu_monitor.usage.views import MAX_IDLE_MINUTES
 
 DEFAULT_SINCE = "-7d"
 # The fields that name what a row is about (the others are null), as the table titles them.
@@ -186,12 +187,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--idle",
             nargs="?",
-            const=DEFAULT_IDLE_MINUTES,
+            const=conf.get("USAGE_IDLE_MINUTES"),
             type=idle_minutes,
             metavar="MINUTES",
             help="List the GPUs held right now by a user whose every sample of the last "
-            f"MINUTES was idle, 1 to {MAX_IDLE_MINUTES} (default without a value: "
-            f"{DEFAULT_IDLE_MINUTES}, as GET usage/idle).",
+            f"MINUTES was idle, 1 to {MAX_IDLE_MINUTES} (default without a value: the "
+            "USAGE_IDLE_MINUTES setting, 60 unless set, as GET usage/idle).",
         )
         output = parser.add_mutually_exclusive_group()
         output.add_argument(
