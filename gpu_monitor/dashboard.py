@@ -9,12 +9,16 @@ the page refreshes itself from.
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from django.apps import apps
-from django.http import HttpResponse
-from django.urls import reverse
+from django.conf import settings
+from django.http import HttpResponse, QueryDict
+from django.shortcuts import resolve_url
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.request import Request
@@ -162,11 +166,68 @@ def refresh_interval(text: str | None, default: int = DEFAULT_INTERVAL_S) -> int
     return min(MAX_INTERVAL_S, max(1, default if seconds is None else seconds))
 
 
+DASHBOARD_PAGE = ("Dashboard", "dashboard")
+
+
+def page_links(request: Request) -> list[dict[str, str]]:
+    """The pages' nav: the dashboard, then each installed sub-app's page, declared once in
+    its AppConfig (``gpu_monitor_page = (label, URL name)``), as ``gpu_monitor_urls`` is.
+    ``current``: ``page`` on that page, ``true`` under it (a fleet host's page)."""
+    prefix = url_prefix(request)
+    declared = (getattr(config, "gpu_monitor_page", None) for config in apps.get_app_configs())
+    links = []
+    for label, name in (DASHBOARD_PAGE, *filter(None, declared)):
+        try:
+            url = reverse(f"{prefix}{name}")
+        except NoReverseMatch:  # a project that mounts only some of the app's URLs
+            continue
+        path, base = request.path.rstrip("/"), url.rstrip("/")
+        current = "page" if path == base else "true" if path.startswith(f"{base}/") else ""
+        links.append({"label": label, "url": url, "current": current})
+    return links
+
+
+def sign_in_url(request: Request) -> str | None:
+    """``settings.LOGIN_URL`` with ``?next=`` this page, for an anonymous viewer the page
+    refused; None when the project has no login page (``LOGIN_URL`` resolves to none)."""
+    if getattr(request.user, "is_authenticated", False):
+        return None
+    login = resolve_url(settings.LOGIN_URL)
+    parts = urlsplit(login)
+    if not parts.netloc:  # a login page of this site: it must exist
+        try:
+            resolve(parts.path)
+        except Resolver404:
+            return None
+    query = QueryDict(parts.query, mutable=True)
+    query["next"] = request.get_full_path()
+    return urlunsplit(parts._replace(query=query.urlencode(safe="/")))
+
+
 class DashboardRenderer(TemplateHTMLRenderer):
     """The dashboard page; errors as a short page of their own with the status and detail
-    (a browser asked for a page). A client that asks for JSON gets DRF's JSON errors."""
+    (a browser asked for a page). A client that asks for JSON gets DRF's JSON errors.
+
+    Every page gets the nav (``nav``); an error page also a way on: ``sign_in`` (a
+    refused anonymous viewer) and ``back`` (``(label, URL)`` from the view's
+    ``error_back_link(request)``, e.g. the fleet from an unknown host's page).
+    """
 
     exception_template_names = ("gpu_monitor/error.html",)
+
+    def get_template_context(
+        self, data: Any, renderer_context: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        context: dict[str, Any] = super().get_template_context(data, renderer_context)
+        request: Request = renderer_context["request"]
+        context = {**context, "nav": page_links(request)}
+        response = renderer_context["response"]
+        if response.exception:
+            if response.status_code in (401, 403):
+                context["sign_in"] = sign_in_url(request)
+            back = getattr(renderer_context.get("view"), "error_back_link", None)
+            context["back"] = back(request) if back else None
+        return context
 
 
 class PageView(GPUMonitorAPIView):

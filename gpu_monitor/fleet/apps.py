@@ -18,6 +18,7 @@ class FleetConfig(AppConfig):
     verbose_name = "GPU fleet"
     default_auto_field = "django.db.models.BigAutoField"
     gpu_monitor_urls = "gpu_monitor.fleet.urls"  # included by gpu_monitor.urls
+    gpu_monitor_page = ("Fleet", "fleet")  # in the pages' nav: (label, URL name)
     gpu_monitor_collector = "gpu_monitor.fleet.metrics.FleetCollector"  # METRICS_FLEET
 
     def ready(self) -> None:

@@ -154,6 +154,10 @@ class FleetHostView(PageView, HistoryAPIView):
 
     template_name = "gpu_monitor/fleet/host.html"
 
+    def error_back_link(self, request: Request) -> tuple[str, str]:
+        """The error page's way on (an unknown host's 404): the fleet."""
+        return ("Back to the GPU fleet", reverse(f"{url_prefix(request)}fleet"))
+
     def get(self, request: Request, host: str) -> Response:
         row = recorded_host(host)
         at = hosts.now()

@@ -20,6 +20,7 @@ class UsageConfig(AppConfig):
     verbose_name = "GPU usage"
     default_auto_field = "django.db.models.BigAutoField"
     gpu_monitor_urls = "gpu_monitor.usage.urls"  # included by gpu_monitor.urls
+    gpu_monitor_page = ("Usage", "usage")  # in the pages' nav: (label, URL name)
 
     def ready(self) -> None:
         if not apps.is_installed("gpu_monitor.history"):

@@ -379,3 +379,31 @@ def test_the_assets_are_local_static_files() -> None:
     assert len(texts) == 4
     for text in texts:
         assert "http://" not in text and "https://" not in text and "@import" not in text
+
+
+def nav_current(text: str) -> dict[str, str]:
+    """The pages' nav: label -> aria-current ("" for none)."""
+    nav = re.search(r'<nav class="pages"[^>]*>(.*?)</nav>', text, re.S)
+    assert nav, text[:500]
+    found = re.findall(r'<a href="[^"]+"(?: aria-current="(\w+)")?>([^<]+)</a>', nav.group(1))
+    return {label: current for current, label in found}
+
+
+def test_the_nav_marks_the_fleet_on_its_pages(record: Record, client: Client) -> None:
+    record("node-a")
+
+    assert nav_current(page(client)) == {"Dashboard": "", "Fleet": "page", "Usage": ""}
+    assert nav_current(page(client, "fleet/node-a/")) == {
+        "Dashboard": "",
+        "Fleet": "true",
+        "Usage": "",
+    }
+
+
+def test_an_unknown_hosts_404_page_links_back_to_the_fleet(record: Record, client: Client) -> None:
+    record("node-a")
+
+    text = page(client, "fleet/nobody/", status=404)
+
+    assert '<a id="back" href="/api/gpu/fleet">Back to the GPU fleet</a>' in text
+    assert 'id="back"' not in page(client, "fleet/?interval=0x", status=200)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -323,3 +324,86 @@ def test_high_values_are_marked_on_the_server_too(fake_nvml: ModuleType, client:
     for name in ("memory", "utilization", "temperature"):
         assert f'<div class="fill" data-bar="{name}"' in cards[0]
         assert f'<div class="fill high" data-bar="{name}"' in cards[1]
+
+
+# -- the pages' nav (dashboard.page_links) -------------------------------------------
+
+
+def nav_links(html: str) -> list[tuple[str, str, str]]:
+    """The nav's links as (label, href, aria-current or "")."""
+    nav = re.search(r'<nav class="pages"[^>]*>(.*?)</nav>', html, re.S)
+    assert nav, html[:500]
+    return [
+        (label, href, current)
+        for href, current, label in re.findall(
+            r'<a href="([^"]+)"(?: aria-current="(\w+)")?>([^<]+)</a>', nav.group(1)
+        )
+    ]
+
+
+def test_the_nav_lists_the_installed_pages_and_marks_the_dashboard(
+    fake_nvml: ModuleType, client: Client
+) -> None:
+    assert nav_links(page(client)) == [
+        ("Dashboard", "/api/gpu/dashboard", "page"),
+        ("Fleet", "/api/gpu/fleet", ""),
+        ("Usage", "/api/gpu/usage", ""),
+    ]
+
+
+@pytest.fixture
+def without_fleet_and_usage() -> Iterator[None]:
+    from django.conf import settings
+
+    from tests.history.test_history_api import reload_urls
+
+    optional = ("gpu_monitor.fleet", "gpu_monitor.usage")
+    installed = [app for app in settings.INSTALLED_APPS if app not in optional]
+    with override_settings(INSTALLED_APPS=installed):
+        reload_urls()
+        yield
+    reload_urls()
+
+
+def test_without_fleet_and_usage_the_nav_has_the_dashboard_only(
+    fake_nvml: ModuleType, client: Client, without_fleet_and_usage: None
+) -> None:
+    assert nav_links(page(client)) == [("Dashboard", "/api/gpu/dashboard", "page")]
+
+
+def test_an_error_page_has_the_nav_too(fake_nvml: ModuleType, client: Client) -> None:
+    with override_settings(GPU_MONITOR={"PERMISSION_CLASSES": ["no.such.Permission"]}):
+        response = client.get("/api/gpu/dashboard/")
+
+    assert response["Content-Type"].startswith("text/html")
+    assert [label for label, _, _ in nav_links(response.content.decode())] == [
+        "Dashboard",
+        "Fleet",
+        "Usage",
+    ]
+
+
+LOCKED = {"PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]}
+
+
+@override_settings(GPU_MONITOR=LOCKED, LOGIN_URL="admin:login")
+def test_a_refused_anonymous_viewer_gets_a_sign_in_link_back_to_the_page(
+    fake_nvml: ModuleType, client: Client
+) -> None:
+    response = client.get("/api/gpu/dashboard/?interval=9")
+
+    assert response.status_code == 403
+    assert (
+        '<a id="sign-in" href="/admin/login/?next=/api/gpu/dashboard/%3Finterval%3D9">Sign in</a>'
+        in response.content.decode()
+    )
+
+
+@override_settings(GPU_MONITOR=LOCKED)
+def test_no_sign_in_link_where_the_login_url_is_no_page_of_the_project(
+    fake_nvml: ModuleType, client: Client
+) -> None:
+    response = client.get("/api/gpu/dashboard/")  # LOGIN_URL: Django's /accounts/login/
+
+    assert response.status_code == 403
+    assert 'id="sign-in"' not in response.content.decode()

@@ -183,3 +183,34 @@ def test_the_schema_still_has_the_usage_operation_and_not_the_page() -> None:
 
     assert "\n  /api/gpu/usage/:\n    get:\n      operationId: gpu_usage\n" in schema
     assert "text/html" not in schema
+
+
+@override_settings(LOGIN_URL="admin:login")
+def test_an_anonymous_browser_gets_a_sign_in_link_back_to_the_page(client: Client) -> None:
+    text = client.get("/api/gpu/usage/?x=1", HTTP_ACCEPT=BROWSER).content.decode()
+
+    assert "Error 403: " in text
+    assert '<a id="sign-in" href="/admin/login/?next=/api/gpu/usage/%3Fx%3D1">Sign in</a>' in text
+
+
+@override_settings(LOGIN_URL="/admin/login/")
+def test_a_signed_in_user_refused_gets_no_sign_in_link(client: Client) -> None:
+    client.force_login(User.objects.create_user("bob", password="x"))
+
+    response = client.get("/api/gpu/usage/", HTTP_ACCEPT=BROWSER)
+
+    assert response.status_code == 403
+    assert 'id="sign-in"' not in response.content.decode()
+
+
+@override_settings(GPU_MONITOR=OPEN)
+def test_the_nav_marks_the_usage_page(client: Client) -> None:
+    text = client.get("/api/gpu/usage/", HTTP_ACCEPT=BROWSER).content.decode()
+
+    nav = re.search(r'<nav class="pages"[^>]*>(.*?)</nav>', text, re.S)
+    assert nav
+    assert re.findall(r'href="([^"]+)"(?: aria-current="(\w+)")?>(\w+)<', nav.group(1)) == [
+        ("/api/gpu/dashboard", "", "Dashboard"),
+        ("/api/gpu/fleet", "", "Fleet"),
+        ("/api/gpu/usage", "page", "Usage"),
+    ]
