@@ -82,6 +82,7 @@ if WHITENOISE:
     }
 
 ROOT_URLCONF = "example_project.urls"
+LOGIN_URL = "rest_framework:login"  # the pages' "Sign in" link; any user, not only staff
 
 TEMPLATES = [
     {

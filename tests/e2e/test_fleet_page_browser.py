@@ -294,3 +294,63 @@ def test_a_thousand_hosts_on_the_fleet_page(fleet: Server, page: Page, tmp_path:
     assert page.locator("#cards").evaluate("(e) => getComputedStyle(e).opacity") == "0.6"
     ecc = page.locator('.card[data-index="3"] .badge[data-kind="uncorrected_ecc"]')
     assert ecc.inner_text() == "ECC 2"
+
+
+LONG_HOST = "n" * 255  # the longest host name the fleet takes
+PAGE_OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+SUPERUSER = (
+    "import django; django.setup();"
+    "from django.contrib.auth.models import User;"
+    "User.objects.create_superuser('root', 'root@example.com', 'not-secret')"
+)
+
+
+def nav_current(page: Page) -> str:
+    return page.locator('nav.pages a[aria-current="page"]').inner_text()
+
+
+def test_the_nav_links_the_pages_and_a_long_host_name_wraps(tmp_path: Path, page: Page) -> None:
+    server = Server(tmp_path, scenario="healthy", gpus=2)
+    try:
+        spec = {"hosts": [LONG_HOST, "node-a"], "stale": [], "down": [], "problems": []}
+        django_run(server, SEED, json.dumps(spec))
+        django_run(server, SUPERUSER)
+
+        # Dashboard -> Fleet -> Usage by the nav in each page's header.
+        page.goto(f"{server.url}/api/gpu/dashboard/")
+        assert page.locator("nav.pages a").all_inner_texts() == ["Dashboard", "Fleet", "Usage"]
+        assert nav_current(page) == "Dashboard"
+        page.locator("nav.pages a", has_text="Fleet").click()
+        page.wait_for_url("**/api/gpu/fleet")
+        page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 2")
+        assert nav_current(page) == "Fleet"
+        page.locator("nav.pages a", has_text="Usage").click()
+        page.wait_for_url("**/api/gpu/usage")
+
+        # Anonymous: the 403 page offers to sign in, and comes back to the page after.
+        assert page.locator("#error-detail").inner_text().startswith("Authentication")
+        assert nav_current(page) == "Usage"
+        page.locator("#sign-in").click()
+        page.locator("#id_username").fill("root")
+        page.locator("#id_password").fill("not-secret")
+        page.locator("#id_password").press("Enter")
+        page.locator("h1", has_text="GPU usage").wait_for()
+        assert page.url == f"{server.url}/api/gpu/usage"
+        assert nav_current(page) == "Usage"
+
+        # A host of 255 characters: its page wraps the name, on a wall and on a phone.
+        page.goto(f"{server.url}/api/gpu/fleet/{LONG_HOST}/")
+        assert page.locator("#host-name").inner_text() == LONG_HOST
+        assert page.locator('nav.pages a[aria-current="true"]').inner_text() == "Fleet"
+        for width in (1400, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            assert page.evaluate(PAGE_OVERFLOW) == 0, width
+        page.set_viewport_size({"width": 1400, "height": 900})
+        page.screenshot(path=str(tmp_path / "long-host.png"))
+
+        # An unknown host: the 404 page leads back to the fleet.
+        page.goto(f"{server.url}/api/gpu/fleet/nobody/")
+        page.locator("#back").click()
+        page.wait_for_url("**/api/gpu/fleet")
+    finally:
+        server.stop()
