@@ -407,3 +407,15 @@ def test_no_sign_in_link_where_the_login_url_is_no_page_of_the_project(
 
     assert response.status_code == 403
     assert 'id="sign-in"' not in response.content.decode()
+
+
+@override_settings(GPU_MONITOR=LOCKED, LOGIN_URL="https://sso.example.com/login?app=gpu")
+def test_a_login_page_on_another_site_keeps_its_query_and_gets_next(
+    fake_nvml: ModuleType, client: Client
+) -> None:
+    text = client.get("/api/gpu/dashboard/").content.decode()
+
+    assert (
+        'href="https://sso.example.com/login?app=gpu&amp;next=/api/gpu/dashboard/">Sign in</a>'
+        in text
+    )
