@@ -84,14 +84,23 @@ def test_ticks_go_on_into_the_buffer_while_a_write_hangs_and_stop_is_prompt(
 ) -> None:
     monkeypatch.setattr(recorder_module, "STALLED_AFTER_S", 0.0)
     hang = HangingWriter()
-    recorder = make(interval=1, buffer_ticks=10_000, clock=itertools.count(1000, 1.0).__next__)
+    seconds = itertools.count(1000, 1.0)
+
+    def clock() -> float:
+        # A second a call, but a few milliseconds of real time each: a clock that never
+        # waits has the sampling thread hold the GIL, and (traced by coverage, in CI) the
+        # writer thread did not reach its write within the test's waits.
+        time.sleep(0.002)
+        return next(seconds)
+
+    recorder = make(interval=1, buffer_ticks=10_000, clock=clock)
     monkeypatch.setattr(recorder, "write_tick", hang)
     runner = threading.Thread(target=recorder.run)
     with caplog.at_level(logging.DEBUG, logger="gpu_monitor.history"):
         runner.start()
         try:
-            assert hang.entered.wait(5)
-            wait_for(lambda: recorder.unwritten() >= 20, 5)  # the write still hangs
+            assert hang.entered.wait(15)
+            wait_for(lambda: recorder.unwritten() >= 20, 15)  # the write still hangs
             stopped = time.monotonic()
             recorder.stop()
             runner.join(5)
@@ -99,7 +108,9 @@ def test_ticks_go_on_into_the_buffer_while_a_write_hangs_and_stop_is_prompt(
             in_flight = recorder.writing_since is not None  # left while the write hung
             unwritten = recorder.unwritten()
         finally:
+            recorder.stop()  # a failed wait above must not leave the runner ticking
             hang.release.set()
+            runner.join(5)
             join_recorder_threads()
 
     assert not runner.is_alive()
@@ -222,8 +233,11 @@ def test_a_permanent_error_stops_a_running_recorder(
     runner = threading.Thread(target=recorder.run)
     runner.start()
     runner.join(15)  # it stops by itself (within about a second): no stop() from here
+    alive = runner.is_alive()
+    recorder.stop()  # if it did not, a failed test must not leave it ticking
+    runner.join(5)
 
-    assert not runner.is_alive()
+    assert not alive
     assert recorder.failure == (
         "The database refused the recorder's rows (value too long for type character varying(96))"
     )
