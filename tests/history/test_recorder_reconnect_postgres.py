@@ -10,9 +10,8 @@ import threading
 import time
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 import pytest
 from django.db import connection
 
@@ -21,6 +20,9 @@ from gpu_monitor.history.models import Sample
 from gpu_monitor.history.recorder import Recorder, Tick
 from gpu_monitor.manager import GPUManager
 from tests.history.test_recorder_process import wait_for
+
+if TYPE_CHECKING:  # the tox cells have no psycopg: they run no PostgreSQL test
+    import psycopg
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -38,6 +40,8 @@ def epochs() -> list[int]:
 @pytest.fixture
 def admin() -> Iterator[psycopg.Connection[Any]]:
     """A connection of its own to the test database, outside Django, in autocommit."""
+    import psycopg
+
     params = connection.get_connection_params()
     params = {k: v for k, v in params.items() if k != "cursor_factory"}
     held = psycopg.connect(**params, autocommit=True)
