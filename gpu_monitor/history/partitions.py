@@ -64,11 +64,11 @@ def default_name() -> str:
 
 def day_name(start: int) -> str:
     """The name of the partition of the UTC day that starts at ``start``."""
-    return f"{table()}_p{datetime.datetime.fromtimestamp(start, datetime.UTC):%Y%m%d}"
+    return f"{table()}_p{datetime.datetime.fromtimestamp(start, datetime.timezone.utc):%Y%m%d}"
 
 
 def day_label(epoch: int) -> str:
-    return f"{datetime.datetime.fromtimestamp(epoch, datetime.UTC):%Y-%m-%d}"
+    return f"{datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc):%Y-%m-%d}"
 
 
 def day_start(epoch: int) -> int:

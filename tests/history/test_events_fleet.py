@@ -3,10 +3,11 @@ each with its host; ?host= narrows; a GPU (?gpu=) is looked up on a host."""
 
 from __future__ import annotations
 
-import datetime
+import calendar
 import json
 import re
 import socket
+import time
 from types import ModuleType
 from typing import Any
 
@@ -60,7 +61,7 @@ def get(client: Client, **params: object) -> dict[str, Any]:
 def seen(client: Client, **params: object) -> list[tuple[str, int]]:
     """(host, Unix seconds) of each event of the answer, in its order."""
     return [
-        (e["host"], int(datetime.datetime.fromisoformat(e["timestamp"]).timestamp()))
+        (e["host"], calendar.timegm(time.strptime(e["timestamp"], "%Y-%m-%dT%H:%M:%SZ")))
         for e in get(client, **params)["results"]
     ]
 

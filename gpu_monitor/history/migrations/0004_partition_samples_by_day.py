@@ -59,7 +59,7 @@ def rebuild(schema_editor: BaseDatabaseSchemaEditor, model: Any, partitioned: bo
             )
             cursor.execute(f"SELECT DISTINCT epoch / {partitions.DAY} FROM {q(table)}")
             days = {day for (day,) in cursor.fetchall()}
-            today = int(datetime.datetime.now(datetime.UTC).timestamp()) // partitions.DAY
+            today = int(datetime.datetime.now(datetime.timezone.utc).timestamp()) // partitions.DAY
             days.update(range(today, today + AHEAD_DAYS + 1))
             for day in sorted(days):
                 start = day * partitions.DAY

@@ -34,7 +34,7 @@ def now() -> int:
 
 
 def iso(epoch: int) -> str:
-    return f"{datetime.datetime.fromtimestamp(epoch, datetime.UTC):%Y-%m-%dT%H:%M:%SZ}"
+    return f"{datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
 
 
 def days(found: list[int]) -> str:
