@@ -559,8 +559,8 @@ def test_more_holders_than_one_statement_takes_are_all_written(
 ) -> None:
     # 200 users on one GPU: 2,800 parameters, past SQLite's 999: three statements there.
     # (Django 6 reads SQLite's own limit, often 32,766: the test sets the classic one.)
-    if connection.vendor == "sqlite":
-        monkeypatch.setattr(connection.features, "max_query_params", 999)
+    if connection.vendor == "sqlite":  # a property there: patched on the class
+        monkeypatch.setattr(type(connection.features), "max_query_params", 999)
     users = [f"user{n}" for n in range(200)]
     devices: list[dict[str, object]] = [{"index": 0, "uuid": "GPU-0", "utilization_percent": 5}]
 
