@@ -109,6 +109,17 @@ def parse_time(name: str, text: str | None, now: int, default: int) -> int:
     return calendar.timegm(tuple(fields)) - offset
 
 
+def name_text(name: str, text: str, limit: int) -> str:
+    """A host or user name from the query parameter ``name``: at most ``limit``
+    characters and no NUL (no name has one, and PostgreSQL text cannot hold it), else a
+    400 naming the parameter."""
+    if len(text) > limit:
+        raise ParseError(f"{name}: longer than {limit} characters: {shown(text)}")
+    if "\x00" in text:
+        raise ParseError(f"{name}: contains a NUL character: {shown(text)}")
+    return text
+
+
 def parse_window(query: Any, now: int, default_span: int) -> tuple[int, int]:
     """``?since=&until=`` of a query (a QueryDict) as Unix seconds: ``until`` default
     ``now``, ``since`` default ``until - default_span``; a 400 naming ``since`` unless it

@@ -25,7 +25,7 @@ from gpu_monitor.history.views import (
     HistoryAPIView,
     iso,
 )
-from gpu_monitor.params import shown
+from gpu_monitor.params import name_text, shown
 from gpu_monitor.schema import document
 from gpu_monitor.views import ProcessesAPIView
 
@@ -36,19 +36,9 @@ class HostPagination(EventPagination):
     page_size = 500
 
 
-def host_name(name: str, text: str) -> str:
-    """A host name from user input (the parameter ``name``): at most MAX_HOST_LENGTH
-    characters and no NUL, else a 400."""
-    if len(text) > MAX_HOST_LENGTH:
-        raise ParseError(f"{name}: longer than {MAX_HOST_LENGTH} characters: {shown(text)}")
-    if "\x00" in text:  # no host name has one, and PostgreSQL text cannot hold it
-        raise ParseError(f"{name}: contains a NUL character: {shown(text)}")
-    return text
-
-
 def recorded_host(name: str) -> HostState:
     """The state row of host ``name``; 404 naming it when it never recorded."""
-    row = HostState.objects.filter(host=host_name("host", name)).first()
+    row = HostState.objects.filter(host=name_text("host", name, MAX_HOST_LENGTH)).first()
     if row is None:
         raise NotFound(f"No host {shown(name)} has recorded (gpu_record --host).")
     return row
@@ -72,7 +62,7 @@ class HostListView(HistoryAPIView):
         problem_text = params.get("problem", "")
         if problem_text not in PROBLEM_VALUES:
             raise ParseError(f"problem: 1 or 0, not {shown(problem_text)}")
-        q = host_name("q", params.get("q", ""))
+        q = name_text("q", params.get("q", ""), MAX_HOST_LENGTH)
         at = hosts.now()
         rows = hosts.selected(at, state=state, problem=PROBLEM_VALUES[problem_text], q=q)
         paginator = HostPagination()

@@ -39,6 +39,7 @@ from gpu_monitor.manager import GPUNotFoundError, get_manager
 from gpu_monitor.params import (
     UUID_PATTERN,
     iso_time,
+    name_text,
     parse_time,
     parse_window,
     shown,
@@ -74,10 +75,7 @@ iso = iso_time  # the API's times: ISO 8601 in UTC with a Z
 def host_of(request: Request) -> str:
     """The recorded host a request asks about (``?host=``), this server's by default."""
     host = request.query_params.get("host") or socket.gethostname()
-    if len(host) > MAX_HOST_LENGTH:
-        raise ParseError(f"host: longer than {MAX_HOST_LENGTH} characters: {shown(host)}")
-    if "\x00" in host:  # no host name has one, and PostgreSQL text cannot hold it
-        raise ParseError(f"host: contains a NUL character: {shown(host)}")
+    name_text("host", host, MAX_HOST_LENGTH)
     return host
 
 

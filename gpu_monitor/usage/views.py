@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from gpu_monitor.api import ServiceUnavailable, instances
 from gpu_monitor.conf import conf
 from gpu_monitor.history.views import MAX_HOST_LENGTH, HistoryAPIView
-from gpu_monitor.params import parse_window, shown, whole_number
+from gpu_monitor.params import name_text, parse_window, shown, whole_number
 from gpu_monitor.schema import document
 from gpu_monitor.usage.models import MAX_USER_LENGTH
 from gpu_monitor.usage.report import idle_now, usage_report
@@ -29,13 +29,7 @@ def name_param(request: Request, name: str, limit: int) -> str | None:
     """The query parameter ``name`` (a host or a user name): None when absent or empty;
     a 400 when longer than ``limit`` characters or holding a NUL."""
     text = request.query_params.get(name) or None
-    if text is None:
-        return None
-    if len(text) > limit:
-        raise ParseError(f"{name}: longer than {limit} characters: {shown(text)}")
-    if "\x00" in text:  # no name has one, and PostgreSQL text cannot hold it
-        raise ParseError(f"{name}: contains a NUL character: {shown(text)}")
-    return text
+    return None if text is None else name_text(name, text, limit)
 
 
 class UsageAPIView(HistoryAPIView):
