@@ -12,6 +12,10 @@ body (a dict), so they agree by construction:
   ended, seen at the host's last ticks, whose every sample of the last ``minutes`` was
   idle.
 
+Both read the database ``using``, by default the one the project's routers choose for
+reading their model (``router.db_for_read``, as the history's aggregates), so a project
+that routes the usage tables with the history's (docs/fleet.md) reads them there.
+
 Neither checks its input: the views and the command parse it (``gpu_monitor.params``,
 ``BY``) and turn bad input into a 400 or a CommandError.
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
-from django.db import DEFAULT_DB_ALIAS
+from django.db import router
 from django.db.models import F, Max, Min, Sum
 
 from gpu_monitor.history.views import iso
@@ -108,7 +112,7 @@ def usage_report(
     ValueError for a ``by`` not in ``BY``."""
     if by not in KEYS:
         raise ValueError(f"by: one of {', '.join(BY)}, not {by!r}")
-    groups = grouped(since, until, by, host, user, using or DEFAULT_DB_ALIAS)
+    groups = grouped(since, until, by, host, user, using or router.db_for_read(Usage))
     total: dict[str, Any] = {name: sum(g[name] or 0 for g in groups) for name in TOTALLED}
     firsts = [g["first"] for g in groups if g["first"] is not None]
     lasts = [g["last"] for g in groups if g["last"] is not None]
@@ -140,7 +144,7 @@ def idle_now(
     seen at one of their host's last ``GAP_INTERVALS`` ticks; by host, GPU index and
     user."""
     at = int(time.time()) if now is None else now
-    holds = Hold.objects.using(using or DEFAULT_DB_ALIAS).filter(
+    holds = Hold.objects.using(using or router.db_for_read(Hold)).filter(
         ended_epoch__isnull=True,
         idle_since__lte=at - minutes * 60,
         last_epoch__gte=at - GAP_INTERVALS * F("interval_seconds"),
