@@ -8,7 +8,6 @@ row stays.
 
 from __future__ import annotations
 
-import datetime
 import errno
 import logging
 import os
@@ -21,6 +20,7 @@ from typing import Any
 from gpu_monitor.manager import GPUManager
 from gpu_monitor.manager.fields import mib
 from gpu_monitor.manager.processes import new_process
+from gpu_monitor.params import iso_time
 from gpu_monitor.types import GPUProcess, GPUProcessesResponse
 
 psutil: Any
@@ -133,7 +133,7 @@ STATIC_READERS: dict[str, Callable[[Any], Any]] = {
     "username": lambda p: p.username(),
     "name": lambda p: p.name(),
     "command_line": lambda p: p.cmdline(),
-    "started_at": lambda p: _iso(p.create_time()),
+    "started_at": lambda p: iso_time(p.create_time()),
 }
 static_details = StaticDetails()
 
@@ -423,9 +423,3 @@ def _reason(exc: Exception) -> str:
     if psutil is not None and isinstance(exc, psutil.NoSuchProcess):
         return ENDED
     return f"{type(exc).__name__}: {exc}"
-
-
-def _iso(timestamp: float) -> str:
-    """A start time as ISO 8601 in UTC, to the second."""
-    moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc)
-    return moment.isoformat(timespec="seconds")

@@ -131,10 +131,11 @@ def parse_window(query: Any, now: int, default_span: int) -> tuple[int, int]:
     return since, until
 
 
-def iso_time(epoch: int) -> str:
-    """Unix seconds as ISO 8601 in UTC with a Z (the API's times)."""
+def iso_time(epoch: float) -> str:
+    """Unix seconds as ISO 8601 in UTC with a Z, to the second (a fraction is dropped):
+    every time the API writes."""
     moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
-    return moment.isoformat().replace("+00:00", "Z")
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 # -- durations (command-line options) ---------------------------------------------------

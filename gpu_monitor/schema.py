@@ -100,7 +100,7 @@ GPU_BURN: dict[str, Any] = {
     "name": "gpu_burn",
     "command_line": None,
     "host_memory_mb": 812,
-    "started_at": "2026-07-14T08:11:52+00:00",
+    "started_at": "2026-07-14T08:11:52Z",
     "gpu_instance_id": None,
     "compute_instance_id": None,
     "mig_uuid": None,

@@ -96,3 +96,29 @@ def test_schema_endpoint_serves_json(client: Client) -> None:
 
     assert response.status_code == 200
     assert "/api/gpu/devices/" in response.json()["paths"]
+
+
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+
+
+def example_times(value: Any) -> list[str]:
+    """Every string in ``value`` (an example, nested) that starts like an ISO 8601 time."""
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in example_times(item)]
+    if isinstance(value, list):
+        return [t for item in value for t in example_times(item)]
+    return [value] if isinstance(value, str) and ISO_TIME.match(value) else []
+
+
+def test_every_time_in_an_example_is_utc_with_a_z(schema: dict[str, Any]) -> None:
+    # The API writes each time with params.iso_time: to the second, in UTC, with a Z.
+    times = [
+        time
+        for operation in schema["paths"].values()
+        for response in operation["get"]["responses"].values()
+        for content in response["content"].values()
+        for example in content["examples"].values()
+        for time in example_times(example["value"])
+    ]
+    assert "2026-07-14T08:11:52Z" in times  # a process's started_at
+    assert [t for t in times if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", t)] == []

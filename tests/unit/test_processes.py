@@ -243,7 +243,7 @@ def test_host_details_of_a_real_process(fake_nvml: ModuleType, root_namespace: N
     assert described.name == me.name()
     assert described.command_line == me.cmdline()
     assert described.host_memory_mb is not None and described.host_memory_mb > 0
-    assert described.started_at is not None and described.started_at.endswith("+00:00")
+    assert described.started_at is not None and described.started_at.endswith("Z")
     assert described.used_memory_mb == 300
     assert set(described.field_errors) <= {"sm_utilization_percent", "memory_utilization_percent"}
 
@@ -451,7 +451,7 @@ def test_a_recycled_pid_gets_the_new_process_details_within_the_cache_time(
 
     assert (first.username, first.command_line) == ("alice", ["train.py", "--epochs=3"])
     assert (second.username, second.name, second.command_line) == ("bob", "serve.py", ["serve.py"])
-    assert second.started_at == "1970-01-01T00:33:20+00:00"
+    assert second.started_at == "1970-01-01T00:33:20Z"
 
 
 def test_a_pid_that_ended_within_the_cache_time_is_said_so(
@@ -648,7 +648,7 @@ def test_with_host_equals_dataclasses_replace(
 ) -> None:
     fake_nvml.configure(gpus=1, scenario="load")
     process = GPUManager().get_processes(0)[0][-1]
-    fields = {"name": "python3", "host_memory_mb": 12, "started_at": "2026-01-01T00:00:00+00:00"}
+    fields = {"name": "python3", "host_memory_mb": 12, "started_at": "2026-01-01T00:00:00Z"}
 
     described = host.with_host(process, fields, errors)
 
@@ -763,7 +763,7 @@ def test_a_process_that_outlives_the_cache_time_is_not_read_whole_again(
         "train.py",
         ["train.py", "-v"],
     )
-    assert later.started_at == first.started_at == "1970-01-01T00:16:40+00:00"
+    assert later.started_at == first.started_at == "1970-01-01T00:16:40Z"
     assert (first.host_memory_mb, later.host_memory_mb) == (64, 96)
     assert set(later.field_errors) <= {"sm_utilization_percent", "memory_utilization_percent"}
 
