@@ -374,3 +374,42 @@ def test_idle_without_minutes_follows_the_usage_idle_minutes_setting() -> None:
 
     assert printed["minutes"] == 30
     assert [g["user"] for g in printed["gpus"]] == ["alice", "bob"]
+
+
+@pytest.mark.parametrize(
+    "name", ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
+)
+def test_csv_neutralises_a_name_a_spreadsheet_would_run_as_a_formula(name: str) -> None:
+    # OWASP CSV injection: a cell beginning with = + - @, tab or CR gets a leading '.
+    used(name, host=name, period=NOW, held=1800)
+    used("=alice", host="node-1", period=NOW, held=3600, gpu=1)
+
+    rows = list(csv.DictReader(io.StringIO(run(*WINDOW, "--by", "host,user", "--csv"))))
+
+    assert [(r["host"], r["user"], r["gpu_hours"]) for r in rows] == [
+        ("node-1", "'=alice", "1.0"),
+        ("'" + name, "'" + name, "0.5"),
+    ]
+
+
+def test_csv_of_idle_neutralises_names_too() -> None:
+    hold("=cmd|' /C calc'!A0", 90, host="@node")
+
+    (row,) = csv.DictReader(io.StringIO(run("--idle", "--csv")))
+
+    assert (row["host"], row["user"]) == ("'@node", "'=cmd|' /C calc'!A0")
+    assert row["memory_mb"] == "4096"
+
+
+def test_csv_names_with_commas_quotes_and_newlines_come_back_whole() -> None:
+    names = ['Smith, "Jo"', "two\nlines", 'a"b,c\r\nd']
+    for n, name in enumerate(names):  # 3, 2 and 1 hours
+        used(name, period=NOW + 300 * n, held=3600 * (3 - n))
+
+    rows = list(csv.DictReader(io.StringIO(run(*WINDOW, "--csv"))))
+
+    assert [(r["user"], r["gpu_hours"]) for r in rows] == [
+        ('Smith, "Jo"', "3.0"),
+        ("two\nlines", "2.0"),
+        ('a"b,c\r\nd', "1.0"),
+    ]

@@ -38,6 +38,7 @@ KEY_TITLES = {"host": "Host", "gpu_index": "GPU", "gpu_uuid": "UUID", "user": "U
 IDLE_FIELDS = ("host", "gpu_index", "gpu_uuid", "user", "idle_since", "memory_mb")
 _DURATION = re.compile(r"[0-9]+[" + "".join(SECONDS_PER_UNIT) + "]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection characters
 
 
 def hours(value: float | None) -> str:
@@ -87,6 +88,18 @@ METRICS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("Last seen", "last_seen", when),
 )
 LEFT_ALIGNED = {"Host", "UUID", "User", "First seen", "Last seen", "Idle since", "Idle for"}
+
+
+def cell(value: Any) -> Any:
+    """A value as a CSV cell: null is empty; a text beginning with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return (a user or host name: anyone can name a Unix user
+    so) gets a leading ``'``, which spreadsheets show and never run as a formula (OWASP,
+    CSV injection). Numbers are left as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def time_argument(name: str) -> Callable[[str], str]:
@@ -259,11 +272,12 @@ class Command(BaseCommand):
             self.idle_table(found)
 
     def write_csv(self, rows: list[dict[str, Any]], fields: Sequence[str]) -> None:
-        """A header row of the API's field names, then a line per row (null: empty)."""
+        """A header row of the API's field names, then a line per row (null: empty; a
+        name a spreadsheet would run as a formula: ``cell``)."""
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(fields)
-        writer.writerows([["" if row[f] is None else row[f] for f in fields] for row in rows])
+        writer.writerows([[cell(row[f]) for f in fields] for row in rows])
         self.stdout.write(buffer.getvalue(), ending="")
 
     def report_table(self, found: dict[str, Any]) -> None:
