@@ -262,6 +262,30 @@ def test_a_recorder_leaves_day_partitions_to_maintain_and_prunes_default(
     assert in_default not in remaining
 
 
+@pytest.mark.parametrize("host", [None, "node-a"])
+def test_the_default_partition_keeps_a_row_at_the_cutoff_second(
+    only_default: None, host: str | None
+) -> None:
+    cutoff = TODAY - 30 * DAY + 600  # no partition for that day: the rows wait in DEFAULT
+    before, at, after = (sample(cutoff + n).pk for n in (-1, 0, 1))
+    assert {where(pk) for pk in (before, at, after)} == {partitions.default_name()}
+
+    deleted = partitions.delete_from_default("default", cutoff, 10, host=host)
+
+    assert deleted == 1
+    assert set(Sample.objects.values_list("pk", flat=True)) == {at, after}
+
+
+def test_a_day_partition_covers_neither_the_day_before_nor_the_day_after(
+    only_default: None,
+) -> None:
+    partitions.create_day("default", TODAY)
+
+    wanted = partitions.days_to_create("default", TODAY - DAY, 3)
+
+    assert wanted == [TODAY - DAY, TODAY + DAY]
+
+
 def test_registered_tasks_run_with_the_history_database(
     tasks: list[maintenance.MaintenanceTask],
 ) -> None:
