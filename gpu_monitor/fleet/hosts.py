@@ -1,5 +1,9 @@
 """The fleet's rules: a host's state from the age of its last tick, and its summary.
 
+A host's age and state come from ``age_and_state`` only (``in_state`` is the same rule
+as a database filter): the list, the detail, the fleet page, ``gpu_fleet`` and the
+metrics all call it, and fleet.js shows the state the JSON gives.
+
 The summary of a host's GPUs (count, utilisation, memory, hottest, problems) is worked
 out once per tick by the tick writer (``summary_columns``) and stored beside the
 devices, so that listing a thousand hosts reads a few small columns, not their devices.
@@ -22,7 +26,10 @@ from gpu_monitor.history.views import iso
 from gpu_monitor.rules import hardware_problems
 from gpu_monitor.types import GPUDevice
 
-STALE_AFTER_INTERVALS = 3  # missed ticks before a host is "stale"
+STALE_AFTER_INTERVALS = 3  # "stale" once more than 3 intervals passed without a tick
+# "down" no sooner than 6 intervals after the last tick (nor FLEET_DOWN_AFTER): a host
+# recording every 15 min is not down at 10 min, and "stale" lies between for every interval.
+DOWN_AFTER_INTERVALS = 6
 XID_WINDOW_S = 86400
 # The GPUDevice fields a stored device is rebuilt from (its MIG devices are not needed
 # by the rules, and stay out).
@@ -46,26 +53,33 @@ def now() -> int:
     return int(time.time())
 
 
-def state_of(
-    age_seconds: int, interval_seconds: int, down_after: int | None = None
-) -> HostStateName:
-    """ "down" once the last tick is ``FLEET_DOWN_AFTER`` seconds old (``down_after``:
-    that setting, read once for many hosts), "stale" once more than
-    ``STALE_AFTER_INTERVALS`` intervals have passed without one, else "up"."""
+def age_and_state(
+    epoch: int, interval_seconds: int, at: int, down_after: int | None = None
+) -> tuple[int, HostStateName]:
+    """The age at time ``at`` of a last tick at ``epoch`` (0 for a tick from the future:
+    the tick writer stores none ahead of the database's clock) and the host's state:
+    "down" once that age reaches ``FLEET_DOWN_AFTER`` (``down_after``: that setting,
+    read once for many hosts) and ``DOWN_AFTER_INTERVALS`` intervals, whichever is
+    later; else "stale" once it is more than ``STALE_AFTER_INTERVALS`` intervals; else
+    "up"."""
     if down_after is None:
         down_after = conf.get("FLEET_DOWN_AFTER")
-    if age_seconds >= down_after:
-        return "down"
-    if age_seconds > STALE_AFTER_INTERVALS * interval_seconds:
-        return "stale"
-    return "up"
+    age = max(0, at - epoch)
+    if age >= max(down_after, DOWN_AFTER_INTERVALS * interval_seconds):
+        return age, "down"
+    if age > STALE_AFTER_INTERVALS * interval_seconds:
+        return age, "stale"
+    return age, "up"
 
 
 def in_state(state: HostStateName, at: int) -> Q:
-    """The rows ``state_of`` puts in ``state`` at time ``at``, as a database filter (the
-    age is ``at - epoch``)."""
-    down = Q(epoch__lte=at - conf.get("FLEET_DOWN_AFTER"))
-    stale = Q(epoch__lt=Value(at) - STALE_AFTER_INTERVALS * F("interval_seconds"))
+    """The rows ``age_and_state`` puts in ``state`` at time ``at``, as a database filter
+    (the age is ``at - epoch``)."""
+    interval = F("interval_seconds")
+    down = Q(epoch__lte=at - conf.get("FLEET_DOWN_AFTER")) & Q(
+        epoch__lte=Value(at) - DOWN_AFTER_INTERVALS * interval
+    )
+    stale = Q(epoch__lt=Value(at) - STALE_AFTER_INTERVALS * interval)
     if state == "down":
         return down
     if state == "stale":
@@ -120,12 +134,12 @@ def summary_columns(devices: list[dict[str, Any]]) -> dict[str, Any]:
 
 def summarize(row: HostState, at: int, xid_24h: int = 0) -> HostSummary:
     """``row`` as ``GET hosts`` shows it at time ``at``."""
-    age = max(0, at - row.epoch)
+    age, state = age_and_state(row.epoch, row.interval_seconds, at)
     return HostSummary(
         host=row.host,
         last_seen=iso(row.epoch),
         age_seconds=age,
-        state=state_of(age, row.interval_seconds),
+        state=state,
         interval_seconds=row.interval_seconds,
         gpu_count=row.gpu_count,
         utilization_percent=row.utilization_percent,
@@ -139,12 +153,12 @@ def summarize(row: HostState, at: int, xid_24h: int = 0) -> HostSummary:
 
 def detail(row: HostState, at: int) -> HostDetail:
     """``row`` as ``GET hosts/<host>`` shows it at time ``at``."""
-    age = max(0, at - row.epoch)
+    age, state = age_and_state(row.epoch, row.interval_seconds, at)
     return HostDetail(
         host=row.host,
         recorded_at=iso(row.epoch),
         age_seconds=age,
-        state=state_of(age, row.interval_seconds),
+        state=state,
         interval_seconds=row.interval_seconds,
         driver=row.driver,
         devices=row.devices,
@@ -216,8 +230,7 @@ def summary_items(values: Iterable[tuple[Any, ...]], at: int) -> list[dict[str, 
     down_after = conf.get("FLEET_DOWN_AFTER")
     items = []
     for host, epoch, interval, gpus, utilization, used, total, hottest, problems in values:
-        age = max(0, at - epoch)
-        state = state_of(age, interval, down_after)
+        age, state = age_and_state(epoch, interval, at, down_after)
         values_in_order = (
             host,
             iso(epoch),

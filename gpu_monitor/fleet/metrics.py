@@ -1,7 +1,7 @@
 """The fleet's series on the central site's ``GET api/gpu/metrics`` (``METRICS_FLEET``).
 
 When each host last recorded, and how many hosts are in each state by the rules of
-``GET hosts`` (``gpu_monitor.fleet.hosts.state_of``), read from the hosts' state rows in
+``GET hosts`` (``gpu_monitor.fleet.hosts.age_and_state``), read from the hosts' state rows in
 one query at scrape time: one alert rule on them catches a node that went silent. The
 core's metrics view registers ``FleetCollector`` through ``FleetConfig.gpu_monitor_collector``.
 """
@@ -43,9 +43,10 @@ class FleetCollector(Collector):
             labels=["host"],
         )
         counts = dict.fromkeys(STATES, 0)
+        down_after = conf.get("FLEET_DOWN_AFTER")
         for host, epoch, interval_seconds in rows:
             last_seen.add_metric([host], epoch)
-            counts[hosts.state_of(max(0, at - epoch), interval_seconds)] += 1
+            counts[hosts.age_and_state(epoch, interval_seconds, at, down_after)[1]] += 1
         yield last_seen
         states = GaugeMetricFamily(
             "gpu_monitor_fleet_hosts",

@@ -63,7 +63,8 @@ def hosts_docs() -> dict[str, Any]:
         "summary": "Every recorded host and its state",
         "description": "Each host that gpu_record recorded (gpu_monitor.fleet), sorted by "
         "host: up, stale (no tick for more than 3 intervals) or down (none for "
-        "GPU_MONITOR['FLEET_DOWN_AFTER'] seconds), its GPUs summed up at its last tick, "
+        "GPU_MONITOR['FLEET_DOWN_AFTER'] seconds and 6 intervals, whichever is longer), "
+        "its GPUs summed up at its last tick, "
         "its hardware problems (one per GPU and condition) and its XID errors of the last "
         "24 hours. Paginated (?page=, ?page_size= up to 1000, default 500).",
         "parameters": [

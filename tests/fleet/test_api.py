@@ -141,9 +141,18 @@ def test_a_host_goes_stale_then_down_then_up_again(record: Record, clock: Clock)
 
 def test_down_after_follows_the_setting(record: Record, clock: Clock) -> None:
     record("node-1", interval=10)
-    clock.now = NOW + 25
-    with override_settings(GPU_MONITOR={"FLEET_DOWN_AFTER": 20}):
-        assert results()[0]["state"] == "down"
+    seen = []
+    with override_settings(GPU_MONITOR={"FLEET_DOWN_AFTER": 100}):
+        for age in (99, 100):
+            clock.now = NOW + age
+            seen.append(results()[0]["state"])
+        clock.now = NOW + 59  # a setting under 6 intervals: down at 6 intervals
+        with override_settings(GPU_MONITOR={"FLEET_DOWN_AFTER": 20}):
+            seen.append(results()[0]["state"])
+            clock.now = NOW + 60
+            seen.append(results()[0]["state"])
+
+    assert seen == ["stale", "down", "stale", "down"]
 
 
 def test_hosts_are_sorted_and_filtered(fake_nvml: ModuleType, record: Record, clock: Clock) -> None:
@@ -342,8 +351,8 @@ def test_other_methods_are_405(record: Record) -> None:
 
 
 def test_the_state_filter_agrees_with_each_hosts_state(record: Record, clock: Clock) -> None:
-    for interval in (10, 60):
-        for age in (0, 29, 30, 31, 179, 180, 181, 599, 600, 601):
+    for interval in (10, 60, 200, 900):
+        for age in (0, 29, 30, 31, 179, 180, 181, 599, 600, 601, 1199, 1200, 2701, 5400):
             record(f"h{interval}-{age:04}", epoch=NOW - age, interval=interval)
 
     every = {h["host"]: h["state"] for h in results("hosts?page_size=1000")}
