@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -74,6 +75,13 @@ class Command(BaseCommand):
                 time.sleep(options["watch"])
         except KeyboardInterrupt:
             self.stdout.write("")
+        except BrokenPipeError:
+            # The reader went away (`gpu_fleet | head -1`): stop quietly with status 0,
+            # as gpu_devices does. Point stdout at /dev/null so that Python's final
+            # flush of what is still buffered cannot raise again at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stdout.fileno())
+            os.close(devnull)
         except DatabaseError as exc:
             raise CommandError(
                 f"The fleet's table cannot be read ({exc}): run manage.py migrate."
