@@ -24,9 +24,8 @@ from gpu_monitor.params import SECONDS_PER_UNIT, parse_time, shown, whole_number
 from gpu_monitor.usage.models import MAX_USER_LENGTH
 from gpu_monitor.usage.report import idle_now, usage_report
 from gpu_monitor.usage.types import BY
-from gpu_monitor.usage.views import MAX_IDLE_MINUTES
+from gpu_monitor.usage.views import DEFAULT_SPAN_S, MAX_IDLE_MINUTES
 
-DEFAULT_SINCE = "-7d"
 # The fields that name what a row is about (the others are null), as the table titles them.
 KEYS: dict[str, tuple[str, ...]] = {
     "user": ("user",),
@@ -174,7 +173,7 @@ class Command(BaseCommand):
             type=time_argument("since"),
             metavar="TIME",
             help="Start of the window: a duration back from now (30d, 12h, 2w), an ISO 8601 "
-            "time (UTC without an offset) or 'now' (default: 7d).",
+            "time (UTC without an offset) or 'now' (default: 7 days before --until).",
         )
         parser.add_argument(
             "--until",
@@ -236,7 +235,7 @@ class Command(BaseCommand):
     def report(self, options: dict[str, Any]) -> None:
         now = int(time.time())
         until = parse_time("until", options["until"], now, now)
-        since = parse_time("since", options["since"] or DEFAULT_SINCE, now, until)
+        since = parse_time("since", options["since"], now, until - DEFAULT_SPAN_S)
         if since >= until:
             raise CommandError(
                 f"--since must be before --until ({when_epoch(since)} >= {when_epoch(until)} UTC).",
