@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 from django.db import models
+from django.db.models import F
+from django.db.models.expressions import CombinedExpression
 
 PERIOD_SECONDS = 300
 MAX_USER_LENGTH = 255  # a longer user name is cut to this when recorded
+# A hold whose latest tick is more than this many intervals old is over (the recorder
+# was down): the writer starts a new one, and ``GET usage/idle`` no longer lists it.
+GAP_INTERVALS = 3
+
+
+@overload
+def live_since(now: int, interval: int) -> int: ...
+@overload
+def live_since(now: int, interval: F) -> CombinedExpression: ...
+def live_since(now: int, interval: int | F) -> int | CombinedExpression:
+    """The oldest last tick of a hold that still holds at ``now``: ``GAP_INTERVALS``
+    intervals before it (a last tick exactly that old is in). The one rule of the tick
+    writer (the tick's interval) and of ``idle_now`` (``F("interval_seconds")``, the
+    hold's own)."""
+    return now - GAP_INTERVALS * interval
 
 
 class Usage(models.Model):

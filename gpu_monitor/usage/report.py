@@ -29,10 +29,9 @@ from django.db import router
 from django.db.models import F, Max, Min, Sum
 
 from gpu_monitor.history.views import iso
-from gpu_monitor.usage.models import PERIOD_SECONDS, Hold, Usage
+from gpu_monitor.usage.models import PERIOD_SECONDS, Hold, Usage, live_since
 from gpu_monitor.usage.serializers import IdleGPUsSerializer, UsageReportSerializer
 from gpu_monitor.usage.types import BY, By, IdleGPU, IdleGPUs, UsageReport, UsageRow
-from gpu_monitor.usage.writer import GAP_INTERVALS
 
 # The columns each ``by`` groups on.
 KEYS: dict[str, tuple[str, ...]] = {
@@ -147,7 +146,7 @@ def idle_now(
     holds = Hold.objects.using(using or router.db_for_read(Hold)).filter(
         ended_epoch__isnull=True,
         idle_since__lte=at - minutes * 60,
-        last_epoch__gte=at - GAP_INTERVALS * F("interval_seconds"),
+        last_epoch__gte=live_since(at, F("interval_seconds")),
     )
     if host is not None:
         holds = holds.filter(host=host)

@@ -27,14 +27,11 @@ from gpu_monitor.conf import conf
 from gpu_monitor.history.models import Event
 from gpu_monitor.history.recorder import moment
 from gpu_monitor.history.tick_writers import TickContext
-from gpu_monitor.usage.models import MAX_USER_LENGTH, PERIOD_SECONDS, Hold, Usage
+from gpu_monitor.usage.models import MAX_USER_LENGTH, PERIOD_SECONDS, Hold, Usage, live_since
 
 UNKNOWN_USER = "unknown"
 IDLE_HELD = Event.Kind.IDLE_HELD
 IDLE_HELD_ENDED = Event.Kind.IDLE_HELD_ENDED
-# A hold whose latest tick is more than this many intervals old is over (the recorder
-# was down): a new one starts, and its idle run with it.
-GAP_INTERVALS = 3
 # Parameters in one statement where the backend states no limit (PostgreSQL's).
 MAX_PARAMS = 65535
 
@@ -331,7 +328,8 @@ def update_holds(
         hold = before.pop((held.gpu_uuid, held.user), None)
         if hold is not None and hold.ended_epoch is not None:
             hold = None  # the user is back: a new hold, written over the ended one
-        elif hold is not None and epoch - hold.last_epoch > GAP_INTERVALS * interval:
+        elif hold is not None and hold.last_epoch < live_since(epoch, interval):
+            # the recorder was down: a new hold starts, and its idle run with it
             if hold.idle_event_sent:
                 ended.setdefault(hold.gpu_index, []).append(hold)
             hold = None
