@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils.module_loading import import_string
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
@@ -63,6 +66,43 @@ def instances(key: str) -> list[Any]:
     return [import_string(path)() for path in paths]
 
 
+@contextlib.contextmanager
+def permission_classes_fail_closed(request: Request) -> Iterator[None]:
+    """Around a call of permission classes: one that fails with anything but a refusal
+    (an ``APIException``) is logged with its traceback and becomes a 503, never a 500;
+    W002 reports it at ``check --deploy``."""
+    try:
+        yield
+    except APIException:
+        raise
+    except Exception as exc:
+        logger.exception("A permission class failed on %s", request.path)
+        raise ServiceUnavailable(
+            f"A permission class failed ({type(exc).__name__}); see the server log."
+        ) from exc
+
+
+def refused_process_permissions(request: Request, view: APIView) -> list[Any]:
+    """The ``PROCESS_PERMISSION_CLASSES`` that refuse ``request`` (none: it may see
+    processes). A class that fails otherwise is a ``ServiceUnavailable`` (logged): the
+    process endpoints and the usage answer it as a 503, the pages show no processes."""
+    with permission_classes_fail_closed(request):
+        return [
+            permission
+            for permission in instances("PROCESS_PERMISSION_CLASSES")
+            if not permission.has_permission(request, view)
+        ]
+
+
+def signed_out(request: Request) -> None:
+    """Make ``request`` anonymous, for DRF and for Django (templates, the auth context
+    processor), after its user could not be read."""
+    unauthenticated: Any = api_settings.UNAUTHENTICATED_USER  # as DRF signs a request out
+    user: Any = unauthenticated() if unauthenticated else None
+    request.user = user
+    request.auth = None
+
+
 class GPUMonitorAPIView(APIView):
     """Base view: authentication, permission and throttle classes from ``GPU_MONITOR``,
     falling back to the project's ``REST_FRAMEWORK`` defaults.
@@ -83,9 +123,20 @@ class GPUMonitorAPIView(APIView):
         return instances("AUTHENTICATION_CLASSES")
 
     def perform_authentication(self, request: Request) -> None:
+        """A user who cannot be read (database-backed sessions or users while the
+        database is away) is a 503, never a 500; the request goes on anonymous so the
+        error page needs no database either."""
         if self.configuration_error:
             raise ServiceUnavailable(self.configuration_error)
-        super().perform_authentication(request)
+        try:
+            super().perform_authentication(request)
+        except DatabaseError as exc:
+            logger.error("Reading the signed-in user of %s failed: %s", request.path, exc)
+            signed_out(request)
+            raise ServiceUnavailable(
+                "Cannot tell who is signed in: the database did not answer "
+                f"({type(exc).__name__}); see the server log."
+            ) from exc
 
     def get_permissions(self) -> Sequence[_SupportsHasPermission]:
         if self.configuration_error:
@@ -95,20 +146,54 @@ class GPUMonitorAPIView(APIView):
     def check_permissions(self, request: Request) -> None:
         """A permission class that fails with anything but a refusal is a 503 (closed),
         never a 500; W002 reports it at ``check --deploy``."""
-        try:
+        with permission_classes_fail_closed(request):
             super().check_permissions(request)
-        except APIException:
-            raise
-        except Exception as exc:
-            logger.exception("A permission class failed on %s", request.path)
-            raise ServiceUnavailable(
-                f"A permission class failed ({type(exc).__name__}); see the server log."
-            ) from exc
 
     def get_throttles(self) -> list[BaseThrottle]:
         if self.configuration_error:
             raise ServiceUnavailable(self.configuration_error)
         return instances("THROTTLE_CLASSES")
+
+
+# A table or column the code expects is not there: migrations not applied.
+MISSING_SCHEMA = ("no such table", "no such column", "has no column named")  # SQLite
+MISSING_SCHEMA_STATES = ("42P01", "42703")  # PostgreSQL: undefined table, undefined column
+
+
+def database_unavailable(exc: DatabaseError, what: str) -> ServiceUnavailable:
+    """The 503 for a query that failed, saying what happened: ``what`` (``GPU history``)
+    tables missing (run migrate), a database that did not answer, or one that refused."""
+    name = type(exc).__name__
+    state = getattr(exc.__cause__, "sqlstate", None)
+    if state in MISSING_SCHEMA_STATES or any(text in str(exc) for text in MISSING_SCHEMA):
+        return ServiceUnavailable(
+            f"The {what} tables are missing or out of date ({name}): run manage.py migrate."
+        )
+    if isinstance(exc, OperationalError | InterfaceError):
+        return ServiceUnavailable(
+            f"The {what} database did not answer ({name}); see the server log."
+        )
+    return ServiceUnavailable(
+        f"The {what} database refused the query ({name}); see the server log."
+    )
+
+
+class DatabaseAPIView(GPUMonitorAPIView):
+    """Base of the views that read the database (the sub-apps'): a query that fails is a
+    JSON 503 that says what happened, never a 500, logged by the sub-app's own logger.
+
+    ``database_what`` names the data in the 503 and the log (``GPU history``);
+    ``database_logger`` is the sub-app's logger.
+    """
+
+    database_what = "GPU monitor"
+    database_logger = logger
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, DatabaseError):
+            self.database_logger.error("%s query failed: %s", self.database_what, exc)
+            exc = database_unavailable(exc, self.database_what)
+        return super().handle_exception(exc)
 
 
 class NotImplementedResponse(APIException):

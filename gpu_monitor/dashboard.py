@@ -20,11 +20,12 @@ from django.http import HttpResponse, QueryDict
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from rest_framework import serializers
+from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from gpu_monitor.api import GPUMonitorAPIView, instances
+from gpu_monitor.api import GPUMonitorAPIView, refused_process_permissions
 from gpu_monitor.manager import NVMLUnavailableError, get_manager
 from gpu_monitor.params import whole_number
 from gpu_monitor.rules import (
@@ -247,11 +248,12 @@ class PageView(GPUMonitorAPIView):
 
     def may_see_processes(self, request: Request) -> bool:
         """Whether the viewer passes PROCESS_PERMISSION_CLASSES (the page itself needed
-        PERMISSION_CLASSES already)."""
-        return all(
-            permission.has_permission(request, self)
-            for permission in instances("PROCESS_PERMISSION_CLASSES")
-        )
+        PERMISSION_CLASSES already). A class that fails (logged with its traceback) or
+        refuses by raising shows the page without processes, never a 500."""
+        try:
+            return not refused_process_permissions(request, self)
+        except APIException:
+            return False
 
 
 def url_prefix(request: Request) -> str:

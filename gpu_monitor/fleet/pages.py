@@ -8,6 +8,7 @@ and charts as the dashboard draws them. Each refreshes itself from its own JSON
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ from gpu_monitor.types import (
     MIGDevice,
 )
 
+logger = logging.getLogger(__name__)
 FLEET_INTERVAL_S = 10  # the fleet page's refresh by default: the recorder's default tick
 STRIP_MOST_GPUS = 64  # GPUs a tile's strip shows; a host with more shows its first ones
 HOST_PLACEHOLDER = "__host__"  # in the host page's URL, replaced by fleet.js
@@ -85,7 +87,15 @@ def fleet(at: int) -> dict[str, Any]:
     }
 
 
-class FleetView(PageView, HistoryAPIView):
+class FleetPageView(PageView, HistoryAPIView):
+    """Base of the fleet's pages: a database that cannot answer is a 503 that names the
+    fleet, logged by this module."""
+
+    database_what = "GPU fleet"
+    database_logger = logger
+
+
+class FleetView(FleetPageView):
     """An HTML page with one tile per recorded host, refreshed in place from its own
     JSON (``fleet``): ``?q=`` fills its filter box, ``?interval=SECONDS`` sets the
     refresh period (default 10, 1 to 3600). Same permission settings as the API."""
@@ -146,7 +156,7 @@ def recorded_processes(row: HostState) -> GPUProcessesResponse | None:
     return GPUProcessesResponse(listed, len(listed), row.processes.get("gpu_errors", {}))
 
 
-class FleetHostView(PageView, HistoryAPIView):
+class FleetHostView(FleetPageView):
     """A recorded host's page: the dashboard's cards and charts, read from the database
     (its last tick, its history and events). 404 naming a host that never recorded, 400
     for a name over 255 characters. Processes only to a viewer who passes

@@ -14,7 +14,7 @@ from itertools import chain, repeat
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.db import DatabaseError, connections, router
+from django.db import connections, router
 from django.db.models import Q, QuerySet
 from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.pagination import PageNumberPagination
@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from gpu_monitor.api import GPUMonitorAPIView, ServiceUnavailable
+from gpu_monitor.api import DatabaseAPIView
 from gpu_monitor.history.aggregate import (
     Row,
     keyed,
@@ -55,18 +55,12 @@ MAX_HOST_LENGTH = 255
 MAX_INDEX = 32767  # the largest index a recorded sample or event can hold
 
 
-class HistoryAPIView(GPUMonitorAPIView):
+class HistoryAPIView(DatabaseAPIView):
     """Base of the history views: a database that cannot answer (tables not migrated, a
     server down) is a JSON 503 that says so, never a 500."""
 
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, DatabaseError):
-            logger.error("GPU history query failed: %s", exc)
-            exc = ServiceUnavailable(
-                f"The GPU history database cannot answer ({type(exc).__name__}); "
-                "run manage.py migrate, and check the database."
-            )
-        return super().handle_exception(exc)
+    database_what = "GPU history"
+    database_logger = logger
 
 
 iso = iso_time  # the API's times: ISO 8601 in UTC with a Z

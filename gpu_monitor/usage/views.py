@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import time
 
-from rest_framework.exceptions import APIException, ParseError, PermissionDenied
+from rest_framework.exceptions import ParseError, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from gpu_monitor.api import ServiceUnavailable, instances
+from gpu_monitor.api import refused_process_permissions
 from gpu_monitor.conf import conf
 from gpu_monitor.history.views import MAX_HOST_LENGTH, HistoryAPIView
 from gpu_monitor.params import name_text, parse_window, shown, whole_number
@@ -19,6 +19,7 @@ from gpu_monitor.usage.models import MAX_USER_LENGTH
 from gpu_monitor.usage.report import idle_now, usage_report
 from gpu_monitor.usage.schema import idle_docs, usage_docs
 from gpu_monitor.usage.types import BY
+from gpu_monitor.usage.writer import UNKNOWN_USER
 
 logger = logging.getLogger(__name__)
 DEFAULT_SPAN_S = 7 * 86400
@@ -32,6 +33,13 @@ def name_param(request: Request, name: str, limit: int) -> str | None:
     return None if text is None else name_text(name, text, limit)
 
 
+def is_reserved(name: str) -> bool:
+    """Whether ``name`` is one the usage writer records for a process whose owner it
+    cannot name (``unknown``, a bare uid such as ``1000``, nothing): rows under it are
+    nobody's, so no signed-in user is matched to them by self-service."""
+    return not name or name.isdecimal() or name == UNKNOWN_USER
+
+
 class UsageAPIView(HistoryAPIView):
     """Base of the usage views: they name people, so a client needs
     ``PROCESS_PERMISSION_CLASSES`` as for the processes; with ``USAGE_SELF_SERVICE`` a
@@ -39,25 +47,22 @@ class UsageAPIView(HistoryAPIView):
 
     only_user: str | None = None
 
+    database_what = "GPU usage"
+    database_logger = logger
+
     def check_permissions(self, request: Request) -> None:
         super().check_permissions(request)  # PERMISSION_CLASSES; fails closed
-        try:
-            refused = [
-                permission
-                for permission in instances("PROCESS_PERMISSION_CLASSES")
-                if not permission.has_permission(request, self)
-            ]
-        except APIException:
-            raise
-        except Exception as exc:  # as the base view: a broken class is a 503, never a 500
-            logger.exception("A permission class failed on %s", request.path)
-            raise ServiceUnavailable(
-                f"A permission class failed ({type(exc).__name__}); see the server log."
-            ) from exc
+        refused = refused_process_permissions(request, self)  # a broken class: 503
         if not refused:
             return
         if conf.get("USAGE_SELF_SERVICE") and request.user and request.user.is_authenticated:
-            self.only_user = request.user.get_username()
+            name = request.user.get_username()
+            if is_reserved(name):
+                raise PermissionDenied(
+                    f"user: {shown(name)} is a name the usage records for processes whose "
+                    "owner it could not name; self-service is refused to it."
+                )
+            self.only_user = name
             return
         self.permission_denied(
             request,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -191,7 +192,10 @@ def test_a_misconfigured_setting_closes_the_pages(
 
 
 def test_a_database_that_cannot_answer_is_503_not_500(
-    record: Record, client: Client, monkeypatch: pytest.MonkeyPatch
+    record: Record,
+    client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     record("node-a")
 
@@ -199,9 +203,32 @@ def test_a_database_that_cannot_answer_is_503_not_500(
         raise OperationalError("no such table: gpu_monitor_fleet_hoststate")
 
     monkeypatch.setattr(hosts, "selected", broken)
-    text = page(client, status=503)
+    with caplog.at_level(logging.ERROR, logger="gpu_monitor"):
+        text = page(client, status=503)
 
-    assert "The GPU history database cannot answer (OperationalError)" in text
+    assert (
+        "The GPU fleet tables are missing or out of date (OperationalError): "
+        "run manage.py migrate." in text
+    )
+    assert [r.name for r in caplog.records if r.name.startswith("gpu_monitor")] == [
+        "gpu_monitor.fleet.pages"
+    ]
+
+
+def test_a_database_that_does_not_answer_says_so_not_migrate(
+    record: Record, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record("node-a")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(hosts, "selected", broken)
+    body = as_json(client, "fleet/", status=503)
+
+    assert body == {
+        "detail": "The GPU fleet database did not answer (OperationalError); see the server log."
+    }
 
 
 def test_other_methods_are_405(record: Record, client: Client) -> None:
