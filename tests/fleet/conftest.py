@@ -7,7 +7,7 @@ from types import ModuleType
 
 import pytest
 
-from gpu_monitor.fleet import hosts
+from gpu_monitor.fleet import hosts, writer
 from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import GPUManager
 from tests.history.conftest import pytest_collection_modifyitems  # noqa: F401 (postgres tests)
@@ -29,6 +29,28 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr(hosts, "now", fake)
+    return fake
+
+
+class DatabaseClock:
+    """The database's clock as the tick writer reads it (``writer.database_now``): None
+    (by default: every tick is trusted, whatever this machine's clock says), a time set
+    by the test, or the database's real clock when ``real`` is True."""
+
+    def __init__(self) -> None:
+        self.now: float | None = None
+        self.real = False
+        self.original = writer.database_now
+
+    def __call__(self, using: str) -> float | None:
+        return self.original(using) if self.real else self.now
+
+
+@pytest.fixture(autouse=True)
+def database_clock(monkeypatch: pytest.MonkeyPatch) -> DatabaseClock:
+    fake = DatabaseClock()
+    monkeypatch.setattr(writer, "database_now", fake)
+    monkeypatch.setattr(writer, "_ahead", set())
     return fake
 
 
