@@ -7,6 +7,7 @@ import argparse
 import csv
 import datetime
 import io
+import os
 import re
 import time
 import unicodedata
@@ -225,6 +226,11 @@ class Command(BaseCommand):
                 self.idle(options)
             else:
                 self.report(options)
+            self.stdout.flush()  # a reader gone now is a BrokenPipeError here, not at exit
+        except BrokenPipeError:
+            # The reader went away (`gpu_usage | head -1`): stop quietly with status 0,
+            # as gpu_devices does.
+            quiet(self.stdout)
         except APIException as exc:  # a 400 of the API: the same words, exit 2
             raise CommandError(str(exc.detail), returncode=2) from exc
         except DatabaseError as exc:
@@ -338,6 +344,18 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.MIGRATE_HEADING(line) if number == 0 else self.style.WARNING(line)
             )
+
+
+def quiet(stream: Any) -> None:
+    """Point ``stream``'s file descriptor at /dev/null, so that Python's final flush of
+    what is still buffered cannot raise again at exit (a stream without one: nothing)."""
+    try:
+        descriptor = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: a StringIO
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
 
 
 def when_epoch(epoch: int) -> str:
