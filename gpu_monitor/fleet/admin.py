@@ -1,4 +1,4 @@
-"""A read-only admin page for the hosts' latest states."""
+"""A read-only admin page for the hosts' latest states, and the node roles' page."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from gpu_monitor.fleet.models import HostState
+from gpu_monitor.fleet.models import HostState, NodeRole
 from gpu_monitor.history.admin import ReadOnlyAdmin
 
 
@@ -25,3 +25,13 @@ class HostStateAdmin(ReadOnlyAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return admin.ModelAdmin.has_delete_permission(self, request, obj)
+
+
+@admin.register(NodeRole)
+class NodeRoleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Which host each node's PostgreSQL role may read and write (row-level security,
+    docs/deployment.md): edited here by whoever may change node roles."""
+
+    list_display = ("role", "host")
+    search_fields = ("role", "host")
+    ordering = ("role",)

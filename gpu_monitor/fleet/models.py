@@ -1,4 +1,5 @@
-"""The latest state of each recorded host: one row per host, replaced at each tick."""
+"""The latest state of each recorded host: one row per host, replaced at each tick; and
+which host each node's database role may write (PostgreSQL row-level security)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,30 @@ class HostState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class NodeRole(models.Model):
+    """The host whose rows a node's PostgreSQL role may read and write, and no other's.
+
+    On PostgreSQL, row-level security on every table a node writes (samples, rollups,
+    events, host states, usage, holds) limits a role listed here, or any member of the
+    group role ``gpu_monitor_node``, to the rows of its host
+    (gpu_monitor.history.node_roles; docs/deployment.md, "A node's database role"). A
+    member that is not listed sees and writes nothing. Other roles are not limited.
+
+    The table's name is outside the tables a node is granted INSERT and UPDATE on
+    (``gpu_monitor_(history|fleet|usage)_...``): a node cannot map itself to another
+    host. Every role may read it (the policies read it as the querying role).
+    """
+
+    role = models.CharField(
+        max_length=63, unique=True, help_text="The node's PostgreSQL role (login name)."
+    )
+    host = models.CharField(max_length=255, help_text="The host it records: its gpu_record --host.")
+
+    class Meta:
+        db_table = "gpu_monitor_node_role"
+        ordering = ("role",)
+
+    def __str__(self) -> str:
+        return f"{self.role} -> {self.host}"
