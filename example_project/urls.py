@@ -34,4 +34,12 @@ if settings.HEALTH:
             ),
             name="health",
         ),
+        # The central site's check (no GPU there): the sub-apps' tables answer.
+        path(
+            "health/database/",
+            HealthCheckView.as_view(
+                checks=["gpu_monitor.contrib.health_check.DatabaseHealthCheck"]
+            ),
+            name="health-database",
+        ),
     ]

@@ -1,4 +1,5 @@
-"""A GPU check for django-health-check (optional extra ``gpu-monitor[health]``).
+"""Checks for django-health-check (optional extra ``gpu-monitor[health]``): a GPU node's
+GPUs, and a central site's database.
 
 from health_check.views import HealthCheckView
 
@@ -8,15 +9,22 @@ path("health/", HealthCheckView.as_view(checks=[
         {"min_gpu_count": 1, "max_temperature_c": 85},
     ),
 ]))
+
+A central site (the fleet, no GPU: ``GPUHealthCheck`` would always fail there) lists
+``gpu_monitor.contrib.health_check.DatabaseHealthCheck`` instead: what it serves is its
+database.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from django.apps import apps
+from django.db import DatabaseError, connections, router
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 
+from gpu_monitor.api import database_unavailable
 from gpu_monitor.manager import get_manager
 from gpu_monitor.rules import CHECK_OF, hardware_problems
 from gpu_monitor.types import GPUDevice
@@ -76,3 +84,48 @@ class GPUHealthCheck(HealthCheck):
             if getattr(self, CHECK_OF[problem.kind])
         ]
         return found
+
+
+@dataclasses.dataclass
+class DatabaseHealthCheck(HealthCheck):
+    """Healthy when every table of the installed gpu_monitor sub-apps (history, fleet,
+    usage) can be read: the database answers and is migrated. Each table is read by one
+    ``SELECT 1 ... LIMIT 1`` on the database the router reads it from. No NVML: the check
+    for a central site, which serves the database and has no GPU.
+
+    ``app_labels``: the sub-apps to check (``["gpu_monitor_fleet"]``), None: every one
+    installed (the core never imports a sub-app: they are found in the app registry).
+    """
+
+    app_labels: list[str] | None = None
+
+    def run(self) -> None:
+        configs = [
+            config
+            for config in apps.get_app_configs()
+            if config.name.startswith("gpu_monitor.")
+            and (self.app_labels is None or config.label in self.app_labels)
+        ]
+        models = [
+            model
+            for config in configs
+            for model in config.get_models()
+            if model._meta.managed and not model._meta.proxy
+        ]
+        if not models:
+            raise ServiceUnavailable(
+                "No gpu_monitor sub-app with tables is installed (gpu_monitor.history, "
+                "gpu_monitor.fleet, gpu_monitor.usage): nothing to check"
+            )
+        for model in models:
+            alias = router.db_for_read(model)
+            opened = connections[alias].connection is None
+            try:
+                model._default_manager.using(alias).exists()
+            except DatabaseError as exc:
+                what = str(model._meta.app_config.verbose_name)
+                detail = database_unavailable(exc, what).detail
+                raise ServiceUnavailable(f"{model._meta.db_table}: {detail}") from exc
+            finally:
+                if opened:  # a connection of the check's thread: not left open
+                    connections[alias].close()

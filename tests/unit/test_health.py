@@ -6,13 +6,18 @@ import asyncio
 import json
 import logging
 from types import ModuleType
+from typing import Any
 
 import pytest
+from django.db import OperationalError, connection
+from django.db.models import QuerySet
 from django.test import RequestFactory
+from health_check.exceptions import ServiceUnavailable
 from health_check.views import HealthCheckView
 
 from gpu_monitor import rules
-from gpu_monitor.contrib.health_check import GPUHealthCheck
+from gpu_monitor.contrib.health_check import DatabaseHealthCheck, GPUHealthCheck
+from gpu_monitor.fleet.models import HostState
 
 
 def run(check: GPUHealthCheck) -> str | None:
@@ -173,3 +178,83 @@ def test_conditions_come_from_the_shared_rules(
 def test_every_rule_kind_is_turned_off_by_an_argument() -> None:
     for kind in rules.PROBLEM_KINDS:
         assert getattr(GPUHealthCheck(), rules.CHECK_OF[kind]) is True
+
+
+# -- the central site's check: its database, no NVML --------------------------------
+
+DATABASE_CHECK = "gpu_monitor.contrib.health_check.DatabaseHealthCheck"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_check_is_healthy_without_nvml(fake_nvml: ModuleType) -> None:
+    """The central site: no NVML, where GPUHealthCheck always fails; its tables answer."""
+    fake_nvml.STATE.init_error = fake_nvml.NVML_ERROR_LIBRARY_NOT_FOUND
+    view = HealthCheckView.as_view(
+        checks=[DATABASE_CHECK, "gpu_monitor.contrib.health_check.GPUHealthCheck"]
+    )
+
+    body = json.loads(asyncio.run(view(RequestFactory().get("/health/?format=json"))).content)
+
+    database, gpu = body.values()
+    assert database == "OK"
+    assert gpu.startswith("Unavailable: NVML is not available")
+
+
+def test_the_database_check_reads_every_sub_apps_tables(
+    db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[str] = []
+    exists = QuerySet.exists
+
+    def counted(self: QuerySet[Any]) -> bool:
+        read.append(self.model._meta.db_table)
+        return exists(self)
+
+    monkeypatch.setattr(QuerySet, "exists", counted)
+    DatabaseHealthCheck().run()
+    all_read = sorted(read)
+    read.clear()
+    DatabaseHealthCheck(app_labels=["gpu_monitor_fleet"]).run()
+
+    assert {"gpu_monitor_fleet_hoststate", "gpu_monitor_history_sample"} <= set(all_read)
+    assert {"gpu_monitor_history_event", "gpu_monitor_usage_usage"} <= set(all_read)
+    assert "gpu_monitor_fleet_hoststate" in read
+    assert not [table for table in read if "history" in table or "usage" in table]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_check_says_run_migrate_for_a_missing_table() -> None:
+    with connection.schema_editor() as editor:
+        editor.delete_model(HostState)
+    try:
+        with pytest.raises(ServiceUnavailable) as raised:
+            DatabaseHealthCheck(app_labels=["gpu_monitor_fleet"]).run()
+    finally:
+        with connection.schema_editor() as editor:
+            editor.create_model(HostState)
+
+    assert str(raised.value.message) == (
+        "gpu_monitor_fleet_hoststate: The GPU fleet tables are missing or out of date "
+        "(OperationalError): run manage.py migrate."
+    )
+
+
+def test_the_database_check_fails_while_the_database_does_not_answer(
+    db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def away(*args: object, **kwargs: object) -> None:
+        raise OperationalError("connection to server failed: Connection refused")
+
+    with monkeypatch.context() as patch, pytest.raises(ServiceUnavailable) as raised:
+        patch.setattr(connection, "cursor", away)
+        DatabaseHealthCheck().run()
+
+    assert "database did not answer (OperationalError)" in str(raised.value.message)
+    assert "Connection refused" not in str(raised.value.message)  # the server log's
+
+
+def test_the_database_check_without_a_sub_app_says_so(db: None) -> None:
+    with pytest.raises(ServiceUnavailable) as raised:
+        DatabaseHealthCheck(app_labels=["no_such_app"]).run()
+
+    assert "No gpu_monitor sub-app with tables is installed" in str(raised.value.message)
