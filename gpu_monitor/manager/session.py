@@ -74,8 +74,9 @@ class NVMLSession:
         except Exception as exc:  # initialisation must never raise
             logger.warning("NVML initialized, but the GPU count could not be read: %s", exc)
         else:
-            # DEBUG: every process initialises NVML, and every command run would say it.
-            logger.debug("NVML initialized successfully. Found %d GPU(s)", count)
+            # INFO, as the specification has it; gpu_monitor's commands say it only at
+            # --verbosity 2 and more (gpu_monitor.commands).
+            logger.info("NVML initialized successfully. Found %d GPU(s)", count)
 
     def _init_failed(self, reason: str) -> None:
         self.error_message = reason

@@ -33,10 +33,10 @@ def run(*args: str) -> tuple[str, str]:
 
 
 def run_process(
-    *args: str, gpus: int = 2, scenario: str = "healthy"
+    *args: str, gpus: int = 2, scenario: str = "healthy", settings: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``manage.py gpu_devices`` in a real process (the example project's settings and
-    LOGGING) against the fake pynvml."""
+    """``manage.py gpu_devices`` in a real process against the fake pynvml, with the
+    example project's settings and LOGGING unless ``settings`` names others."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT / "tests" / "fakes"),
@@ -44,6 +44,8 @@ def run_process(
         "FAKE_NVML_SCENARIO": scenario,
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    if settings is not None:
+        env["DJANGO_SETTINGS_MODULE"] = settings
     return subprocess.run(
         [sys.executable, "manage.py", "gpu_devices", *args],
         cwd=ROOT,
@@ -324,14 +326,72 @@ def test_failures_the_table_shows_are_not_repeated_on_stderr() -> None:
     ]
 
 
+# -- --verbosity: 0 nothing, 1 warnings and errors, 2 INFO, 3 DEBUG --------------------
+
+NO_NVML = "NVML Shared Library Not Found"
+INIT_FAILED = f"NVML initialization failed: {NO_NVML}. GPU features disabled.\n"
+NO_GPU = f"CommandError: No NVIDIA GPU available: {NO_NVML}\n"  # the command's own error
+INITIALIZED = "NVML initialized successfully. Found 2 GPU(s)\n"
+
+
+@pytest.mark.parametrize(
+    ("settings", "scenario", "verbosity", "stderr"),
+    [
+        # The example project: LOGGING sends gpu_monitor to the console at INFO (-v 1
+        # on a healthy machine: test_clean_run_prints_nothing_on_stderr).
+        (None, "no_nvml", "0", NO_GPU),
+        (None, "lost", "0", ""),
+        (None, "no_nvml", "1", INIT_FAILED + NO_GPU),
+        (None, "healthy", "2", INITIALIZED),
+        (
+            None,
+            "lost",
+            "3",
+            INITIALIZED
+            + "Error querying GPU device 1: GPU is lost\n"
+            + "Error listing the processes of GPU 1: GPU is lost\n",
+        ),
+        # No LOGGING at all: INFO through the command's own handler, only from -v 2.
+        ("tests.settings", "healthy", "1", ""),
+        ("tests.settings", "healthy", "2", INITIALIZED),
+    ],
+)
+def test_verbosity_sets_what_the_loggers_write_on_stderr(
+    settings: str | None, scenario: str, verbosity: str, stderr: str
+) -> None:
+    result = run_process("-p", "-v", verbosity, scenario=scenario, settings=settings)
+
+    assert result.stderr == stderr
+    assert result.returncode == (1 if scenario == "no_nvml" else 0)
+    assert bool(result.stdout) is (scenario != "no_nvml")  # the table, whatever -v says
+
+
+@pytest.mark.parametrize(("verbosity", "said"), [(0, False), (1, False), (2, True), (3, True)])
+def test_the_command_initialises_nvml_under_its_verbosity(
+    fake_nvml: ModuleType, caplog: pytest.LogCaptureFixture, verbosity: int, said: bool
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="gpu_monitor")  # as loud as LOGGING can be
+
+    call_command("gpu_devices", verbosity=verbosity, stdout=io.StringIO())
+
+    initialized = (
+        "gpu_monitor.manager.session",
+        logging.INFO,
+        "NVML initialized successfully. Found 2 GPU(s)",
+    )
+    assert (initialized in caplog.record_tuples) is said
+    assert logging.getLogger("gpu_monitor").level == logging.DEBUG  # restored
+
+
 @pytest.mark.parametrize("args", [[], ["--json", "-p"]])
 def test_failures_in_the_output_are_logged_at_debug_only_by_the_command(
     fake_nvml: ModuleType, caplog: pytest.LogCaptureFixture, args: list[str]
 ) -> None:
     fake_nvml.configure(gpus=2, scenario="lost")
+    get_manager()  # initialised (at INFO) before: only the command's failures are counted
     caplog.set_level(logging.DEBUG, logger="gpu_monitor")
 
-    out, _ = run(*args)
+    out, _ = run(*args, "--verbosity", "3")
     in_command = [(r.levelno, r.getMessage()) for r in caplog.records]
     caplog.clear()
     get_manager().get_devices()  # a server meeting the failure first still says it

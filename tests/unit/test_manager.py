@@ -518,14 +518,41 @@ def test_ready_twice_creates_no_second_manager(fake_nvml: ModuleType) -> None:
 
 
 def test_log_init_success(fake_nvml: ModuleType, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="gpu_monitor.manager"):
+    with caplog.at_level(logging.INFO, logger="gpu_monitor.manager"):
         GPUManager()
 
     assert (
         "gpu_monitor.manager.session",
-        logging.DEBUG,
+        logging.INFO,
         "NVML initialized successfully. Found 2 GPU(s)",
     ) in (caplog.record_tuples)
+
+
+@pytest.mark.parametrize(
+    ("argv", "own"),
+    [
+        (["manage.py", "gpu_devices", "-v", "0"], True),
+        (["manage.py", "gpu_record"], True),
+        (["manage.py", "gpu_history_maintain"], True),
+        (["manage.py", "gpu_fleet"], True),
+        (["manage.py", "gpu_usage"], True),
+        (["manage.py", "runserver"], False),
+        (["manage.py", "migrate"], False),
+        (["manage.py"], False),
+        (["gunicorn", "example_project.wsgi"], False),
+        ([], False),
+    ],
+)
+def test_ready_leaves_nvml_to_the_apps_own_commands(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch, argv: list[str], own: bool
+) -> None:
+    """A gpu_monitor command initialises NVML itself, once its --verbosity is set."""
+    from django.apps import apps
+
+    monkeypatch.setattr(sys, "argv", argv)
+    apps.get_app_config("gpu_monitor").ready()
+
+    assert fake_nvml.CALLS["nvmlInit"] == (0 if own else 1)
 
 
 def test_log_init_count_failure(fake_nvml: ModuleType, caplog: pytest.LogCaptureFixture) -> None:

@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.conf import conf
 from gpu_monitor.manager import GPUManager, NVMLUnavailableError, get_manager
 from gpu_monitor.manager.session import failures_shown_by_caller
@@ -94,7 +95,7 @@ def _non_negative_int(text: str) -> int:
     return int(text)
 
 
-class Command(BaseCommand):
+class Command(GPUMonitorCommand):
     """Show every GPU: memory, utilisation, temperature, state; or the API's JSON."""
 
     requires_system_checks = ()  # run in loops: skip the checks' cost and noise

@@ -1,0 +1,62 @@
+"""What every ``gpu_monitor`` management command shares: ``--verbosity`` sets what the
+``gpu_monitor`` loggers say while it runs.
+
+The library logs at its own levels (``NVML initialized successfully`` at INFO); a
+command is quiet the way Django's are: ``-v 0`` nothing, ``-v 1`` (the default) warnings
+and errors, ``-v 2`` INFO as well, ``-v 3`` DEBUG as well. ``GpuMonitorConfig.ready()``
+leaves NVML to such a command, which initialises it once its verbosity is set (see
+``apps.py``). A command adopts all of this by subclassing :class:`GPUMonitorCommand`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from django.core.management.base import BaseCommand
+
+LOGGER = "gpu_monitor"  # the package's logger: every module's logger is below it
+SILENT = logging.CRITICAL + 1
+THRESHOLDS = {0: SILENT, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG}
+
+
+@contextlib.contextmanager
+def log_verbosity(verbosity: int, stream: TextIO | None = None) -> Iterator[None]:
+    """Within this block the ``gpu_monitor`` logger's level follows ``verbosity``.
+
+    0 and 1 only make it quieter than ``LOGGING`` made it (never louder); 2 and 3 set it
+    to INFO and DEBUG, and when no handler would take the records (a project without
+    ``LOGGING`` for them) they go to ``stream`` (default: stderr) as the message alone,
+    as Python's last-resort handler writes warnings. A module's logger that ``LOGGING``
+    gave a level of its own keeps it. The level is restored on the way out.
+    """
+    package = logging.getLogger(LOGGER)
+    threshold = THRESHOLDS[min(max(verbosity, 0), 3)]
+    configured = package.level
+    handler = None
+    if threshold >= logging.WARNING:
+        package.setLevel(max(threshold, package.getEffectiveLevel()))
+    else:
+        package.setLevel(threshold)
+        if not package.hasHandlers():
+            handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+            package.addHandler(handler)
+    try:
+        yield
+    finally:
+        package.setLevel(configured)
+        if handler is not None:
+            package.removeHandler(handler)
+
+
+class GPUMonitorCommand(BaseCommand):
+    """A management command whose ``--verbosity`` sets what the ``gpu_monitor`` loggers
+    say while it runs (:func:`log_verbosity`); its records at INFO and DEBUG go to the
+    command's stderr when ``LOGGING`` gives them no handler."""
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        with log_verbosity(options.get("verbosity", 1), options.get("stderr")):
+            return super().execute(*args, **options)
