@@ -1,8 +1,9 @@
 """The fleet's series on the central site's ``GET api/gpu/metrics`` (``METRICS_FLEET``).
 
-When each host last recorded, and how many hosts are in each state by the rules of
-``GET hosts`` (``gpu_monitor.fleet.hosts.age_and_state``), read from the hosts' state rows in
-one query at scrape time: one alert rule on them catches a node that went silent. The
+When each host last recorded and at what interval, and how many hosts are in each state
+by the rules of ``GET hosts`` (``gpu_monitor.fleet.hosts.age_and_state``), read from the
+hosts' state rows in one query at scrape time: one alert rule on them catches a node
+that went silent. The
 core's metrics view registers ``FleetCollector`` through ``FleetConfig.gpu_monitor_collector``.
 """
 
@@ -25,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 
 class FleetCollector(Collector):
-    """``gpu_monitor_fleet_host_last_seen_timestamp_seconds{host}`` and
+    """``gpu_monitor_fleet_host_last_seen_timestamp_seconds{host}``,
+    ``gpu_monitor_fleet_host_interval_seconds{host}`` and
     ``gpu_monitor_fleet_hosts{state}`` (every state, 0 included) while ``METRICS_FLEET``
     is True; nothing otherwise. A database that cannot answer makes the scrape a 503 (the
     target is down, which the alert rules see), never a scrape without the fleet."""
@@ -42,12 +44,20 @@ class FleetCollector(Collector):
             "Unix time of the host's last recorded tick (gpu_record --host)",
             labels=["host"],
         )
+        interval = GaugeMetricFamily(
+            "gpu_monitor_fleet_host_interval_seconds",
+            "The host's recording interval (gpu_record --interval): an alert on its silence "
+            "scales with it",
+            labels=["host"],
+        )
         counts = dict.fromkeys(STATES, 0)
         down_after = conf.get("FLEET_DOWN_AFTER")
         for host, epoch, interval_seconds in rows:
             last_seen.add_metric([host], epoch)
+            interval.add_metric([host], interval_seconds)
             counts[hosts.age_and_state(epoch, interval_seconds, at, down_after)[1]] += 1
         yield last_seen
+        yield interval
         states = GaugeMetricFamily(
             "gpu_monitor_fleet_hosts",
             "Recorded hosts in each state (up, stale, down), as GET hosts reports them",

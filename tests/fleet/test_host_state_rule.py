@@ -145,7 +145,23 @@ def test_the_metrics_count_each_host_by_its_own_interval(
         if sample.name == "gpu_monitor_fleet_hosts"
     }
 
+    intervals = {
+        sample.labels["host"]: sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+        if sample.name == "gpu_monitor_fleet_host_interval_seconds"
+    }
+
     assert counts == {"up": 2.0, "stale": 3.0, "down": 2.0}
+    assert intervals == {
+        "h10-0031": 10.0,
+        "h10-0600": 10.0,
+        "h60-0031": 60.0,
+        "h60-0181": 60.0,
+        "h900-0610": 900.0,
+        "h900-2701": 900.0,
+        "h900-5400": 900.0,
+    }
 
 
 def test_the_list_its_filter_and_the_detail_agree_on_a_mixed_fleet(
