@@ -35,6 +35,7 @@ class Script:
         self.no_user_because = host_details.NO_PSUTIL  # why a username is None
         self.recorder: Recorder | None = None
         self.epoch = NOW
+        self.host = "node-1"  # the recorder's --host (a new host: set it, then restart)
 
     def utilization(self, gpu: int, percent: int | None) -> None:
         state = self.fake_nvml.STATE.gpus[gpu]
@@ -64,7 +65,7 @@ class Script:
     def restart(self, interval: int = 10) -> Recorder:
         """A new recorder (what a restart of gpu_record is): it keeps nothing in memory."""
         self.recorder = Recorder(
-            GPUManager(), host="node-1", interval=interval, retention_s=7 * 86400, buffer_ticks=10
+            GPUManager(), host=self.host, interval=interval, retention_s=7 * 86400, buffer_ticks=10
         )
         return self.recorder
 

@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 
 from gpu_monitor.history.views import iso
 from gpu_monitor.usage.models import Hold, Usage
-from gpu_monitor.usage.report import idle_now, usage_report
+from gpu_monitor.usage.report import idle_now
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,16 +161,21 @@ def test_json_is_byte_for_byte_the_body_of_get_usage(week: None, by: str) -> Non
 
 def test_csv_has_a_header_row_and_the_api_values(week: None) -> None:
     rows = list(csv.DictReader(io.StringIO(run(*WINDOW, "--by", "host,user", "--csv"))))
-    api = usage_report(since=SINCE, until=UNTIL, by="host,user")
 
     assert list(rows[0]) == [
         "host", "user", "gpu_hours", "idle_gpu_hours", "active_gpu_hours", "shared_gpu_hours",
         "utilization_percent", "max_memory_mb", "memory_gib_hours", "first_seen", "last_seen",
     ]  # fmt: skip
-    assert len(rows) == len(api["rows"]) == 3
-    for printed, expected in zip(rows, api["rows"], strict=True):
-        assert printed == {key: str(expected[key]) for key in printed}
-    assert rows[0]["user"] == "alice" and rows[0]["gpu_hours"] == "1.0"
+    # By hand from the fixture: alice on node-1, 12 periods of 300 s (1 h), 4 of them idle
+    # (1200 s = 0.333 h), at 50 % with 2048 MiB (2 GiB-h), 08:50:10 to 09:50; alice and bob
+    # on node-2, 6 periods (0.5 h), all shared, at 80 % with 1024 MiB (0.5 GiB-h), to 09:20.
+    node_2 = ["0.5", "0.0", "0.5", "0.5", "80.0", "1024", "0.5"]
+    assert [list(row.values()) for row in rows] == [
+        ["node-1", "alice", "1.0", "0.333", "0.667", "0.0", "50.0", "2048", "2.0",
+         "2026-11-28T08:50:10Z", "2026-11-28T09:50:00Z"],
+        ["node-2", "alice", *node_2, "2026-11-28T08:50:10Z", "2026-11-28T09:20:00Z"],
+        ["node-2", "bob", *node_2, "2026-11-28T08:50:10Z", "2026-11-28T09:20:00Z"],
+    ]  # fmt: skip
 
 
 def test_a_user_name_is_printed_as_it_is_and_control_characters_escaped() -> None:
@@ -233,7 +238,9 @@ def test_idle_as_json_and_csv_is_the_api_body() -> None:
     rows = list(csv.DictReader(io.StringIO(run("--idle", "--csv", "--user", "alice"))))
     assert list(rows[0]) == ["host", "gpu_index", "gpu_uuid", "user", "idle_since", "memory_mb"]
     assert [(r["user"], r["memory_mb"]) for r in rows] == [("alice", "4096")]
-    assert rows[0]["idle_since"] == printed["gpus"][0]["idle_since"]
+    # The hold the test wrote: idle since its own now less 90 minutes.
+    assert rows[0]["idle_since"] == iso(Hold.objects.get(user="alice").idle_since or 0)
+    assert rows[0]["gpu_uuid"] == "GPU-00000000" and rows[0]["host"] == "node-1"
 
 
 def test_idle_says_when_no_gpu_is_held_idle() -> None:
@@ -338,12 +345,15 @@ def test_without_the_usage_tables_it_says_to_migrate(tmp_path: Path) -> None:
 
 
 def test_a_clean_run_prints_nothing_on_stderr() -> None:
-    # One process, an in-memory database: migrate, then the command as manage.py runs it.
+    # One process, an in-memory database: migrate, then the command as manage.py runs it
+    # (its sys.argv too: the apps' ready() reads it, and leaves NVML to a gpu_monitor
+    # command, which gpu_usage never initialises).
     script = (
+        "import sys; sys.argv = ['manage.py', 'gpu_usage', '--since', '30d']; "
         "import django; django.setup(); "
         "from django.core.management import call_command, execute_from_command_line; "
         "call_command('migrate', verbosity=0); "
-        "execute_from_command_line(['manage.py', 'gpu_usage', '--since', '30d'])"
+        "execute_from_command_line(sys.argv)"
     )
     env = {
         **os.environ,
