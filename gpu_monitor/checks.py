@@ -1,4 +1,5 @@
-"""System checks. Ids are never reused; every id is listed in the README.
+"""System checks. Ids are never reused; every id is listed in docs/settings.md (its
+"System checks" table).
 
 - gpu_monitor.E001: ``GPU_MONITOR`` has a key this app does not know.
 - gpu_monitor.E002: ``GPU_MONITOR`` or one of its values has the wrong type.

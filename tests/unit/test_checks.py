@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -11,7 +13,10 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
+from gpu_monitor import checks
 from gpu_monitor.checks import check_anonymous_access, check_nvml, check_settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_w001_when_nvml_unavailable(fake_nvml: ModuleType) -> None:
@@ -122,3 +127,18 @@ def test_w002_shown_by_check_deploy_only(fake_nvml: ModuleType, db: None) -> Non
 
     assert "gpu_monitor.W002" not in plain.getvalue()
     assert "gpu_monitor.W002" in deploy.getvalue()
+
+
+def test_every_check_id_is_listed_where_the_docstring_says() -> None:
+    """checks.py names the page whose table lists every id the code can return."""
+    used = {
+        found
+        for path in (ROOT / "gpu_monitor").rglob("*.py")
+        for found in re.findall(r"\"(gpu_monitor\.[EW]\d{3})\"", path.read_text())
+    }
+    (page,) = re.findall(r"docs/\w+\.md", checks.__doc__ or "")
+    rows = re.findall(r"^\| `(gpu_monitor\.[EW]\d{3})` \|", (ROOT / page).read_text(), re.M)
+
+    assert len(used) == 6  # E001 to E004, W001, W002
+    assert set(re.findall(r"gpu_monitor\.[EW]\d{3}", checks.__doc__ or "")) == used
+    assert sorted(rows) == sorted(used)

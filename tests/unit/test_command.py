@@ -486,6 +486,35 @@ def test_full_command_shows_the_command_line(
     assert out.splitlines()[4].endswith(shlex.join(psutil.Process().cmdline()))
 
 
+def full_command_help() -> str:
+    parser = gpu_devices.Command().create_parser("manage.py", "gpu_devices")
+    (action,) = [a for a in parser._actions if "--full-command" in a.option_strings]
+    return str(action.help)
+
+
+@pytest.mark.parametrize("setting", [True, False])
+def test_full_command_help_says_what_process_command_line_does(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch, setting: bool
+) -> None:
+    monkeypatch.setattr(host, "CHILD_NAMESPACE", False)
+    fake_nvml.STATE.gpus[0].processes = [fake_nvml.FakeProcess(os.getpid(), MIB)]
+    command_line = shlex.join(psutil.Process().cmdline())
+
+    with override_settings(GPU_MONITOR={"PROCESS_COMMAND_LINE": setting}):
+        without_option = run("-p", "--index", "0")[0]
+        with_option = run("-p", "--full-command", "--index", "0")[0]
+
+    # What the help promises: off by default, on with the option whatever the setting,
+    # and on without it when the setting is True.
+    assert "default: off, and on when GPU_MONITOR['PROCESS_COMMAND_LINE'] is True" in (
+        full_command_help()
+    )
+    assert "not this command" not in full_command_help()
+    assert with_option.splitlines()[4].endswith(command_line)
+    assert without_option.splitlines()[4].endswith(command_line) is setting
+    assert ("Command" in without_option.splitlines()[3]) is setting
+
+
 def test_processes_json_equals_the_api_document(
     fake_nvml: ModuleType, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:

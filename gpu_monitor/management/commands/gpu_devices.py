@@ -125,8 +125,8 @@ class Command(GPUMonitorCommand):
         parser.add_argument(
             "--full-command",
             action="store_true",
-            help="With --processes, show each process's command line (default: off; the "
-            "PROCESS_COMMAND_LINE setting guards the web API, not this command).",
+            help="With --processes, show each process's command line (default: off, and on "
+            "when GPU_MONITOR['PROCESS_COMMAND_LINE'] is True, as in the web API).",
         )
         parser.add_argument(
             "--index",
