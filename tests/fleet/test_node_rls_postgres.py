@@ -277,7 +277,14 @@ def record(role: str, host: str) -> None:
     connection.settings_dict["USER"] = role  # the recorder's writer thread connects anew
     try:
         call_command(
-            "gpu_record", "--once", "--retention", "off", "--host", host, stdout=io.StringIO()
+            "gpu_record",
+            "--once",
+            "--retention",
+            "off",
+            "--processes",
+            "--host",
+            host,
+            stdout=io.StringIO(),
         )
     finally:
         connection.settings_dict["USER"] = user
@@ -286,10 +293,22 @@ def record(role: str, host: str) -> None:
 def test_gpu_record_under_a_nodes_role_records_its_host(
     fake_nvml: ModuleType, nodes: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Every statement of a tick: samples, host state, usage rows and holds upserted
+    (twice: the second run, in the same five-minute period, updates them), events."""
+    for gpu in fake_nvml.STATE.gpus:
+        gpu.processes = [fake_nvml.FakeProcess(os.getpid(), 1024 * 1048576)]
+
+    record(A, "host-a")
     record(A, "host-a")
 
-    assert Sample.objects.filter(host="host-a").count() == 2  # the fake's two GPUs
-    assert HostState.objects.get().host == "host-a"
+    assert set(Sample.objects.values_list("host", flat=True)) == {"host-a"}
+    assert Sample.objects.values("gpu_uuid").distinct().count() == 2  # the fake's two GPUs
+    state = HostState.objects.get()
+    assert state.host == "host-a"
+    assert state.processes is not None and state.processes["processes"]
+    assert set(Usage.objects.values_list("host", flat=True)) == {"host-a"}
+    assert Hold.objects.count() == 2  # one user on each GPU, its hold updated
+    assert Usage.objects.values("gpu_uuid", "user").distinct().count() == 2
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
