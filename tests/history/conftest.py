@@ -7,8 +7,18 @@ settings module only they run."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from django.conf import settings
+
+from gpu_monitor.history.recorder import Recorder
+
+RECORDER_THREADS = ("gpu-write", "gpu-xid")
+LEFT_WITHIN_S = 30.0  # how long a stopped recorder's threads may take to end, loaded
 
 
 def on_postgres() -> bool:
@@ -28,3 +38,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def no_recorder_left_running(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """After each test, stop every recorder it made and wait for their threads: a test
+    that failed before its own stop() must fail alone, not leave a recorder that writes
+    into the next tests' database (it did: 4 samples where 2, a thread still alive)."""
+    made: list[Recorder] = []
+    init = Recorder.__init__
+
+    def remembered(self: Recorder, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(Recorder, "__init__", remembered)
+    yield
+    for recorder in made:
+        recorder.stop()
+        recorder.finishing.set()
+        recorder.wake.set()
+    deadline = time.monotonic() + LEFT_WITHIN_S
+    for thread in threading.enumerate():
+        if thread.name in RECORDER_THREADS:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in threading.enumerate() if t.name in RECORDER_THREADS]
+    assert not left, f"recorder threads still running {LEFT_WITHIN_S} s after stop(): {left}"

@@ -19,6 +19,7 @@ from gpu_monitor.history.aggregate import merge
 from gpu_monitor.history.models import Event, Rollup, Sample
 from gpu_monitor.history.recorder import Recorder, moment
 from gpu_monitor.manager import GPUManager, XidEventsUnavailableError
+from tests.history.test_recorder_process import WAIT_S, wait_for
 
 
 @pytest.mark.django_db
@@ -159,14 +160,13 @@ def test_a_failing_xid_wait_is_retried_not_fatal(
     monkeypatch.setattr(fake_nvml, "nvmlEventSetWait_v2", broken)
     recorder = Recorder(GPUManager(), host="h", interval=10, retention_s=10**6, buffer_ticks=2)
     with caplog.at_level(logging.WARNING, logger="gpu_monitor.history"):
-        listener = threading.Thread(target=recorder.listen_for_xid)
+        listener = threading.Thread(target=recorder.listen_for_xid, name="gpu-xid")
         listener.start()
-        for _ in range(100):
-            if "Waiting for XID events failed" in caplog.text:
-                break
-            threading.Event().wait(0.02)
-        recorder.stop()
-        listener.join(5)
+        try:
+            wait_for(lambda: "Waiting for XID events failed" in caplog.text)
+        finally:
+            recorder.stop()
+            listener.join(WAIT_S)
 
     assert "Waiting for XID events failed: Unknown Error" in caplog.text
     assert not listener.is_alive()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import json
 import logging
 import os
 import shutil
@@ -31,7 +32,15 @@ from gpu_monitor.history.models import Event, Rollup, Sample
 from gpu_monitor.history.recorder import Recorder, Tick, describe_permanent, moment
 from gpu_monitor.manager import GPUManager
 from tests.history.conftest import on_postgres
-from tests.history.test_recorder_process import ROOT, Store, env, finish, record, wait_for
+from tests.history.test_recorder_process import (
+    ROOT,
+    WAIT_S,
+    Store,
+    env,
+    finish,
+    record,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 UUID1 = "GPU-3a34af56-e2e8-164a-8e46-000000000001"
@@ -72,7 +81,7 @@ def join_recorder_threads() -> None:
     """Wait for the writer and XID threads a test left (released, or stopping)."""
     for thread in threading.enumerate():
         if thread.name in ("gpu-write", "gpu-xid"):
-            thread.join(5)
+            thread.join(WAIT_S)
             assert not thread.is_alive(), thread.name
 
 
@@ -99,8 +108,8 @@ def test_ticks_go_on_into_the_buffer_while_a_write_hangs_and_stop_is_prompt(
     with caplog.at_level(logging.DEBUG, logger="gpu_monitor.history"):
         runner.start()
         try:
-            assert hang.entered.wait(15)
-            wait_for(lambda: recorder.unwritten() >= 20, 15)  # the write still hangs
+            assert hang.entered.wait(WAIT_S)
+            wait_for(lambda: recorder.unwritten() >= 20)  # the write still hangs
             stopped = time.monotonic()
             recorder.stop()
             runner.join(5)
@@ -110,7 +119,7 @@ def test_ticks_go_on_into_the_buffer_while_a_write_hangs_and_stop_is_prompt(
         finally:
             recorder.stop()  # a failed wait above must not leave the runner ticking
             hang.release.set()
-            runner.join(5)
+            runner.join(WAIT_S)
             join_recorder_threads()
 
     assert not runner.is_alive()
@@ -123,34 +132,30 @@ def test_ticks_go_on_into_the_buffer_while_a_write_hangs_and_stop_is_prompt(
 
 
 def test_sigterm_while_a_write_hangs_exits_within_a_second_saying_how_many(
-    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    hang = HangingWriter()
-    monkeypatch.setattr(Recorder, "write_tick", lambda self, tick: hang(tick))
-    sent: list[float] = []
+    """The command's SIGTERM handler, in a process of its own (tests/history/sigterm_child.py
+    signals itself): without the handler, that process dies, and this test fails."""
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.history.sigterm_child"],
+        cwd=ROOT,
+        env=env(str(tmp_path / "unused.sqlite3")),
+        capture_output=True,
+        text=True,
+        timeout=2 * WAIT_S + 30,
+    )
 
-    def terminate() -> None:
-        hang.entered.wait(5)
-        time.sleep(2.2)  # two ticks or so more go into the buffer
-        sent.append(time.monotonic())
-        os.kill(os.getpid(), signal.SIGTERM)  # the command's handler, in the main thread
-
-    killer = threading.Thread(target=terminate)
-    killer.start()
-    try:
-        with pytest.raises(CommandError) as raised:
-            call_command("gpu_record", "--interval", "1", stdout=io.StringIO())
-        elapsed = time.monotonic() - sent[0]
-    finally:
-        hang.release.set()
-        killer.join(5)
-        join_recorder_threads()
-
-    assert elapsed < 1.0
-    message = str(raised.value)
+    assert child.returncode == 0, (
+        f"the process ended with {child.returncode} (-15: SIGTERM was not handled): "
+        f"{child.stdout}{child.stderr}"
+    )
+    result = json.loads(child.stdout.splitlines()[-1])
+    assert "error" not in result, result
+    assert result["elapsed"] < 1.0
+    message = result["message"]
     assert message.endswith("tick(s) could not be written: the database did not answer in time.")
-    assert int(message.split()[0]) >= 2
-    assert raised.value.returncode == 1
+    assert int(message.split()[0]) >= result["buffered"] >= 3
+    assert result["returncode"] == 1
 
 
 # -- item 3: exit codes, outages and permanent errors --------------------------------
@@ -232,10 +237,10 @@ def test_a_permanent_error_stops_a_running_recorder(
     recorder = make(interval=1, clock=time.time)
     runner = threading.Thread(target=recorder.run)
     runner.start()
-    runner.join(15)  # it stops by itself (within about a second): no stop() from here
+    runner.join(WAIT_S)  # it stops by itself (within about a second): no stop() from here
     alive = runner.is_alive()
     recorder.stop()  # if it did not, a failed test must not leave it ticking
-    runner.join(5)
+    runner.join(WAIT_S)
 
     assert not alive
     assert recorder.failure == (
@@ -582,11 +587,13 @@ def test_xid_registration_failing_again_and_again_is_said_once(
 
     monkeypatch.setattr(recorder.manager, "listen_for_xid_events", counted)
     with caplog.at_level(logging.INFO, logger="gpu_monitor.history"):
-        listener = threading.Thread(target=recorder.listen_for_xid)
+        listener = threading.Thread(target=recorder.listen_for_xid, name="gpu-xid")
         listener.start()
-        wait_for(lambda: len(tries) >= 5, 5)
-        recorder.stop()
-        listener.join(5)
+        try:
+            wait_for(lambda: len(tries) >= 5)
+        finally:
+            recorder.stop()
+            listener.join(WAIT_S)
 
     said = [r for r in caplog.records if "XID events are not recorded" in r.getMessage()]
     assert len(said) == 1

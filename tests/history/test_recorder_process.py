@@ -22,6 +22,9 @@ from tests import pgcluster
 from tests.history.conftest import on_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
+# How long a test waits for a thread or a process to get somewhere: generous, as on a
+# loaded CI machine; a test that gets there goes on at once.
+WAIT_S = 30.0
 
 
 class Store:
@@ -99,10 +102,11 @@ def record(db: str, *args: str, **extra: str) -> subprocess.Popen[str]:
     )
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:
+def wait_for(condition: Callable[[], bool], seconds: float = WAIT_S) -> None:
+    """Poll ``condition`` until it holds; fail after ``seconds``."""
     deadline = time.monotonic() + seconds
     while not condition():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"timed out after {seconds} s"
         time.sleep(0.05)
 
 

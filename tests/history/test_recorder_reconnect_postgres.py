@@ -19,7 +19,7 @@ from gpu_monitor.history import recorder as recorder_module
 from gpu_monitor.history.models import Sample
 from gpu_monitor.history.recorder import Recorder, Tick
 from gpu_monitor.manager import GPUManager
-from tests.history.test_recorder_process import wait_for
+from tests.history.test_recorder_process import WAIT_S, wait_for
 
 if TYPE_CHECKING:  # the tox cells have no psycopg: they run no PostgreSQL test
     import psycopg
@@ -62,7 +62,7 @@ class Running:
 
     def __exit__(self, *exc: object) -> None:
         self.recorder.stop()
-        self.thread.join(5)
+        self.thread.join(WAIT_S)
         assert not self.thread.is_alive()
 
     def writer_pid(self) -> int:
@@ -73,7 +73,7 @@ class Running:
             db = self.recorder.writer_db
             return db is not None and db.connection is not None and bool(epochs())
 
-        wait_for(open_and_written, 10)
+        wait_for(open_and_written)
         assert self.recorder.writer_db is not None
         return int(self.recorder.writer_db.connection.info.backend_pid)
 
@@ -106,7 +106,7 @@ def test_a_terminated_writer_backend_is_replaced_and_the_next_tick_written_at_it
         killed_at = time.time()
         assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone() == (True,)
         next_tick = int(killed_at) + 1
-        wait_for(lambda: next_tick + 1 in epochs(), 10)
+        wait_for(lambda: next_tick + 1 in epochs())
         new_pid = run.writer_pid()
 
     assert new_pid != pid
@@ -130,7 +130,7 @@ def test_a_connection_ended_by_idle_session_timeout_is_replaced_at_every_tick(
     recorder = make(interval=1)
     lags = written_at_their_ticks(recorder, monkeypatch)
     with caplog.at_level(logging.INFO, logger="gpu_monitor.history"), Running(recorder):
-        wait_for(lambda: len(lags) >= 4, 10)
+        wait_for(lambda: len(lags) >= 4)
 
     ended = [r for r in caplog.records if r.getMessage().startswith("Database connection lost")]
     assert len(ended) >= 2  # each tick after the first found its connection ended
