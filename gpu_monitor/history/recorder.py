@@ -207,9 +207,10 @@ class Recorder:
     # -- the loop -------------------------------------------------------------------
 
     def run(self, once: bool = False) -> None:
-        """Tick on wall-clock multiples of the interval until stopped (or once, now);
-        the writer thread writes. Returns within STOP_WITHIN_S of ``stop()`` whatever
-        the database does: what is left is ``unwritten()``."""
+        """Tick on wall-clock multiples of the interval until stopped (or once, stamped
+        with the second it reads); the writer thread writes. Returns within
+        STOP_WITHIN_S of ``stop()`` whatever the database does: what is left is
+        ``unwritten()``."""
         writer = threading.Thread(target=self.write_until_finished, name="gpu-write", daemon=True)
         listener = None
         if not once:
@@ -219,8 +220,8 @@ class Recorder:
         if listener is not None:
             listener.start()
         try:
-            if once:
-                self.take(int(self.clock()) // self.interval * self.interval)
+            if once:  # the second it reads: a cron job's run is late, not on a multiple
+                self.take(int(self.clock()))
             while not once and not self.stopping.is_set():
                 next_tick = (int(self.clock()) // self.interval + 1) * self.interval
                 if self.stopping.wait(max(0.0, next_tick - self.clock())):

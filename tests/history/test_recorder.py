@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import logging
 import threading
 import time
 from types import ModuleType
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -15,8 +18,9 @@ from gpu_monitor.history import recorder as recorder_module
 from gpu_monitor.history import tick_writers
 from gpu_monitor.history.management.commands.gpu_record import duration
 from gpu_monitor.history.models import Event, Rollup, Sample
-from gpu_monitor.history.recorder import Recorder
+from gpu_monitor.history.recorder import Recorder, Tick
 from gpu_monitor.manager import GPUManager
+from tests.history.test_recorder_process import WAIT_S, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 UUID0 = "GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772"
@@ -72,36 +76,55 @@ def test_one_tick_is_one_snapshot_and_one_transaction(fake_nvml: ModuleType) -> 
     assert len(inserts) == 1  # both samples in one bulk insert; no event this tick
 
 
-def test_once_records_the_current_aligned_tick(fake_nvml: ModuleType) -> None:
-    recorder = make(fake_nvml, clock=lambda: 1_795_855_937.6)
+def test_once_stamps_the_second_it_reads_not_the_start_of_its_interval(
+    fake_nvml: ModuleType,
+) -> None:
+    # 2026-11-28T00:07:20.6Z, an hourly cron (--interval 1h): not 00:00:00.
+    recorder = make(fake_nvml, interval=3600, clock=lambda: 1_795_824_440.6)
 
     recorder.run(once=True)
 
-    assert set(Sample.objects.values_list("epoch", flat=True)) == {1_795_855_930}
+    assert set(Sample.objects.values_list("epoch", flat=True)) == {1_795_824_440}
+
+
+def test_gpu_record_once_stamps_the_time_of_its_reading(fake_nvml: ModuleType) -> None:
+    before = int(time.time())
+    call_command("gpu_record", "--once", "--interval", "1d", stdout=io.StringIO())
+    after = time.time()
+
+    (epoch,) = set(Sample.objects.values_list("epoch", flat=True))
+    assert before <= epoch <= after
 
 
 def test_ticks_fall_on_wall_clock_multiples(fake_nvml: ModuleType) -> None:
-    recorder = make(fake_nvml, interval=1)
+    """The writer says which ticks it wrote; this thread reads the database only once the
+    recorder is stopped (polling the shared in-memory SQLite while the writer writes
+    failed with "database table is locked" under load)."""
+    recorder = make(fake_nvml, interval=2)
+    written: list[int] = []
+    two_written = threading.Event()
+    write_tick = recorder.write_tick
 
-    def run() -> None:
-        try:
-            recorder.run()
-        finally:  # Django keeps an in-memory test database open even on close()
-            if connection.connection is not None:
-                connection.connection.close()
+    def counted(tick: Tick) -> None:
+        write_tick(tick)
+        written.append(tick.epoch)
+        if len(written) >= 2:
+            two_written.set()
 
-    thread = threading.Thread(target=run)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while Sample.objects.values("epoch").distinct().count() < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    recorder.stop()
-    thread.join(5)
+    recorder.write_tick = counted  # type: ignore[method-assign]
+    runner = threading.Thread(target=recorder.run, name="test-recorder")
+    runner.start()
+    try:
+        assert two_written.wait(WAIT_S), f"ticks written in {WAIT_S} s: {written}"
+    finally:
+        recorder.stop()
+        runner.join(WAIT_S)
+    assert not runner.is_alive()
 
     epochs = sorted(set(Sample.objects.values_list("epoch", flat=True)))
-    assert len(epochs) >= 2
-    assert epochs[1] - epochs[0] == 1
-    assert not thread.is_alive()
+    assert epochs == sorted(set(written)) and len(epochs) >= 2
+    assert all(epoch % 2 == 0 for epoch in epochs)  # on multiples of the interval
+    assert all(later > earlier for earlier, later in itertools.pairwise(epochs))
 
 
 def test_two_recorders_on_one_host_keep_one_sample_per_tick(fake_nvml: ModuleType) -> None:
@@ -169,13 +192,15 @@ def test_starting_without_nvml_records_it_and_keeps_running(fake_nvml: ModuleTyp
 def test_xid_events_are_recorded_with_their_code(fake_nvml: ModuleType) -> None:
     recorder = make(fake_nvml)
     fake_nvml.STATE.xid_events = [(1, 79), (0, 48)]
-    listener = threading.Thread(target=recorder.listen_for_xid)
+    first_set = len(fake_nvml.EVENT_SETS)  # earlier tests' sets are theirs
+    listener = threading.Thread(target=recorder.listen_for_xid, name="gpu-xid")
     listener.start()
-    deadline = time.monotonic() + 5
-    while recorder.xid_queue.qsize() < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    recorder.stop()
-    listener.join(5)
+    try:
+        wait_for(lambda: recorder.xid_queue.qsize() >= 2, WAIT_S)
+    finally:
+        recorder.stop()
+        listener.join(WAIT_S)
+    assert not listener.is_alive()
     recorder.tick(1000)
 
     events = list(Event.objects.filter(kind="xid").order_by("xid"))
@@ -183,8 +208,8 @@ def test_xid_events_are_recorded_with_their_code(fake_nvml: ModuleType) -> None:
         (48, 0, UUID0, "XID 48"),
         (79, 1, UUID1, "XID 79"),
     ]
-    assert not listener.is_alive()
-    assert all(event_set.freed for event_set in fake_nvml.EVENT_SETS)
+    made = fake_nvml.EVENT_SETS[first_set:]
+    assert made and all(event_set.freed for event_set in made)
 
 
 def test_xid_registration_not_supported_is_said_once(
@@ -192,18 +217,23 @@ def test_xid_registration_not_supported_is_said_once(
 ) -> None:
     fake_nvml.STATE.events_error = fake_nvml.NVML_ERROR_NOT_SUPPORTED
     recorder = make(fake_nvml)
+
+    def said() -> list[str]:
+        messages = [r.getMessage() for r in list(caplog.records)]
+        return [m for m in messages if "XID events are not recorded" in m]
+
     with caplog.at_level(logging.INFO, logger="gpu_monitor.history"):
-        listener = threading.Thread(target=recorder.listen_for_xid)
+        listener = threading.Thread(target=recorder.listen_for_xid, name="gpu-xid")
         listener.start()
-        time.sleep(0.2)
-        recorder.stop()
-        listener.join(5)
+        try:
+            wait_for(lambda: bool(said()), WAIT_S)  # it tried, failed and said so
+        finally:
+            recorder.stop()
+            listener.join(WAIT_S)
+        assert not listener.is_alive()
         recorder.tick(1000)
 
-    said = [
-        r.getMessage() for r in caplog.records if "XID events are not recorded" in r.getMessage()
-    ]
-    assert said == ["XID events are not recorded: GPU 0: Not Supported; GPU 1: Not Supported"]
+    assert said() == ["XID events are not recorded: GPU 0: Not Supported; GPU 1: Not Supported"]
     assert Sample.objects.count() == 2  # recording goes on without them
 
 

@@ -96,7 +96,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--once",
             action="store_true",
-            help="Record one tick now and exit (default: run until SIGTERM or Ctrl-C).",
+            help="Record one tick, stamped with the second it reads, and exit; from cron, "
+            "pass the job's period as --interval, the time each tick counts for "
+            "(default: run until SIGTERM or Ctrl-C).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
