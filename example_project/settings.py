@@ -1,7 +1,10 @@
-"""Settings of the example project: SQLite, no other service.
+"""Settings of the example project: SQLite, no other service, or PostgreSQL.
 
 ``DJANGO_DEBUG=0`` turns DEBUG off; ``DJANGO_ALLOWED_HOSTS`` is a comma-separated list;
 ``DJANGO_SQLITE_PATH`` moves the database (default ``db.sqlite3`` in the checkout);
+``DJANGO_POSTGRES_NAME`` (with ``DJANGO_POSTGRES_HOST``, ``_PORT``, ``_USER``,
+``_PASSWORD``) uses that PostgreSQL database instead, with bounded waits (a fleet's
+central site: ``POSTGRES_OPTIONS``);
 ``DJANGO_STATIC_ROOT`` is where ``manage.py collectstatic`` puts the static files
 (default ``staticfiles`` in the checkout), which WhiteNoise serves.
 """
@@ -108,6 +111,32 @@ DATABASES = {
         "NAME": os.environ.get("DJANGO_SQLITE_PATH", BASE_DIR / "db.sqlite3"),
     }
 }
+# PostgreSQL that stops answering (a frozen server, a host or network gone, a lock) must
+# not hold a worker for ever: each wait is bounded and the page answers 503. With
+# CONN_MAX_AGE 0 (Django's default) each request connects, so connect_timeout bounds a
+# server that does not answer at all; statement_timeout a query that waits (a lock, a
+# server overloaded); keepalives and tcp_user_timeout a peer gone from the network. The
+# recorder's own connection sets the same (docs/history.md).
+POSTGRES_OPTIONS = {
+    "connect_timeout": 5,  # seconds
+    "options": "-c statement_timeout=15000",  # ms: under gunicorn's 30 s worker timeout
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 25000,  # ms
+}
+if os.environ.get("DJANGO_POSTGRES_NAME"):
+    DATABASES["default"] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": os.environ["DJANGO_POSTGRES_NAME"],
+        "HOST": os.environ.get("DJANGO_POSTGRES_HOST", ""),
+        "PORT": os.environ.get("DJANGO_POSTGRES_PORT", ""),
+        "USER": os.environ.get("DJANGO_POSTGRES_USER", ""),
+        "PASSWORD": os.environ.get("DJANGO_POSTGRES_PASSWORD", ""),
+        "CONN_MAX_AGE": 0,
+        "OPTIONS": POSTGRES_OPTIONS,
+    }
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -131,7 +131,9 @@ class GPUMonitorAPIView(APIView):
         try:
             super().perform_authentication(request)
         except DatabaseError as exc:
-            logger.error("Reading the signed-in user of %s failed: %s", request.path, exc)
+            # The text, not the exception: a record kept (a buffering handler) must not keep
+            # its frames, and with them a connection attempt's socket, alive.
+            logger.error("Reading the signed-in user of %s failed: %s", request.path, str(exc))
             signed_out(request)
             raise ServiceUnavailable(
                 "Cannot tell who is signed in: the database did not answer "
@@ -191,7 +193,7 @@ class DatabaseAPIView(GPUMonitorAPIView):
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, DatabaseError):
-            self.database_logger.error("%s query failed: %s", self.database_what, exc)
+            self.database_logger.error("%s query failed: %s", self.database_what, str(exc))
             exc = database_unavailable(exc, self.database_what)
         return super().handle_exception(exc)
 
