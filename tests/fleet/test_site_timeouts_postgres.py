@@ -11,10 +11,12 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 
@@ -124,3 +126,30 @@ def test_a_query_that_waits_on_a_lock_is_a_503_at_statement_timeout(
     assert response.json() == {"detail": DID_NOT_ANSWER}
     assert 0.9 < elapsed < 4
     assert client.get("/api/gpu/fleet/", HTTP_ACCEPT="application/json").status_code == 200
+
+
+def test_a_signed_in_user_gets_a_503_for_the_live_gpus_within_the_bound(
+    fake_nvml: ModuleType, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Database-backed sessions: a signed-in user's request reads the session first. The
+    live GPUs need no database, but who is asking does: a 503 within connect_timeout,
+    never a 500 (the error page needs no database either)."""
+    client.force_login(User.objects.create_user("alice", password="pw-alice-123"))
+    site_options(monkeypatch)
+    with frozen_server():
+        started = time.monotonic()
+        devices = client.get("/api/gpu/devices", HTTP_ACCEPT="application/json")
+        page = client.get("/api/gpu/dashboard/", HTTP_ACCEPT="text/html")
+        elapsed = time.monotonic() - started
+    others_gone()
+
+    print(f"two 503s after {elapsed:.2f} s with the server frozen")
+    assert devices.status_code == 503 and page.status_code == 503
+    assert devices.json() == {
+        "detail": "Cannot tell who is signed in: the database did not answer "
+        "(OperationalError); see the server log."
+    }
+    assert "Cannot tell who is signed in" in page.content.decode()
+    bound = POSTGRES_OPTIONS["connect_timeout"]
+    assert isinstance(bound, int)
+    assert elapsed < 2 * (bound + 3)  # two requests, each one connect
