@@ -447,7 +447,7 @@ def hosts_floor(page_size: int, at: int) -> bytes:
     from django.db import connection
 
     from gpu_monitor.conf import conf
-    from gpu_monitor.fleet.hosts import STALE_AFTER_INTERVALS, XID_WINDOW_S
+    from gpu_monitor.fleet.hosts import XID_WINDOW_S, age_and_state
     from gpu_monitor.history.views import iso
 
     down_after = conf.get("FLEET_DOWN_AFTER")
@@ -469,14 +469,7 @@ def hosts_floor(page_size: int, at: int) -> bytes:
         xids = dict(cursor.fetchall())
     results = []
     for host, epoch, interval, gpus, utilization, used, total, hottest, problems in rows:
-        age = max(0, at - epoch)
-        state = (
-            "down"
-            if age >= down_after
-            else "stale"
-            if age > STALE_AFTER_INTERVALS * interval
-            else "up"
-        )
+        age, state = age_and_state(epoch, interval, at, down_after)
         results.append(
             {
                 "host": host,

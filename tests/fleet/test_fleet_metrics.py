@@ -27,6 +27,7 @@ Record = Callable[..., Recorder]
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 ON = {"METRICS_FLEET": True}
 LAST_SEEN = "gpu_monitor_fleet_host_last_seen_timestamp_seconds"
+INTERVAL = "gpu_monitor_fleet_host_interval_seconds"
 HOSTS = "gpu_monitor_fleet_hosts"
 FLEET_LOGGER = "gpu_monitor.fleet.metrics"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -224,22 +225,26 @@ def test_the_scraped_series_fire_the_silent_host_alert(
 ) -> None:
     """The exposition, fed to promtool's rule tests as a central site scraped every
     minute from Unix time 0, fires GPUMonitorHostSilent for the host that stopped
-    recording, and only for it: the rule matches the names and labels we export."""
+    recording, and only for it (a host recording every 15 min is not silent at 11 min):
+    the rule matches the names and labels we export."""
     promtool = shutil.which("promtool")
     assert promtool
     record("node-a", 0)
     record("node-b", 0)
-    values: dict[str, list[float]] = {}
+    record("node-c", 0, interval=900)  # its next tick is due at minute 15
+    values: dict[tuple[str, str], list[float]] = {}
     for minute in range(16):
         clock.now = minute * 60
         record("node-a", minute * 60)  # node-b stays silent after its first tick
         with override_settings(GPU_MONITOR=ON):
-            for labels, value in scrape(client)[LAST_SEEN]:
-                values.setdefault(labels["host"], []).append(value)
+            samples = scrape(client)
+        for name in (LAST_SEEN, INTERVAL):
+            for labels, value in samples[name]:
+                values.setdefault((name, labels["host"]), []).append(value)
     series = [
-        f'      - series: \'{LAST_SEEN}{{instance="central",job="gpu_monitor",'
+        f'      - series: \'{name}{{instance="central",job="gpu_monitor",'
         f"host=\"{host}\"}}'\n        values: '{' '.join(f'{v:g}' for v in found)}'"
-        for host, found in values.items()
+        for (name, host), found in values.items()
     ]
     test_file = tmp_path / "test.yml"
     test_file.write_text(
@@ -272,5 +277,6 @@ def test_the_scraped_series_fire_the_silent_host_alert(
         [promtool, "test", "rules", str(test_file)], capture_output=True, timeout=60, check=False
     )
 
-    assert values["node-b"] == [0.0] * 16
+    assert values[LAST_SEEN, "node-b"] == values[LAST_SEEN, "node-c"] == [0.0] * 16
+    assert values[INTERVAL, "node-c"] == [900.0] * 16
     assert result.returncode == 0, result.stdout + result.stderr
