@@ -7,9 +7,10 @@ import os
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
+from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.fleet import hosts
 from gpu_monitor.fleet.serializers import HostSummarySerializer
 from gpu_monitor.fleet.types import HostSummary
@@ -45,7 +46,7 @@ def row(host: HostSummary) -> list[str]:
     ]
 
 
-class Command(BaseCommand):
+class Command(GPUMonitorCommand):
     """The table of recorded hosts (gpu_monitor.fleet), read from the database."""
 
     requires_system_checks = ()  # run in loops: skip the checks' cost and noise

@@ -14,11 +14,12 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
 
+from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.conf import conf
 from gpu_monitor.history.views import MAX_HOST_LENGTH
 from gpu_monitor.params import SECONDS_PER_UNIT, parse_time, shown, whole_number
@@ -162,7 +163,7 @@ def aligned(cells: list[str], widths: list[int], titles: list[str]) -> str:
     return "  ".join(padded).rstrip()
 
 
-class Command(BaseCommand):
+class Command(GPUMonitorCommand):
     """GPU-hours per user (or host, GPU) from the usage that gpu_record records."""
 
     requires_system_checks = ()  # a report read from the database: no checks' cost
