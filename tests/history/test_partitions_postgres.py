@@ -25,6 +25,7 @@ from gpu_monitor.history import maintenance, partitions
 from gpu_monitor.history.management.commands import gpu_history_maintain
 from gpu_monitor.history.models import Event, Rollup, Sample
 from gpu_monitor.history.recorder import moment
+from tests.history.test_recorder_process import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 DAY = partitions.DAY
@@ -419,7 +420,8 @@ def test_a_node_whose_gpu_user_leaves_records_on_under_the_node_role(
             "node-a",
         ]
         call_command(*record, stdout=io.StringIO())
-        time.sleep(1.1)  # the next whole second: the next tick
+        first = int(time.time())  # the tick just written was stamped no later
+        wait_for(lambda: int(time.time()) > first)  # the next whole second: the next tick
         for gpu in fake_nvml.STATE.gpus:
             gpu.processes = []
         call_command(*record, stdout=io.StringIO())
