@@ -233,9 +233,10 @@ def test_the_database_check_says_run_migrate_for_a_missing_table() -> None:
         with connection.schema_editor() as editor:
             editor.create_model(HostState)
 
+    error = "ProgrammingError" if connection.vendor == "postgresql" else "OperationalError"
     assert str(raised.value.message) == (
         "gpu_monitor_fleet_hoststate: The GPU fleet tables are missing or out of date "
-        "(OperationalError): run manage.py migrate."
+        f"({error}): run manage.py migrate."
     )
 
 
