@@ -120,6 +120,9 @@ def test_ticks_fall_on_wall_clock_multiples(fake_nvml: ModuleType) -> None:
         recorder.stop()
         runner.join(WAIT_S)
     assert not runner.is_alive()
+    for thread in threading.enumerate():  # run() may return while its writer writes on
+        if thread.name == "gpu-write":
+            thread.join(WAIT_S)
 
     epochs = sorted(set(Sample.objects.values_list("epoch", flat=True)))
     assert epochs == sorted(set(written)) and len(epochs) >= 2
