@@ -31,8 +31,7 @@ from gpu_monitor.fleet import hosts
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.fleet.serializers import HostSummarySerializer
 from gpu_monitor.fleet.types import STATES, HostSummary
-from gpu_monitor.fleet.views import recorded_host, shown_processes
-from gpu_monitor.history.views import HistoryAPIView
+from gpu_monitor.fleet.views import FleetAPIView, recorded_host, shown_processes
 from gpu_monitor.rules import HIGH_PERCENT, HOT_TEMPERATURE_C
 from gpu_monitor.types import (
     DriverInfo,
@@ -87,11 +86,10 @@ def fleet(at: int) -> dict[str, Any]:
     }
 
 
-class FleetPageView(PageView, HistoryAPIView):
+class FleetPageView(PageView, FleetAPIView):
     """Base of the fleet's pages: a database that cannot answer is a 503 that names the
     fleet, logged by this module."""
 
-    database_what = "GPU fleet"
     database_logger = logger
 
 

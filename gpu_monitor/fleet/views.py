@@ -3,6 +3,7 @@ with no GPU and no NVML needed on the server that answers."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rest_framework.exceptions import NotFound, ParseError
@@ -10,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from gpu_monitor import host as host_details
+from gpu_monitor.api import DatabaseAPIView
 from gpu_monitor.conf import conf
 from gpu_monitor.fleet import hosts
 from gpu_monitor.fleet.models import HostState
@@ -19,15 +21,20 @@ from gpu_monitor.fleet.serializers import (
     HostProcessesSerializer,
 )
 from gpu_monitor.fleet.types import STATES, HostProcesses
-from gpu_monitor.history.views import (
-    MAX_HOST_LENGTH,
-    EventPagination,
-    HistoryAPIView,
-    iso,
-)
+from gpu_monitor.history.views import MAX_HOST_LENGTH, EventPagination, iso
 from gpu_monitor.params import name_text, shown
 from gpu_monitor.schema import document
 from gpu_monitor.views import ProcessesAPIView
+
+logger = logging.getLogger(__name__)
+
+
+class FleetAPIView(DatabaseAPIView):
+    """Base of the fleet's views: a database that cannot answer is a JSON 503 that
+    names the fleet, logged by this module."""
+
+    database_what = "GPU fleet"
+    database_logger = logger
 
 
 class HostPagination(EventPagination):
@@ -48,7 +55,7 @@ PROBLEM_VALUES = {"1": True, "0": False, "": None}
 
 
 @document("hosts", hosts_docs)
-class HostListView(HistoryAPIView):
+class HostListView(FleetAPIView):
     """Every recorded host, sorted by host, paginated: ``?state=&problem=1&q=``."""
 
     pagination_class = HostPagination
@@ -71,7 +78,7 @@ class HostListView(HistoryAPIView):
 
 
 @document("host", host_docs)
-class HostDetailView(HistoryAPIView):
+class HostDetailView(FleetAPIView):
     """One host's last recorded state: its devices as its own API gave them."""
 
     def get(self, request: Request, host: str) -> Response:
@@ -98,7 +105,7 @@ def shown_processes(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @document("host_processes", host_processes_docs)
-class HostProcessListView(ProcessesAPIView, HistoryAPIView):
+class HostProcessListView(ProcessesAPIView, FleetAPIView):
     """The processes a host recorded at its last tick (``gpu_record --processes``);
     behind ``PROCESS_PERMISSION_CLASSES`` like ``processes``."""
 
