@@ -25,5 +25,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "loggers": {"gpu_monitor": {"handlers": ["stderr"], "level": "INFO"}},
+    # DEBUG: a test watches the recorder's every failed write and dropped tick.
+    "loggers": {
+        "gpu_monitor": {
+            "handlers": ["stderr"],
+            "level": os.environ.get("HISTORY_TEST_LOG_LEVEL", "INFO"),
+        }
+    },
 }

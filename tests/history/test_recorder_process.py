@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -116,6 +117,35 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
     return process.returncode, stderr
 
 
+class Watched:
+    """A recorder process whose stderr a thread reads as it comes, so that a test can wait
+    for what it logs (at DEBUG: each failed write, each dropped tick)."""
+
+    def __init__(self, db: str, *args: str, **extra: str) -> None:
+        self.process = record(db, *args, HISTORY_TEST_LOG_LEVEL="DEBUG", **extra)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self.read, name="test-stderr", daemon=True)
+        self.reader.start()
+
+    def read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def said(self, text: str) -> int:
+        """How many lines so far contain ``text``."""
+        return sum(text in line for line in list(self.lines))
+
+    def finish(self) -> tuple[int, str]:
+        """Wait for a recorder that was told to stop; its status and what it logged."""
+        self.process.wait(WAIT_S)
+        self.reader.join(WAIT_S)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        return self.process.returncode, "".join(self.lines)
+
+
 # PostgreSQL stores only in the PostgreSQL pass (scripts/test): not skipped, not made.
 @pytest.fixture(params=["sqlite", "postgres"] if on_postgres() else ["sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
@@ -170,15 +200,16 @@ def test_two_recorders_of_one_host_neither_crashes(store: Store) -> None:
 def test_database_down_then_back_loses_no_tick_within_the_buffer(tmp_path: Path) -> None:
     store = Store(tmp_path, postgres=True)
     try:
-        recorder = record(store.url, "--interval", "1")
+        recorder = Watched(store.url, "--interval", "1")
         wait_for(lambda: len(store.epochs()) >= 2)
         assert store.cluster is not None
         store.cluster.stop()
-        time.sleep(3.5)  # three or four ticks wait in memory
+        # Three failed writes: three ticks or more wait in memory.
+        wait_for(lambda: recorder.said("Database still unreachable") >= 2)
         store.cluster.start()
         wait_for(lambda: store.epochs()[-1] >= int(time.time()) - 1)
-        recorder.send_signal(signal.SIGTERM)
-        code, stderr = finish(recorder)
+        recorder.process.send_signal(signal.SIGTERM)
+        code, stderr = recorder.finish()
         assert code == 0, stderr
 
         epochs = store.epochs()
@@ -196,15 +227,15 @@ def test_database_down_then_back_loses_no_tick_within_the_buffer(tmp_path: Path)
 def test_a_full_buffer_drops_the_oldest_and_says_how_many(tmp_path: Path) -> None:
     store = Store(tmp_path, postgres=True)
     try:
-        recorder = record(store.url, "--interval", "1", HISTORY_TEST_BUFFER="2")
+        recorder = Watched(store.url, "--interval", "1", HISTORY_TEST_BUFFER="2")
         wait_for(lambda: len(store.epochs()) >= 1)
         assert store.cluster is not None
         store.cluster.stop()
-        time.sleep(5.5)  # five ticks, two kept
+        wait_for(lambda: recorder.said("dropping the oldest tick") >= 2)  # two ticks dropped
         store.cluster.start()
         wait_for(lambda: store.epochs()[-1] >= int(time.time()) - 1)
-        recorder.send_signal(signal.SIGTERM)
-        code, stderr = finish(recorder)
+        recorder.process.send_signal(signal.SIGTERM)
+        code, stderr = recorder.finish()
         assert code == 0, stderr
 
         (message,) = store.query(
