@@ -19,6 +19,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from gpu_monitor.conf import conf
+from gpu_monitor.database import missing_schema
 
 if TYPE_CHECKING:
     from rest_framework.permissions import _SupportsHasPermission
@@ -157,17 +158,11 @@ class GPUMonitorAPIView(APIView):
         return instances("THROTTLE_CLASSES")
 
 
-# A table or column the code expects is not there: migrations not applied.
-MISSING_SCHEMA = ("no such table", "no such column", "has no column named")  # SQLite
-MISSING_SCHEMA_STATES = ("42P01", "42703")  # PostgreSQL: undefined table, undefined column
-
-
 def database_unavailable(exc: DatabaseError, what: str) -> ServiceUnavailable:
     """The 503 for a query that failed, saying what happened: ``what`` (``GPU history``)
     tables missing (run migrate), a database that did not answer, or one that refused."""
     name = type(exc).__name__
-    state = getattr(exc.__cause__, "sqlstate", None)
-    if state in MISSING_SCHEMA_STATES or any(text in str(exc) for text in MISSING_SCHEMA):
+    if missing_schema(exc):
         return ServiceUnavailable(
             f"The {what} tables are missing or out of date ({name}): run manage.py migrate."
         )

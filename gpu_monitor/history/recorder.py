@@ -48,6 +48,7 @@ from django.db.models import Min, OuterRef, Subquery
 
 from gpu_monitor import host as host_details
 from gpu_monitor.conf import conf
+from gpu_monitor.database import missing_schema
 from gpu_monitor.history import partitions, tick_writers
 from gpu_monitor.history.aggregate import roll_up, rolled_up_until
 from gpu_monitor.history.models import ROLLUP_SECONDS, Event, Rollup, Sample
@@ -86,8 +87,6 @@ STOP_WITHIN_S = 0.4
 ONCE_WITHIN_S = CONNECT_TIMEOUT_S + STATEMENT_TIMEOUT_S  # --once: time for its one write
 PERMANENT = (ProgrammingError, DataError, IntegrityError, NotSupportedError)
 # SQLite reports a missing table or column as an OperationalError, like an outage.
-MISSING_SCHEMA = ("no such table", "no such column", "has no column named")
-MISSING_SCHEMA_STATES = ("42P01", "42703")  # PostgreSQL: undefined table, undefined column
 INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL: permission denied
 
 
@@ -137,10 +136,15 @@ def writer_options() -> dict[str, int]:
 def describe_permanent(exc: DatabaseError) -> str | None:
     """What to do about ``exc`` if it is permanent; None for an outage (retry)."""
     text = str(exc).strip()
-    state = getattr(exc.__cause__, "sqlstate", None)
-    if state in MISSING_SCHEMA_STATES or any(s in text for s in MISSING_SCHEMA):
+    if missing_schema(exc):
         return f"The history tables are missing or out of date ({text}): run manage.py migrate"
     if isinstance(exc, PERMANENT):
+        if "row-level security" in text:  # a node's role writing another host's rows
+            return (
+                f"The database refused the recorder's rows ({text}): this database role "
+                "may write only the host it is mapped to in the node roles; give --host "
+                'that name (docs/deployment.md, "Each node its own host")'
+            )
         return f"The database refused the recorder's rows ({text})"
     return None
 

@@ -33,8 +33,7 @@ def test_the_fleet_apis_503_names_the_fleet(
 
     assert response.status_code == 503
     assert response.json() == {
-        "detail": "The GPU fleet database did not answer (OperationalError); "
-        "see the server log."
+        "detail": "The GPU fleet database did not answer (OperationalError); see the server log."
     }
     logged = [(r.name, r.getMessage()) for r in caplog.records if r.name.startswith("gpu_monitor")]
     assert logged == [("gpu_monitor.fleet.views", f"GPU fleet query failed: {exc}")]

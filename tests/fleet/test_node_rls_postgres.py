@@ -354,6 +354,7 @@ def test_a_running_recorder_with_another_hosts_name_exits_1_saying_why(
     assert done.returncode == 1, done.stderr
     refused = f"{refused_by_policy(Sample._meta.db_table)})"
     assert f"The database refused the recorder's rows ({refused}" in done.stderr
+    assert "may write only the host it is mapped to in the node roles" in done.stderr
     assert "Traceback" not in done.stderr
     assert not Sample.objects.exists()
 
