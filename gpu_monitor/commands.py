@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -52,11 +53,30 @@ def log_verbosity(verbosity: int, stream: TextIO | None = None) -> Iterator[None
             package.removeHandler(handler)
 
 
+def reader_gone(stream: Any) -> None:
+    """The reader of ``stream`` went away (``... | head -1``): point the stream's file at
+    /dev/null, so that what is still buffered, and Python's final flush at exit, cannot
+    raise BrokenPipeError again. A stream without a file (a StringIO) is left as it is."""
+    try:
+        fileno = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
+    os.close(devnull)
+
+
 class GPUMonitorCommand(BaseCommand):
     """A management command whose ``--verbosity`` sets what the ``gpu_monitor`` loggers
     say while it runs (:func:`log_verbosity`); its records at INFO and DEBUG go to the
-    command's stderr when ``LOGGING`` gives them no handler."""
+    command's stderr when ``LOGGING`` gives them no handler. A reader of its output that
+    goes away (``| head -1``) ends it quietly with status 0, as nvidia-smi and gpustat
+    end, never with a BrokenPipe traceback."""
 
     def execute(self, *args: Any, **options: Any) -> Any:
         with log_verbosity(options.get("verbosity", 1), options.get("stderr")):
-            return super().execute(*args, **options)
+            try:
+                return super().execute(*args, **options)
+            except BrokenPipeError:
+                reader_gone(self.stdout)
+                return None

@@ -247,3 +247,33 @@ def test_a_recorder_with_a_retention_still_deletes(fake_nvml: ModuleType) -> Non
 
     assert not Event.objects.filter(epoch=5).exists()
     assert not Rollup.objects.filter(epoch=5).exists()
+
+
+class GoneAfter(io.StringIO):
+    """A stdout whose reader goes away after ``lines`` writes (``| head -1``)."""
+
+    def __init__(self, lines: int) -> None:
+        super().__init__()
+        self.left = lines
+
+    def write(self, text: str) -> int:
+        if self.left <= 0:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.left -= 1
+        return super().write(text)
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_maintenance(
+    tasks: list[maintenance.MaintenanceTask],
+) -> None:
+    """Piped into head, the first line is read and the rest of the work still runs: every
+    table's retention (the samples' is the first line), and exit status 0, no traceback."""
+    rows("node-a", NOW - 9 * DAY, NOW - DAY)
+    out = GoneAfter(1)
+
+    call_command("gpu_history_maintain", "--retention", "7d", stdout=out)
+
+    for model in (Sample, Rollup, Event):
+        kept = list(model.objects.values_list("epoch", flat=True))  # type: ignore[attr-defined]
+        assert kept == [NOW - DAY]
+    assert out.getvalue().count("\n") == 1

@@ -93,3 +93,53 @@ def test_with_a_handler_no_second_one_is_added(configured: None) -> None:
         MODULE.info("to LOGGING's handlers only")
 
     assert stream.getvalue() == ""
+
+
+def test_every_command_of_the_app_and_its_sub_apps_honours_verbosity() -> None:
+    """Each management command of gpu_monitor and of its sub-apps is a GPUMonitorCommand,
+    so -v sets what its loggers say (a command on plain BaseCommand would print the
+    library's INFO lines at -v 1 under a project's LOGGING)."""
+    from django.core.management import get_commands, load_command_class
+
+    from gpu_monitor.commands import GPUMonitorCommand
+
+    ours = {name: app for name, app in get_commands().items() if app.split(".")[0] == "gpu_monitor"}
+
+    assert set(ours) >= {
+        "gpu_devices",
+        "gpu_record",
+        "gpu_history_maintain",
+        "gpu_fleet",
+        "gpu_usage",
+    }
+    plain = [
+        name
+        for name, app in ours.items()
+        if not isinstance(load_command_class(app, name), GPUMonitorCommand)
+    ]
+    assert plain == []
+
+
+def test_a_reader_that_goes_away_ends_a_command_quietly() -> None:
+    """A GPUMonitorCommand whose output's reader went away (BrokenPipeError) returns as a
+    command that finished, instead of the traceback and status 1 of a plain command."""
+    from django.core.management.base import BaseCommand
+
+    from gpu_monitor.commands import GPUMonitorCommand
+
+    class Writes:
+        def handle(self, *args: object, **options: object) -> None:
+            self.stdout.write("first line")  # type: ignore[attr-defined]
+            raise BrokenPipeError(32, "Broken pipe")
+
+    class Ours(Writes, GPUMonitorCommand):
+        requires_system_checks = ()
+
+    class Plain(Writes, BaseCommand):
+        requires_system_checks = ()
+
+    out = io.StringIO()
+    Ours(stdout=out).run_from_argv(["manage.py", "ours"])
+    assert out.getvalue() == "first line\n"
+    with pytest.raises(BrokenPipeError):
+        Plain(stdout=io.StringIO()).execute(verbosity=1, no_color=False, force_color=False)

@@ -7,10 +7,11 @@ import datetime
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError, router
 from django.db.models import Model
 
+from gpu_monitor.commands import GPUMonitorCommand, reader_gone
 from gpu_monitor.history import maintenance, partitions, recorder
 from gpu_monitor.history.models import Event, Rollup, Sample
 from gpu_monitor.params import MAX_RETENTION, duration, retention, whole_number
@@ -43,7 +44,7 @@ def days(found: list[int]) -> str:
     return first if first == last else f"{first} .. {last}"
 
 
-class Command(BaseCommand):
+class Command(GPUMonitorCommand):
     """Create the coming days' sample partitions (PostgreSQL), apply the retention to the
     samples, rollups and events, then run each maintenance task the sub-apps registered.
     Run it from one place (cron, a systemd timer), under a role that may delete and
@@ -121,7 +122,13 @@ class Command(BaseCommand):
             raise CommandError(f"{len(failed)} maintenance task(s) failed: {', '.join(failed)}")
 
     def say(self, line: str) -> None:
-        self.stdout.write(line)
+        """One line of the report; a reader that went away (``| head -1``) does not stop
+        the maintenance: the rest runs, its lines unread."""
+        try:
+            self.stdout.write(line)
+            self.stdout.flush()
+        except BrokenPipeError:
+            reader_gone(self.stdout)
 
     def create_ahead(self, alias: str, started: int, count: int, dry: bool) -> None:
         missing = partitions.days_to_create(alias, started, count + 1)

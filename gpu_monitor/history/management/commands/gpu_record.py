@@ -10,8 +10,9 @@ import unicodedata
 from types import FrameType
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.conf import conf
 from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import get_manager
@@ -53,7 +54,7 @@ def host_name(text: str) -> str:
     return text
 
 
-class Command(BaseCommand):
+class Command(GPUMonitorCommand):
     """Sample every GPU each interval into gpu_monitor.history's tables until stopped."""
 
     help = "Record a sample of every GPU of this host each interval, and GPU events (XID)."
