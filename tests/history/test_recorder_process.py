@@ -122,7 +122,10 @@ class Watched:
     for what it logs (at DEBUG: each failed write, each dropped tick)."""
 
     def __init__(self, db: str, *args: str, **extra: str) -> None:
-        self.process = record(db, *args, HISTORY_TEST_LOG_LEVEL="DEBUG", **extra)
+        # -v 3: the command lets its DEBUG lines through (its default 1 says warnings only)
+        self.process = record(
+            db, *args, "--verbosity", "3", HISTORY_TEST_LOG_LEVEL="DEBUG", **extra
+        )
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self.read, name="test-stderr", daemon=True)
         self.reader.start()
