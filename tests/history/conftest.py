@@ -1,6 +1,8 @@
 """History tests run on SQLite in the main suite and again on a real PostgreSQL
 (``--ds tests.settings_postgres``, as scripts/test does). Tests marked ``postgres``
-need PostgreSQL (they stop and start its server): deselected on SQLite, not skipped.
+need PostgreSQL (they stop and start its server): deselected on SQLite, not skipped;
+tests marked ``sqlite`` test what only an unpartitioned table does: deselected on
+PostgreSQL (whose samples are partitioned by day).
 Tests marked ``routed`` run only under a settings module whose router sends the history
 to a database of its own (a test of the suite runs them in a subprocess); under such a
 settings module only they run."""
@@ -32,7 +34,9 @@ def routed() -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     keep, drop = [], []
     for item in items:
-        wrong_database = item.get_closest_marker("postgres") and not on_postgres()
+        wrong_database = (item.get_closest_marker("postgres") and not on_postgres()) or (
+            item.get_closest_marker("sqlite") and on_postgres()
+        )
         wrong_router = bool(item.get_closest_marker("routed")) != routed()
         (drop if wrong_database or wrong_router else keep).append(item)
     if drop:
