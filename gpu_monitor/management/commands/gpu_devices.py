@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -15,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
-from gpu_monitor.commands import GPUMonitorCommand
+from gpu_monitor.commands import GPUMonitorCommand, reader_gone
 from gpu_monitor.conf import conf
 from gpu_monitor.manager import GPUManager, NVMLUnavailableError, get_manager
 from gpu_monitor.manager.session import failures_shown_by_caller
@@ -171,11 +170,8 @@ class Command(GPUMonitorCommand):
             self.stdout.write("")
         except BrokenPipeError:
             # The reader went away (`... | head -1`): stop quietly with status 0, as
-            # nvidia-smi and gpustat do. Point stdout at /dev/null so that Python's
-            # final flush of what is still buffered cannot raise again at exit.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.stdout.fileno())
-            os.close(devnull)
+            # nvidia-smi and gpustat do.
+            reader_gone(self.stdout)
 
     def _show(self, manager: GPUManager, options: dict[str, Any]) -> None:
         as_json, watch = options["json"], bool(options["watch"])

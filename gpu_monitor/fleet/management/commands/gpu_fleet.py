@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
-from gpu_monitor.commands import GPUMonitorCommand
+from gpu_monitor.commands import GPUMonitorCommand, reader_gone
 from gpu_monitor.fleet import hosts
 from gpu_monitor.fleet.serializers import HostSummarySerializer
 from gpu_monitor.fleet.types import HostSummary
@@ -77,12 +76,8 @@ class Command(GPUMonitorCommand):
         except KeyboardInterrupt:
             self.stdout.write("")
         except BrokenPipeError:
-            # The reader went away (`gpu_fleet | head -1`): stop quietly with status 0,
-            # as gpu_devices does. Point stdout at /dev/null so that Python's final
-            # flush of what is still buffered cannot raise again at exit.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.stdout.fileno())
-            os.close(devnull)
+            # The reader went away (`gpu_fleet | head -1`): stop quietly with status 0.
+            reader_gone(self.stdout)
         except DatabaseError as exc:
             raise CommandError(
                 f"The fleet's table cannot be read ({exc}): run manage.py migrate."

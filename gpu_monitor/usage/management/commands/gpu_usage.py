@@ -7,7 +7,6 @@ import argparse
 import csv
 import datetime
 import io
-import os
 import re
 import time
 import unicodedata
@@ -19,7 +18,7 @@ from django.db import DatabaseError
 from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
 
-from gpu_monitor.commands import GPUMonitorCommand
+from gpu_monitor.commands import GPUMonitorCommand, reader_gone
 from gpu_monitor.conf import conf
 from gpu_monitor.history.views import MAX_HOST_LENGTH
 from gpu_monitor.params import SECONDS_PER_UNIT, parse_time, shown, whole_number
@@ -231,7 +230,7 @@ class Command(GPUMonitorCommand):
         except BrokenPipeError:
             # The reader went away (`gpu_usage | head -1`): stop quietly with status 0,
             # as gpu_devices does.
-            quiet(self.stdout)
+            reader_gone(self.stdout)
         except APIException as exc:  # a 400 of the API: the same words, exit 2
             raise CommandError(str(exc.detail), returncode=2) from exc
         except DatabaseError as exc:
@@ -345,18 +344,6 @@ class Command(GPUMonitorCommand):
             self.stdout.write(
                 self.style.MIGRATE_HEADING(line) if number == 0 else self.style.WARNING(line)
             )
-
-
-def quiet(stream: Any) -> None:
-    """Point ``stream``'s file descriptor at /dev/null, so that Python's final flush of
-    what is still buffered cannot raise again at exit (a stream without one: nothing)."""
-    try:
-        descriptor = stream.fileno()
-    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: a StringIO
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, descriptor)
-    os.close(devnull)
 
 
 def when_epoch(epoch: int) -> str:
