@@ -8,18 +8,16 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError
 from django.utils.module_loading import import_string
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from gpu_monitor.conf import conf
-from gpu_monitor.database import missing_schema
 
 if TYPE_CHECKING:
     from rest_framework.permissions import _SupportsHasPermission
@@ -156,41 +154,6 @@ class GPUMonitorAPIView(APIView):
         if self.configuration_error:
             raise ServiceUnavailable(self.configuration_error)
         return instances("THROTTLE_CLASSES")
-
-
-def database_unavailable(exc: DatabaseError, what: str) -> ServiceUnavailable:
-    """The 503 for a query that failed, saying what happened: ``what`` (``GPU history``)
-    tables missing (run migrate), a database that did not answer, or one that refused."""
-    name = type(exc).__name__
-    if missing_schema(exc):
-        return ServiceUnavailable(
-            f"The {what} tables are missing or out of date ({name}): run manage.py migrate."
-        )
-    if isinstance(exc, OperationalError | InterfaceError):
-        return ServiceUnavailable(
-            f"The {what} database did not answer ({name}); see the server log."
-        )
-    return ServiceUnavailable(
-        f"The {what} database refused the query ({name}); see the server log."
-    )
-
-
-class DatabaseAPIView(GPUMonitorAPIView):
-    """Base of the views that read the database (the sub-apps'): a query that fails is a
-    JSON 503 that says what happened, never a 500, logged by the sub-app's own logger.
-
-    ``database_what`` names the data in the 503 and the log (``GPU history``);
-    ``database_logger`` is the sub-app's logger.
-    """
-
-    database_what = "GPU monitor"
-    database_logger = logger
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, DatabaseError):
-            self.database_logger.error("%s query failed: %s", self.database_what, str(exc))
-            exc = database_unavailable(exc, self.database_what)
-        return super().handle_exception(exc)
 
 
 class NotImplementedResponse(APIException):

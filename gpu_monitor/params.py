@@ -127,15 +127,22 @@ def parse_window(query: Any, now: int, default_span: int) -> tuple[int, int]:
     until = parse_time("until", query.get("until"), now, now)
     since = parse_time("since", query.get("since"), now, until - default_span)
     if since >= until:
-        raise ParseError(f"since: must be before until ({iso_time(since)} >= {iso_time(until)})")
+        raise ParseError(f"since: must be before until ({iso(since)} >= {iso(until)})")
     return since, until
 
 
-def iso_time(epoch: float) -> str:
+def moment(epoch: float) -> datetime.datetime:
+    """Unix seconds as an aware datetime in UTC: what a ``DateTimeField`` stores."""
+    return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
+
+
+def iso(epoch: float) -> str:
     """Unix seconds as ISO 8601 in UTC with a Z, to the second (a fraction is dropped):
-    every time the API writes."""
-    moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    every time the API, the pages and the commands write."""
+    return moment(epoch).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+iso_time = iso  # the former name, until every importer says ``iso``
 
 
 # -- durations (command-line options) ---------------------------------------------------

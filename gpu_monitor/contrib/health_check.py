@@ -24,9 +24,9 @@ from django.db import DatabaseError, connections, router
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 
-from gpu_monitor.api import database_unavailable
 from gpu_monitor.manager import get_manager
 from gpu_monitor.rules import CHECK_OF, hardware_problems
+from gpu_monitor.stored import database_unavailable
 from gpu_monitor.types import GPUDevice
 
 

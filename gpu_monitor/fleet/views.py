@@ -11,7 +11,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from gpu_monitor import host as host_details
-from gpu_monitor.api import DatabaseAPIView
 from gpu_monitor.conf import conf
 from gpu_monitor.fleet import hosts
 from gpu_monitor.fleet.models import HostState
@@ -21,15 +20,15 @@ from gpu_monitor.fleet.serializers import (
     HostProcessesSerializer,
 )
 from gpu_monitor.fleet.types import STATES, HostProcesses
-from gpu_monitor.history.views import MAX_HOST_LENGTH, EventPagination, iso
-from gpu_monitor.params import name_text, shown
+from gpu_monitor.params import iso, name_text, shown
 from gpu_monitor.schema import document
+from gpu_monitor.stored import MAX_HOST_LENGTH, PagePagination, StoredAPIView
 from gpu_monitor.views import ProcessesAPIView
 
 logger = logging.getLogger(__name__)
 
 
-class FleetAPIView(DatabaseAPIView):
+class FleetAPIView(StoredAPIView):
     """Base of the fleet's views: a database that cannot answer is a JSON 503 that
     names the fleet, logged by this module."""
 
@@ -37,7 +36,7 @@ class FleetAPIView(DatabaseAPIView):
     database_logger = logger
 
 
-class HostPagination(EventPagination):
+class HostPagination(PagePagination):
     """500 hosts a page (``?page=``), 1 to 1000 with ``?page_size=`` (400 otherwise)."""
 
     page_size = 500

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpu_monitor.history.limits import DEFAULT_POINTS, MAX_POINTS
 from gpu_monitor.history.models import Event
 from gpu_monitor.history.serializers import EventSerializer, HistorySerializer
 from gpu_monitor.params import OPTIONAL_GPU_PATTERN, TIME_HELP, TIME_PATTERN
+from gpu_monitor.stored import MAX_HOST_LENGTH, PagePagination
 
 # The query parameters as the views accept them: what a pattern, a bound or an enum
 # cannot say (``since`` before ``until``) is in the description and answers a 400.
@@ -67,8 +69,6 @@ def gpu_query() -> Any:
 
 
 def host_query(default: str = "this server's") -> Any:
-    from gpu_monitor.history.views import MAX_HOST_LENGTH
-
     return query(
         "host",
         f"recorded host name (default: {default})",
@@ -101,7 +101,6 @@ def page_queries(what: str, pagination: Any) -> list[Any]:
 def history_docs() -> dict[str, Any]:
     from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
-    from gpu_monitor.history.views import DEFAULT_POINTS, MAX_POINTS
     from gpu_monitor.schema import common_responses, error_response
 
     return {
@@ -141,7 +140,6 @@ def history_docs() -> dict[str, Any]:
 def events_docs() -> dict[str, Any]:
     from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
-    from gpu_monitor.history.views import EventPagination
     from gpu_monitor.schema import common_responses, error_response
 
     return {
@@ -160,7 +158,7 @@ def events_docs() -> dict[str, Any]:
             ),
             gpu_query(),
             host_query("every host's events; this server's with gpu"),
-            *page_queries("events", EventPagination),
+            *page_queries("events", PagePagination),
             OpenApiParameter("format", exclude=True),
         ],
         "responses": {

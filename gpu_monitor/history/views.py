@@ -13,16 +13,12 @@ from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any
 
-from django.core.paginator import Paginator
 from django.db import connections, router
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from rest_framework.exceptions import NotFound, ParseError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from gpu_monitor.api import DatabaseAPIView
 from gpu_monitor.history.aggregate import (
     Row,
     keyed,
@@ -31,6 +27,7 @@ from gpu_monitor.history.aggregate import (
     rolled_up_until,
     totals,
 )
+from gpu_monitor.history.limits import DEFAULT_POINTS, DEFAULT_SPAN_S, MAX_INDEX, MAX_POINTS
 from gpu_monitor.history.models import ROLLUP_SECONDS, Event, Rollup, Sample
 from gpu_monitor.history.schema import events_docs, history_docs
 from gpu_monitor.history.serializers import EventSerializer, HistorySerializer
@@ -38,24 +35,19 @@ from gpu_monitor.history.types import History, HistorySeries
 from gpu_monitor.manager import GPUNotFoundError, get_manager
 from gpu_monitor.params import (
     UUID_PATTERN,
-    iso_time,
-    name_text,
+    iso,
     parse_time,
     parse_window,
     shown,
     whole_number,
 )
 from gpu_monitor.schema import document
+from gpu_monitor.stored import MAX_HOST_LENGTH, PagePagination, StoredAPIView, host_parameter
 
 logger = logging.getLogger(__name__)
-DEFAULT_SPAN_S = 3600
-DEFAULT_POINTS = 300
-MAX_POINTS = 2000
-MAX_HOST_LENGTH = 255
-MAX_INDEX = 32767  # the largest index a recorded sample or event can hold
 
 
-class HistoryAPIView(DatabaseAPIView):
+class HistoryAPIView(StoredAPIView):
     """Base of the history views: a database that cannot answer (tables not migrated, a
     server down) is a JSON 503 that says so, never a 500."""
 
@@ -63,14 +55,14 @@ class HistoryAPIView(DatabaseAPIView):
     database_logger = logger
 
 
-iso = iso_time  # the API's times: ISO 8601 in UTC with a Z
+# The former homes of the public floor's names, until no module imports them from here.
+EventPagination = PagePagination
+__all__ = ["MAX_HOST_LENGTH", "EventPagination", "HistoryAPIView", "iso"]
 
 
 def host_of(request: Request) -> str:
     """The recorded host a request asks about (``?host=``), this server's by default."""
-    host = request.query_params.get("host") or socket.gethostname()
-    name_text("host", host, MAX_HOST_LENGTH)
-    return host
+    return host_parameter(request) or socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -333,40 +325,6 @@ def identities_of(host: str, uuids: list[str]) -> dict[str, tuple[int, str]]:
     return {uuid: found.get(uuid, (0, "")) for uuid in uuids}
 
 
-class EventPagination(PageNumberPagination):
-    """100 events a page (``?page=``), 1 to 1000 with ``?page_size=`` (400 otherwise)."""
-
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-    def get_page_size(self, request: Request) -> int:
-        text = request.query_params.get(self.page_size_query_param)
-        if text is None:
-            return self.page_size
-        size = whole_number(text)
-        if size is None or not 1 <= size <= self.max_page_size:
-            raise ParseError(
-                f"page_size: a whole number from 1 to {self.max_page_size}, not {shown(text)}"
-            )
-        return size
-
-    def get_page_number(self, request: Request, paginator: Paginator[Any]) -> int:
-        """A whole number from 1, as the schema says (DRF also takes "" and "last")."""
-        text = request.query_params.get(self.page_query_param)
-        if text is None:
-            return 1
-        number = whole_number(text)
-        if number is None or number < 1:
-            raise NotFound(f"page: a whole number from 1, not {shown(text)}")
-        return number
-
-    def page_of(self, queryset: QuerySet[Any], request: Request, view: APIView) -> list[Any]:
-        """The requested page (DRF's None means "no page size", which never happens
-        here: ``get_page_size`` always gives one)."""
-        return self.paginate_queryset(queryset, request, view) or []
-
-
 def events_host(request: Request) -> str | None:
     """The host whose events a request asks for: ``?host=``; without it every host's
     (None), unless ``?gpu=`` names a GPU: a GPU's index or UUID is looked up on a host,
@@ -380,7 +338,7 @@ class EventListView(HistoryAPIView):
     """Recorded events, newest first, paginated: ``?since=&kind=&gpu=&host=``; every
     host's without ``host`` (and without ``gpu``)."""
 
-    pagination_class = EventPagination
+    pagination_class = PagePagination
 
     def get(self, request: Request) -> Response:
         params = request.query_params
@@ -406,6 +364,6 @@ class EventListView(HistoryAPIView):
             gpu = recorded_gpu(host, params.get("gpu"))
             if gpu is not None:
                 events = events.filter(gpu.events())
-        paginator = EventPagination()
+        paginator = PagePagination()
         page = paginator.page_of(events, request, self)
         return paginator.get_paginated_response(EventSerializer(page, many=True).data)

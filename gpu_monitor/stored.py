@@ -1,0 +1,109 @@
+"""The public floor of the sub-apps that answer from the database (history, fleet, usage
+and those to come): the base view whose failed query is a JSON 503, the pagination, the
+host parameter and the name limits. A sub-app builds on this module, never on another
+sub-app's views."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db.models import QuerySet
+from rest_framework.exceptions import NotFound, ParseError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from gpu_monitor.api import GPUMonitorAPIView, ServiceUnavailable
+from gpu_monitor.database import missing_schema
+from gpu_monitor.params import name_text, shown, whole_number
+
+logger = logging.getLogger(__name__)
+
+MAX_HOST_LENGTH = 255  # the host columns' max_length: a longer host name never recorded
+
+
+def database_unavailable(exc: DatabaseError, what: str) -> ServiceUnavailable:
+    """The 503 for a query that failed, saying what happened: ``what`` (``GPU history``)
+    tables missing (run migrate), a database that did not answer, or one that refused."""
+    name = type(exc).__name__
+    if missing_schema(exc):
+        return ServiceUnavailable(
+            f"The {what} tables are missing or out of date ({name}): run manage.py migrate."
+        )
+    if isinstance(exc, OperationalError | InterfaceError):
+        return ServiceUnavailable(
+            f"The {what} database did not answer ({name}); see the server log."
+        )
+    return ServiceUnavailable(
+        f"The {what} database refused the query ({name}); see the server log."
+    )
+
+
+class StoredAPIView(GPUMonitorAPIView):
+    """Base of the views that read the database (the sub-apps'): a query that fails is a
+    JSON 503 that says what happened, never a 500, logged by the sub-app's own logger.
+
+    ``database_what`` names the data in the 503 and the log (``GPU history``);
+    ``database_logger`` is the sub-app's logger. A sub-app sets both.
+    """
+
+    database_what = "GPU monitor"
+    database_logger = logger
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, DatabaseError):
+            self.database_logger.error("%s query failed: %s", self.database_what, str(exc))
+            exc = database_unavailable(exc, self.database_what)
+        return super().handle_exception(exc)
+
+
+class PagePagination(PageNumberPagination):
+    """100 rows a page (``?page=``), 1 to 1000 with ``?page_size=`` (400 otherwise); a
+    sub-app's list sets its own ``page_size``."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+    def get_page_size(self, request: Request) -> int:
+        text = request.query_params.get(self.page_size_query_param)
+        if text is None:
+            return self.page_size
+        size = whole_number(text)
+        if size is None or not 1 <= size <= self.max_page_size:
+            raise ParseError(
+                f"page_size: a whole number from 1 to {self.max_page_size}, not {shown(text)}"
+            )
+        return size
+
+    def get_page_number(self, request: Request, paginator: Paginator[Any]) -> int:
+        """A whole number from 1, as the schema says (DRF also takes "" and "last")."""
+        text = request.query_params.get(self.page_query_param)
+        if text is None:
+            return 1
+        number = whole_number(text)
+        if number is None or number < 1:
+            raise NotFound(f"page: a whole number from 1, not {shown(text)}")
+        return number
+
+    def page_of(self, queryset: QuerySet[Any], request: Request, view: APIView) -> list[Any]:
+        """The requested page (DRF's None means "no page size", which never happens
+        here: ``get_page_size`` always gives one)."""
+        return self.paginate_queryset(queryset, request, view) or []
+
+
+def name_parameter(request: Request, name: str, limit: int) -> str | None:
+    """The query parameter ``name`` (a host or a user name): None when absent or empty;
+    a 400 naming it when longer than ``limit`` characters or holding a NUL."""
+    text = request.query_params.get(name) or None
+    return None if text is None else name_text(name, text, limit)
+
+
+def host_parameter(request: Request, name: str = "host") -> str | None:
+    """A recorded host named by the query parameter ``name`` (``?host=``): None when
+    absent or empty; a 400 when longer than ``MAX_HOST_LENGTH`` or holding a NUL."""
+    return name_parameter(request, name, MAX_HOST_LENGTH)
