@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from gpu_monitor.api import GPUMonitorAPIView, ServiceUnavailable
 from gpu_monitor.database import missing_schema
-from gpu_monitor.params import name_text, shown, whole_number
+from gpu_monitor.params import TIME_HELP, TIME_PATTERN, name_text, shown, whole_number
 
 logger = logging.getLogger(__name__)
 
@@ -107,3 +107,42 @@ def host_parameter(request: Request, name: str = "host") -> str | None:
     """A recorded host named by the query parameter ``name`` (``?host=``): None when
     absent or empty; a 400 when longer than ``MAX_HOST_LENGTH`` or holding a NUL."""
     return name_parameter(request, name, MAX_HOST_LENGTH)
+
+
+# -- the OpenAPI descriptions of the parameters ---------------------------------------
+
+
+def query(name: str, text: str, **schema: Any) -> Any:
+    """A string query parameter with the JSON Schema keywords ``schema`` (drf-spectacular
+    is imported only when installed)."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    return OpenApiParameter(
+        name, {"type": "string", **schema}, OpenApiParameter.QUERY, description=text
+    )
+
+
+def time_query(name: str, text: str) -> Any:
+    """A time query parameter (``since``, ``until``) as ``params.parse_time`` reads it."""
+    return query(name, f"{TIME_HELP}; {text}", pattern=TIME_PATTERN)
+
+
+def page_queries(what: str, pagination: Any) -> list[Any]:
+    """``page`` and ``page_size`` as a paginated list view (``pagination``) takes them."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    largest, default = pagination.max_page_size, pagination.page_size
+    return [
+        OpenApiParameter(
+            "page",
+            {"type": "integer", "minimum": 1},
+            OpenApiParameter.QUERY,
+            description="page number (default 1); 404 past the last page",
+        ),
+        OpenApiParameter(
+            "page_size",
+            {"type": "integer", "minimum": 1, "maximum": largest},
+            OpenApiParameter.QUERY,
+            description=f"{what} a page, 1 to {largest} (default {default})",
+        ),
+    ]

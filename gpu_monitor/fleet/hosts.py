@@ -22,7 +22,7 @@ from gpu_monitor.conf import conf
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.fleet.types import HostDetail, HostProblem, HostStateName, HostSummary
 from gpu_monitor.history.models import Event
-from gpu_monitor.history.views import iso
+from gpu_monitor.params import iso
 from gpu_monitor.rules import hardware_problems
 from gpu_monitor.types import GPUDevice
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpu_monitor.fleet.limits import HostPagination
 from gpu_monitor.fleet.types import STATES
-from gpu_monitor.history.schema import page_queries, query
 from gpu_monitor.schema import GPU_BURN, H100
+from gpu_monitor.stored import MAX_HOST_LENGTH, page_queries, query
 
 EXAMPLE_HOST: dict[str, Any] = {
     "host": "gpu-node-1",
@@ -28,8 +29,6 @@ EXAMPLE_HOST: dict[str, Any] = {
 
 def path_host() -> Any:
     from drf_spectacular.utils import OpenApiParameter
-
-    from gpu_monitor.history.views import MAX_HOST_LENGTH
 
     return OpenApiParameter(
         "host",
@@ -55,8 +54,6 @@ def hosts_docs() -> dict[str, Any]:
     from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
     from gpu_monitor.fleet.serializers import HostSummarySerializer
-    from gpu_monitor.fleet.views import HostPagination
-    from gpu_monitor.history.views import MAX_HOST_LENGTH
     from gpu_monitor.schema import common_responses, error_response
 
     return {

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from gpu_monitor import host as host_details
 from gpu_monitor.conf import conf
 from gpu_monitor.fleet import hosts
+from gpu_monitor.fleet.limits import PROBLEM_VALUES, HostPagination
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.fleet.schema import host_docs, host_processes_docs, hosts_docs
 from gpu_monitor.fleet.serializers import (
@@ -22,7 +23,7 @@ from gpu_monitor.fleet.serializers import (
 from gpu_monitor.fleet.types import STATES, HostProcesses
 from gpu_monitor.params import iso, name_text, shown
 from gpu_monitor.schema import document
-from gpu_monitor.stored import MAX_HOST_LENGTH, PagePagination, StoredAPIView
+from gpu_monitor.stored import MAX_HOST_LENGTH, StoredAPIView
 from gpu_monitor.views import ProcessesAPIView
 
 logger = logging.getLogger(__name__)
@@ -36,21 +37,12 @@ class FleetAPIView(StoredAPIView):
     database_logger = logger
 
 
-class HostPagination(PagePagination):
-    """500 hosts a page (``?page=``), 1 to 1000 with ``?page_size=`` (400 otherwise)."""
-
-    page_size = 500
-
-
 def recorded_host(name: str) -> HostState:
     """The state row of host ``name``; 404 naming it when it never recorded."""
     row = HostState.objects.filter(host=name_text("host", name, MAX_HOST_LENGTH)).first()
     if row is None:
         raise NotFound(f"No host {shown(name)} has recorded (gpu_record --host).")
     return row
-
-
-PROBLEM_VALUES = {"1": True, "0": False, "": None}
 
 
 @document("hosts", hosts_docs)

@@ -7,8 +7,8 @@ from typing import Any
 from gpu_monitor.history.limits import DEFAULT_POINTS, MAX_POINTS
 from gpu_monitor.history.models import Event
 from gpu_monitor.history.serializers import EventSerializer, HistorySerializer
-from gpu_monitor.params import OPTIONAL_GPU_PATTERN, TIME_HELP, TIME_PATTERN
-from gpu_monitor.stored import MAX_HOST_LENGTH, PagePagination
+from gpu_monitor.params import OPTIONAL_GPU_PATTERN
+from gpu_monitor.stored import MAX_HOST_LENGTH, PagePagination, page_queries, query, time_query
 
 # The query parameters as the views accept them: what a pattern, a bound or an enum
 # cannot say (``since`` before ``until``) is in the description and answers a 400.
@@ -44,20 +44,6 @@ EXAMPLE_EVENT: dict[str, Any] = {
 }
 
 
-def query(name: str, text: str, **schema: Any) -> Any:
-    """A string query parameter with the JSON Schema keywords ``schema`` (drf-spectacular
-    is imported only when installed)."""
-    from drf_spectacular.utils import OpenApiParameter
-
-    return OpenApiParameter(
-        name, {"type": "string", **schema}, OpenApiParameter.QUERY, description=text
-    )
-
-
-def time_query(name: str, text: str) -> Any:
-    return query(name, f"{TIME_HELP}; {text}", pattern=TIME_PATTERN)
-
-
 def gpu_query() -> Any:
     return query(
         "gpu",
@@ -75,27 +61,6 @@ def host_query(default: str = "this server's") -> Any:
         maxLength=MAX_HOST_LENGTH,
         pattern="^[^\\u0000]*$",
     )
-
-
-def page_queries(what: str, pagination: Any) -> list[Any]:
-    """``page`` and ``page_size`` as a paginated list view (``pagination``) takes them."""
-    from drf_spectacular.utils import OpenApiParameter
-
-    largest, default = pagination.max_page_size, pagination.page_size
-    return [
-        OpenApiParameter(
-            "page",
-            {"type": "integer", "minimum": 1},
-            OpenApiParameter.QUERY,
-            description="page number (default 1); 404 past the last page",
-        ),
-        OpenApiParameter(
-            "page_size",
-            {"type": "integer", "minimum": 1, "maximum": largest},
-            OpenApiParameter.QUERY,
-            description=f"{what} a page, 1 to {largest} (default {default})",
-        ),
-    ]
 
 
 def history_docs() -> dict[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any, cast
 from django.db import router
 from django.db.models import F, Max, Min, Sum
 
-from gpu_monitor.history.views import iso
+from gpu_monitor.params import iso
 from gpu_monitor.usage.models import PERIOD_SECONDS, Hold, Usage, live_since
 from gpu_monitor.usage.serializers import IdleGPUsSerializer, UsageReportSerializer
 from gpu_monitor.usage.types import BY, By, IdleGPU, IdleGPUs, UsageReport, UsageRow

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpu_monitor.history.schema import query, time_query
+from gpu_monitor.stored import MAX_HOST_LENGTH, query, time_query
+from gpu_monitor.usage.limits import MAX_IDLE_MINUTES
 from gpu_monitor.usage.types import BY
 
 ALICE: dict[str, Any] = {
@@ -50,7 +51,6 @@ PERMISSIONS = (
 
 
 def name_queries() -> list[Any]:
-    from gpu_monitor.history.views import MAX_HOST_LENGTH
     from gpu_monitor.usage.models import MAX_USER_LENGTH
 
     return [
@@ -113,7 +113,6 @@ def idle_docs() -> dict[str, Any]:
 
     from gpu_monitor.schema import common_responses, error_response
     from gpu_monitor.usage.serializers import IdleGPUsSerializer
-    from gpu_monitor.usage.views import MAX_IDLE_MINUTES
 
     return {
         "summary": "The GPUs held idle now",

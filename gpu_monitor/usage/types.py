@@ -7,6 +7,8 @@ from typing import Literal
 
 By = Literal["user", "host", "gpu", "host,user"]
 BY: tuple[By, ...] = ("user", "host", "gpu", "host,user")
+# The user the usage records for a process whose owner it cannot name (nor its uid).
+UNKNOWN_USER = "unknown"
 
 
 @dataclass(frozen=True)

@@ -12,25 +12,17 @@ from rest_framework.response import Response
 
 from gpu_monitor.api import refused_process_permissions
 from gpu_monitor.conf import conf
-from gpu_monitor.history.views import MAX_HOST_LENGTH, HistoryAPIView
-from gpu_monitor.params import name_text, parse_window, shown, whole_number
+from gpu_monitor.params import parse_window, shown, whole_number
 from gpu_monitor.schema import document
+from gpu_monitor.stored import StoredAPIView, host_parameter, name_parameter
+from gpu_monitor.usage.limits import DEFAULT_SPAN_S, MAX_IDLE_MINUTES
 from gpu_monitor.usage.models import MAX_USER_LENGTH
 from gpu_monitor.usage.report import idle_now, usage_report
 from gpu_monitor.usage.schema import idle_docs, usage_docs
-from gpu_monitor.usage.types import BY
-from gpu_monitor.usage.writer import UNKNOWN_USER
+from gpu_monitor.usage.types import BY, UNKNOWN_USER
 
 logger = logging.getLogger(__name__)
-DEFAULT_SPAN_S = 7 * 86400
-MAX_IDLE_MINUTES = 10080  # a week
-
-
-def name_param(request: Request, name: str, limit: int) -> str | None:
-    """The query parameter ``name`` (a host or a user name): None when absent or empty;
-    a 400 when longer than ``limit`` characters or holding a NUL."""
-    text = request.query_params.get(name) or None
-    return None if text is None else name_text(name, text, limit)
+__all__ = ["DEFAULT_SPAN_S", "MAX_IDLE_MINUTES"]  # gpu_usage's, until it reads usage.limits
 
 
 def is_reserved(name: str) -> bool:
@@ -40,7 +32,7 @@ def is_reserved(name: str) -> bool:
     return not name or name.isdecimal() or name == UNKNOWN_USER
 
 
-class UsageAPIView(HistoryAPIView):
+class UsageAPIView(StoredAPIView):
     """Base of the usage views: they name people, so a client needs
     ``PROCESS_PERMISSION_CLASSES`` as for the processes; with ``USAGE_SELF_SERVICE`` a
     signed-in user refused by them sees their own usage only (``self.only_user``)."""
@@ -72,7 +64,7 @@ class UsageAPIView(HistoryAPIView):
 
     def user_filter(self, request: Request) -> str | None:
         """``?user=``, or for a self-service client their own name (another is a 403)."""
-        user = name_param(request, "user", MAX_USER_LENGTH)
+        user = name_parameter(request, "user", MAX_USER_LENGTH)
         if self.only_user is None or user in (None, self.only_user):
             return user if self.only_user is None else self.only_user
         raise PermissionDenied("user: you may see your own usage only.")
@@ -90,7 +82,7 @@ class UsageView(UsageAPIView):
         by = params.get("by") or "user"
         if by not in BY:
             raise ParseError(f"by: one of {', '.join(BY)}, not {shown(by)}")
-        host = name_param(request, "host", MAX_HOST_LENGTH)
+        host = host_parameter(request)
         body = usage_report(
             since=since, until=until, by=by, host=host, user=self.user_filter(request)
         )
@@ -109,5 +101,5 @@ class IdleView(UsageAPIView):
             raise ParseError(
                 f"minutes: a whole number from 1 to {MAX_IDLE_MINUTES}, not {shown(text or '')}"
             )
-        host = name_param(request, "host", MAX_HOST_LENGTH)
+        host = host_parameter(request)
         return Response(idle_now(minutes=minutes, host=host, user=self.user_filter(request)))
