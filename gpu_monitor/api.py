@@ -156,6 +156,14 @@ class GPUMonitorAPIView(APIView):
         return instances("THROTTLE_CLASSES")
 
 
+class ProcessesAPIView(GPUMonitorAPIView):
+    """Base of the process views: they name users and commands, so a client needs both
+    ``PERMISSION_CLASSES`` and ``PROCESS_PERMISSION_CLASSES`` (default: admins only)."""
+
+    def get_permissions(self) -> Sequence[_SupportsHasPermission]:
+        return [*super().get_permissions(), *instances("PROCESS_PERMISSION_CLASSES")]
+
+
 class NotImplementedResponse(APIException):
     """501: an optional feature whose package is not installed."""
 

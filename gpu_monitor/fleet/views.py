@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from gpu_monitor import host as host_details
+from gpu_monitor.api import ProcessesAPIView
 from gpu_monitor.conf import conf
 from gpu_monitor.fleet import hosts
 from gpu_monitor.fleet.limits import PROBLEM_VALUES, HostPagination
@@ -24,7 +25,6 @@ from gpu_monitor.fleet.types import STATES, HostProcesses
 from gpu_monitor.params import iso, name_text, shown
 from gpu_monitor.schema import document
 from gpu_monitor.stored import MAX_HOST_LENGTH, StoredAPIView
-from gpu_monitor.views import ProcessesAPIView
 
 logger = logging.getLogger(__name__)
 
