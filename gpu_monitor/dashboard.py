@@ -8,15 +8,15 @@ the page refreshes itself from.
 
 from __future__ import annotations
 
+import math
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from django.apps import apps
 from django.conf import settings
-from django.http import HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from rest_framework import serializers
@@ -25,6 +25,7 @@ from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from gpu_monitor import plugins
 from gpu_monitor.api import GPUMonitorAPIView, refused_process_permissions
 from gpu_monitor.manager import NVMLUnavailableError, get_manager
 from gpu_monitor.params import whole_number
@@ -53,8 +54,6 @@ from gpu_monitor.types import (
 )
 from gpu_monitor.views import find_processes
 
-HISTORY_CHARTS = (("utilization", "Utilisation %"), ("memory", "Memory %"), ("temperature", "°C"))
-HISTORY_WINDOWS = (("-1h", "1 h"), ("-6h", "6 h"), ("-24h", "24 h"), ("-7d", "7 d"))
 DEFAULT_INTERVAL_S = 5
 MAX_INTERVAL_S = 3600
 
@@ -102,22 +101,37 @@ class DashboardSerializer(ReadOnlySerializer):
     processes = GPUProcessesResponseSerializer(read_only=True, allow_null=True)
 
 
+def whole(value: float) -> int:
+    """``value`` rounded half up: ``floor(value + 0.5)``, as page.js's ``whole`` computes
+    it on the same float, so that the first render and every refresh say the same."""
+    return math.floor(value + 0.5)
+
+
+def memory_text(used_mb: int | None, total_mb: int | None) -> str:
+    """``61170 / 81559 MiB (75%)``; "N/A" when either is unknown or the total is 0 (the
+    rule of ``GPUDevice.memory_used_percent``), as page.js's ``memoryText``."""
+    if used_mb is None or not total_mb:
+        return "N/A"
+    return f"{used_mb} / {total_mb} MiB ({whole(100 * used_mb / total_mb)}%)"
+
+
+def power_text(draw_w: float | None, limit_w: float | None) -> str:
+    """``71 W / 700 W`` (no limit: ``71 W``), as page.js's ``powerText``."""
+    if draw_w is None:
+        return "Power N/A"
+    return f"{whole(draw_w)} W" + (f" / {whole(limit_w)} W" if limit_w else "")
+
+
 def _card(device: GPUDevice, processes: list[GPUProcess] | None = None) -> dict[str, Any]:
-    """What a dashboard card shows; dashboard.js formats refreshed data the same way.
+    """What a dashboard card shows; dashboard.js formats refreshed data by the same
+    rules (page.js's formatters).
 
     ``processes``: every GPU's processes when the viewer may see them, else None.
     """
     memory_percent = device.memory_used_percent
-    power = "Power N/A"
-    if device.power_draw_w is not None:
-        power = f"{device.power_draw_w:.0f} W"
-        if device.power_limit_w:
-            power += f" / {device.power_limit_w:.0f} W"
     return {
         "device": device,
-        "memory": "N/A"
-        if memory_percent is None
-        else f"{device.used_memory_mb} / {device.total_memory_mb} MiB ({memory_percent:.0f}%)",
+        "memory": memory_text(device.used_memory_mb, device.total_memory_mb),
         "memory_percent": f"{memory_percent or 0:.1f}",
         "memory_high": is_high(memory_percent),
         "utilization_high": is_high(device.utilization_percent),
@@ -129,7 +143,7 @@ def _card(device: GPUDevice, processes: list[GPUProcess] | None = None) -> dict[
         "utilization_why": device.field_errors.get("utilization_percent", ""),
         "temperature": "N/A" if device.temperature_c is None else f"{device.temperature_c} °C",
         "temperature_percent": min(100, max(0, device.temperature_c or 0)),
-        "power": power,
+        "power": power_text(device.power_draw_w, device.power_limit_w),
         "problems": hardware_problems(device),
         "mig": [_mig_line(mig) for mig in device.mig_devices],
         "processes": None
@@ -171,13 +185,14 @@ DASHBOARD_PAGE = ("Dashboard", "dashboard")
 
 
 def page_links(request: Request) -> list[dict[str, str]]:
-    """The pages' nav: the dashboard, then each installed sub-app's page, declared once in
-    its AppConfig (``gpu_monitor_page = (label, URL name)``), as ``gpu_monitor_urls`` is.
-    ``current``: ``page`` on that page, ``true`` under it (a fleet host's page)."""
+    """The pages' nav: the dashboard, then each installed sub-app's page
+    (``plugins.pages()``) that the viewer may open (``Page.may_open``: an anonymous
+    viewer sees no link to a page that would refuse them). ``current``: ``page`` on that
+    page, ``true`` under it (a fleet host's page)."""
     prefix = url_prefix(request)
-    declared = (getattr(config, "gpu_monitor_page", None) for config in apps.get_app_configs())
+    opened = [(p.label, p.url_name) for p in plugins.pages() if p.may_open(request)]
     links = []
-    for label, name in (DASHBOARD_PAGE, *filter(None, declared)):
+    for label, name in (DASHBOARD_PAGE, *opened):
         try:
             url = reverse(f"{prefix}{name}")
         except NoReverseMatch:  # a project that mounts only some of the app's URLs
@@ -209,8 +224,9 @@ class DashboardRenderer(TemplateHTMLRenderer):
     """The dashboard page; errors as a short page of their own with the status and detail
     (a browser asked for a page). A client that asks for JSON gets DRF's JSON errors.
 
-    Every page gets the nav (``nav``); an error page also a way on: ``sign_in`` (a
-    refused anonymous viewer) and ``back`` (``(label, URL)`` from the view's
+    Every page gets the nav (``nav``); a page of GPU cards (a ``PageView``) the
+    sub-apps' panels (``panels``: ``page_panels``); an error page a way on: ``sign_in``
+    (a refused anonymous viewer) and ``back`` (``(label, URL)`` from the view's
     ``error_back_link(request)``, e.g. the fleet from an unknown host's page).
     """
 
@@ -228,7 +244,20 @@ class DashboardRenderer(TemplateHTMLRenderer):
                 context["sign_in"] = sign_in_url(request)
             back = getattr(renderer_context.get("view"), "error_back_link", None)
             context["back"] = back(request) if back else None
+        elif isinstance(renderer_context.get("view"), PageView):
+            context["panels"] = page_panels(request)
         return context
+
+
+def page_panels(request: Request) -> list[dict[str, Any]]:
+    """The sub-apps' panels (``plugins.panels()``) as the page templates include them:
+    ``template`` (included in the header with ``part="page"`` and in each card with
+    ``part="card"``, the panel's context as ``panel``), ``script`` (a static path, loaded
+    after dashboard.js) and ``context`` (what the panel's ``context(request)`` answers)."""
+    return [
+        {"template": p.template, "script": p.script, "context": p.get_context(request)}
+        for p in plugins.panels()
+    ]
 
 
 class PageView(GPUMonitorAPIView):
@@ -256,7 +285,7 @@ class PageView(GPUMonitorAPIView):
             return False
 
 
-def url_prefix(request: Request) -> str:
+def url_prefix(request: HttpRequest | Request) -> str:
     """``namespace:`` of the app's URLs as this request reached them, for ``reverse``."""
     namespace = request.resolver_match.namespace if request.resolver_match else ""
     return f"{namespace}:" if namespace else ""
@@ -264,18 +293,14 @@ def url_prefix(request: Request) -> str:
 
 def page_config(request: Request, data_url: str, **extra: Any) -> dict[str, Any]:
     """What dashboard.js reads (``gpu-monitor-config``): the JSON it refreshes from
-    (``data_url``), the interval, the rules' thresholds, the history URLs when the history
-    is installed, and ``extra`` (``host``: the recorded host whose history to show)."""
-    prefix = url_prefix(request)
+    (``data_url``), the interval, the rules' thresholds, and ``extra`` (``host``: the
+    host the page shows, whose history and events a panel reads)."""
     config: dict[str, Any] = {
         "dashboard": data_url,
         "interval": refresh_interval(request.query_params.get("interval")),
         "high_percent": HIGH_PERCENT,
         "hot_temperature_c": HOT_TEMPERATURE_C,
     }
-    if apps.is_installed("gpu_monitor.history"):
-        config["history"] = reverse(f"{prefix}history")
-        config["events"] = reverse(f"{prefix}events")
     return {**config, **extra}
 
 
@@ -293,8 +318,6 @@ def page_context(
         "status": status,
         "driver": driver,
         "show_processes": processes is not None,
-        "history_charts": HISTORY_CHARTS,
-        "history_windows": HISTORY_WINDOWS,
         "config": config,
     }
 
@@ -322,7 +345,7 @@ class DashboardView(PageView):
         if not self.wants_page(request):
             dashboard = Dashboard(devices, len(devices), status, driver, processes)
             return Response(DashboardSerializer(dashboard).data)
-        # This server's events only: the history's database may be shared by a fleet.
+        # This server's history and events only: a fleet may share the database.
         data_url = reverse(f"{url_prefix(request)}dashboard")
         config = page_config(request, data_url, host=socket.gethostname())
         return Response(page_context(devices, status, driver, processes, config))

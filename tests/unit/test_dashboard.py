@@ -16,6 +16,7 @@ from django.contrib.staticfiles import finders
 from django.test import Client, override_settings
 
 import gpu_monitor
+from gpu_monitor import dashboard
 from gpu_monitor.contrib.health_check import GPUHealthCheck
 from gpu_monitor.manager import get_manager
 
@@ -89,9 +90,7 @@ def test_refresh_interval_from_query(
         "interval": interval,
         "high_percent": 90,  # gpu_monitor.rules: the bars' colours, one definition
         "hot_temperature_c": 80,
-        "history": "/api/gpu/history",  # the test settings install gpu_monitor.history
-        "events": "/api/gpu/events",
-        "host": socket.gethostname(),  # this server's events only: a fleet shares the database
+        "host": socket.gethostname(),  # this server's history only: a fleet shares the database
     }
     assert f"refresh every {interval} s" in html
 
@@ -107,7 +106,7 @@ def test_dashboard_follows_the_permission_settings(fake_nvml: ModuleType, client
 
 def test_assets_are_local_static_files() -> None:
     package = Path(gpu_monitor.__file__).parent
-    for name in ("gpu_monitor/dashboard.css", "gpu_monitor/dashboard.js"):
+    for name in ("gpu_monitor/dashboard.css", "gpu_monitor/page.js", "gpu_monitor/dashboard.js"):
         assert finders.find(name), name
     texts = [p.read_text() for p in (package / "static").rglob("*.*")]
     texts += [p.read_text() for p in (package / "templates").rglob("*.html")]
@@ -326,6 +325,82 @@ def test_high_values_are_marked_on_the_server_too(fake_nvml: ModuleType, client:
         assert f'<div class="fill high" data-bar="{name}"' in cards[1]
 
 
+@pytest.mark.parametrize(
+    ("used", "total", "text"),
+    [
+        (1, 200, "1 / 200 MiB (1%)"),  # 0.5 %: half up, as page.js (f"{0.5:.0f}" said 0)
+        (5, 200, "5 / 200 MiB (3%)"),  # 2.5 %: 3 (f"{2.5:.0f}" said 2)
+        (0, 81559, "0 / 81559 MiB (0%)"),
+        (61170, 81559, "61170 / 81559 MiB (75%)"),
+        (0, 0, "N/A"),  # no total: unknown, as memory_used_percent (page.js said 0 / 0 MiB)
+        (None, 81559, "N/A"),
+        (10, None, "N/A"),
+    ],
+)
+def test_memory_text_rounds_half_up_and_says_na_without_a_total(
+    used: int | None, total: int | None, text: str
+) -> None:
+    assert dashboard.memory_text(used, total) == text
+
+
+@pytest.mark.parametrize(
+    ("draw", "limit", "text"),
+    [
+        (70.5, 700.0, "71 W / 700 W"),  # half up (f"{70.5:.0f}" said 70, toFixed 71)
+        (71.49, None, "71 W"),
+        (0.0, 0.0, "0 W"),
+        (None, 700.0, "Power N/A"),
+    ],
+)
+def test_power_text_rounds_half_up(draw: float | None, limit: float | None, text: str) -> None:
+    assert dashboard.power_text(draw, limit) == text
+
+
+def test_the_history_contributes_its_panel(fake_nvml: ModuleType, client: Client) -> None:
+    html = page(client)
+
+    cards = html.split('<template id="card-template">')[0].split("<article ")[1:]
+    assert all(card.count('<figure class="chart"') == 3 for card in cards)
+    assert '<p id="history-error" class="api-error" role="alert" hidden></p>' in html
+    assert re.findall(r'data-window="([^"]+)"', html) == ["-1h", "-6h", "-24h", "-7d"]
+    urls = re.search(r'<script id="gpu-monitor-history" type="application/json">(.*?)</', html)
+    assert urls and json.loads(urls.group(1)) == {
+        "history": "/api/gpu/history",
+        "events": "/api/gpu/events",
+    }
+    scripts = re.findall(r'<script src="/static/([^"]+)" defer>', html)
+    assert scripts == [
+        "gpu_monitor/page.js",
+        "gpu_monitor/dashboard.js",
+        "gpu_monitor/history/charts.js",
+    ]
+
+
+@pytest.fixture
+def core_only() -> Iterator[None]:
+    from django.conf import settings
+
+    from tests.history.test_history_api import reload_urls
+
+    optional = ("gpu_monitor.history", "gpu_monitor.fleet", "gpu_monitor.usage")
+    installed = [app for app in settings.INSTALLED_APPS if app not in optional]
+    with override_settings(INSTALLED_APPS=installed):
+        reload_urls()
+        yield
+    reload_urls()
+
+
+def test_without_the_history_the_page_has_no_panel(
+    fake_nvml: ModuleType, client: Client, core_only: None
+) -> None:
+    html = page(client)
+
+    assert "chart" not in html and "data-window" not in html and "history" not in html
+    scripts = re.findall(r'<script src="/static/([^"]+)" defer>', html)
+    assert scripts == ["gpu_monitor/page.js", "gpu_monitor/dashboard.js"]
+    assert '<span class="value" data-field="memory">0 / 81559 MiB (0%)</span>' in html
+
+
 # -- the pages' nav (dashboard.page_links) -------------------------------------------
 
 
@@ -342,13 +417,34 @@ def nav_links(html: str) -> list[tuple[str, str, str]]:
 
 
 def test_the_nav_lists_the_installed_pages_and_marks_the_dashboard(
-    fake_nvml: ModuleType, client: Client
+    fake_nvml: ModuleType, client: Client, db: None
 ) -> None:
+    client.force_login(User.objects.create_superuser("root", password="pw-root-123"))
+
     assert nav_links(page(client)) == [
         ("Dashboard", "/api/gpu/dashboard", "page"),
         ("Fleet", "/api/gpu/fleet", ""),
         ("Usage", "/api/gpu/usage", ""),
     ]
+
+
+def test_the_nav_hides_a_page_the_viewer_may_not_open(
+    fake_nvml: ModuleType, client: Client
+) -> None:
+    """An anonymous viewer does not pass the usage page's PROCESS_PERMISSION_CLASSES
+    (admins, by default): no link to a page that would answer 403."""
+    assert client.get("/api/gpu/usage/", HTTP_ACCEPT="text/html").status_code == 403
+    assert nav_links(page(client)) == [
+        ("Dashboard", "/api/gpu/dashboard", "page"),
+        ("Fleet", "/api/gpu/fleet", ""),
+    ]
+    opened = {"PROCESS_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
+    with override_settings(GPU_MONITOR=opened):
+        assert [label for label, _, _ in nav_links(page(client))] == [
+            "Dashboard",
+            "Fleet",
+            "Usage",
+        ]
 
 
 @pytest.fixture
@@ -376,11 +472,8 @@ def test_an_error_page_has_the_nav_too(fake_nvml: ModuleType, client: Client) ->
         response = client.get("/api/gpu/dashboard/")
 
     assert response["Content-Type"].startswith("text/html")
-    assert [label for label, _, _ in nav_links(response.content.decode())] == [
-        "Dashboard",
-        "Fleet",
-        "Usage",
-    ]
+    # The sub-apps' pages would refuse too (a GPU_MONITOR the checks reject): not listed.
+    assert [label for label, _, _ in nav_links(response.content.decode())] == ["Dashboard"]
 
 
 LOCKED = {"PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]}

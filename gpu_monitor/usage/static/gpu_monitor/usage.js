@@ -2,31 +2,10 @@
 // Every name from the data is set as text (textContent), never parsed as HTML.
 (function () {
   "use strict";
-  const config = JSON.parse(document.getElementById("gpu-usage-config").textContent);
-  const $ = (id) => document.getElementById(id);
+  const page = window.gpuMonitor; // page.js
+  const { $, element, getJSON } = page;
+  const config = page.embedded("gpu-usage-config");
   let usageWindow = config.window;
-  let lastSuccess = null;
-  let timer = null;
-  let generation = 0; // a window switched while a fetch was out: its answer is dropped
-
-  async function getJSON(url) {
-    const response = await fetch(url, {
-      headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store",
-    });
-    if (!response.ok) {
-      let detail = "";
-      try { detail = (await response.json()).detail || ""; } catch (error) { /* not JSON */ }
-      throw new Error(`HTTP ${response.status}${detail ? `: ${detail}` : ""}`);
-    }
-    return response.json();
-  }
-
-  function element(tag, className, text) {
-    const made = document.createElement(tag);
-    if (className) made.className = className;
-    if (text !== undefined) made.textContent = text;
-    return made;
-  }
 
   const pad = (n) => String(n).padStart(2, "0");
   function localTime(iso) { // 2026-11-28 14:05, local time
@@ -113,40 +92,39 @@
     $("table-panel").hidden = report.rows.length === 0; // the bars say "no GPU was held"
   }
 
-  async function refresh() {
-    clearTimeout(timer);
-    const mine = ++generation;
+  async function load() {
     const query = new URLSearchParams({ by: "user", since: usageWindow });
-    try {
-      const [report, idle] = await Promise.all([
-        getJSON(`${config.usage}?${query}`),
-        getJSON(`${config.idle}?${new URLSearchParams({ minutes: config.idle_minutes })}`),
-      ]);
-      if (mine !== generation) return;
-      fillIdle(idle);
-      fillBars(report.rows);
-      fillTable(report);
-      $("span").textContent = `${localTime(report.since)} to ${localTime(report.until)}`;
-      lastSuccess = new Date();
-      $("updated").textContent = `Updated ${lastSuccess.toLocaleTimeString([], { hourCycle: "h23" })}`;
-      $("api-error").hidden = true;
-    } catch (error) {
-      if (mine !== generation) return;
-      const since = lastSuccess ? lastSuccess.toLocaleTimeString([], { hourCycle: "h23" }) : "page load";
-      $("api-error").textContent = `Cannot read GPU usage (${error.message}); showing data from ${since}.`;
-      $("api-error").hidden = false;
-    } finally {
-      if (mine === generation) timer = setTimeout(refresh, config.interval * 1000);
-    }
+    const [report, idle] = await Promise.all([
+      getJSON(`${config.usage}?${query}`),
+      getJSON(`${config.idle}?${new URLSearchParams({ minutes: config.idle_minutes })}`),
+    ]);
+    return { report, idle };
   }
+
+  function draw({ report, idle }) {
+    fillIdle(idle);
+    fillBars(report.rows);
+    fillTable(report);
+    $("span").textContent = `${localTime(report.since)} to ${localTime(report.until)}`;
+  }
+
+  // A window switched while a fetch was out: that answer is dropped (page.js).
+  const refresher = page.refresher({
+    load,
+    draw,
+    every: config.interval * 1000,
+    banner: page.banner($("api-error")),
+    what: "Cannot read GPU usage",
+    drawn: page.updated,
+  });
 
   document.querySelectorAll("[data-window]").forEach((button) => {
     button.addEventListener("click", () => {
       usageWindow = button.dataset.window;
       document.querySelectorAll("[data-window]").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
-      refresh();
+      refresher.run();
     });
   });
 
-  refresh();
+  refresher.run();
 })();

@@ -4,16 +4,8 @@
 // (the dashboard's, which dashboard.js refreshes): the header's state and last seen.
 (function () {
   "use strict";
-  const $ = (id) => document.getElementById(id);
-  const hhmmss = { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
-
-  // As manage.py gpu_fleet says it: 4 s ago, 3 min ago, 2 h ago, 5 d ago.
-  function ago(seconds) {
-    for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60]]) {
-      if (seconds >= size) return `${Math.floor(seconds / size)} ${unit} ago`;
-    }
-    return `${seconds} s ago`;
-  }
+  const page = window.gpuMonitor; // page.js
+  const { $, ago, setText } = page;
 
   function showHost(state, age) {
     $("host-state").dataset.state = state;
@@ -30,11 +22,10 @@
     return;
   }
 
-  const config = JSON.parse($("fleet-config").textContent);
+  const config = page.embedded("fleet-config");
   const tiles = $("tiles");
   const byHost = new Map(); // host -> its tile, in the order of the last data
   let show = "all";
-  let lastSuccess = null;
 
   const hostURL = (host) => config.host_page.replace(config.placeholder, encodeURIComponent(host));
   const gib = (mb, total) => (mb / 1024).toFixed(total >= 10240 ? 0 : 1);
@@ -48,10 +39,6 @@
       tile.querySelector(".host").textContent = host;
     }
     return tile;
-  }
-
-  function setText(element, text) {
-    if (element.textContent !== text) element.textContent = text;
   }
 
   // Each GPU a cell shaded by its utilisation (hatched where it gave none), outlined in
@@ -159,28 +146,14 @@
     });
   });
 
-  async function refresh() {
-    try {
-      const response = await fetch(config.fleet, {
-        headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store",
-      });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      render(await response.json());
-      lastSuccess = new Date();
-      $("updated").textContent = `Updated ${lastSuccess.toLocaleTimeString([], hhmmss)}`;
-      $("api-error").hidden = true;
-    } catch (error) {
-      const since = lastSuccess ? lastSuccess.toLocaleTimeString([], hhmmss) : "page load";
-      $("api-error").textContent = `Cannot reach the GPU API (${error.message}); showing data from ${since}.`;
-      $("api-error").hidden = false;
-    } finally {
-      setTimeout(refresh, config.interval * 1000);
-    }
-  }
-
-  performance.mark("fleet-render-start");
-  render(JSON.parse($("fleet-data").textContent));
-  performance.mark("fleet-rendered");
-  requestAnimationFrame(() => setTimeout(() => performance.mark("fleet-painted")));
-  setTimeout(refresh, config.interval * 1000);
+  const refresher = page.refresher({
+    load: () => page.getJSON(config.fleet),
+    draw: render,
+    every: config.interval * 1000,
+    banner: page.banner($("api-error")),
+    what: "Cannot reach the GPU API",
+    drawn: page.updated,
+  });
+  render(page.embedded("fleet-data")); // the first drawing, from the page's own data
+  setTimeout(refresher.run, config.interval * 1000);
 })();
