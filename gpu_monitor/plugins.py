@@ -20,6 +20,7 @@ import or is of the wrong type. docs/sub-apps.md describes every field.
 
 from __future__ import annotations
 
+import functools
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -182,13 +183,19 @@ def panels() -> list[Panel]:
 
 
 def collectors() -> list[tuple[str, Callable[[], Any]]]:
-    """``(name, collector class)`` of every sub-app that declares ``collector``; the
-    name (``fleet``) labels its scrape-success series."""
+    """``(name, make)`` of every sub-app that declares ``collector``: ``make()`` imports
+    the class and returns a new collector (so a class that does not import fails in the
+    scrape, alone, as one that raises); the name (``fleet``) labels its series of how
+    the scrape went."""
     return [
-        (short_name(config), import_string(sub_app.collector))
+        (short_name(config), functools.partial(_make, sub_app.collector))
         for config, sub_app in sub_apps()
         if sub_app.collector
     ]
+
+
+def _make(path: str) -> Any:
+    return import_string(path)()
 
 
 def tick_writers() -> list[tuple[Callable[..., Any], bool]]:

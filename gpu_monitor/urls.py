@@ -6,18 +6,16 @@ Every path answers with and without a trailing slash, without a redirect.
 from __future__ import annotations
 
 import re
-from importlib import import_module
 from typing import Any
 
-from django.apps import apps
-from django.urls import URLPattern, get_script_prefix, re_path, reverse
+from django.urls import URLPattern, URLResolver, get_script_prefix, re_path, reverse
 from django.urls.resolvers import RegexPattern
 
-from gpu_monitor import dashboard, views
+from gpu_monitor import dashboard, plugins, views
 
 app_name = "gpu_monitor"
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     re_path(r"^devices/?$", views.DeviceListView.as_view(), name="devices"),
     re_path(r"^devices/(?P<gpu>[^/]+)/?$", views.DeviceDetailView.as_view(), name="device"),
     re_path(
@@ -31,16 +29,19 @@ urlpatterns = [
     re_path(r"^metrics/?$", views.MetricsView.as_view(), name="metrics"),
     re_path(r"^dashboard/?$", dashboard.DashboardView.as_view(), name="dashboard"),
 ]
-# Sub-apps plug their URLs in from their AppConfig (``gpu_monitor_urls``, a module
-# path): the core imports none of them.
-for config in apps.get_app_configs():
-    module = getattr(config, "gpu_monitor_urls", None)
-    if module:
-        urlpatterns += import_module(module).urlpatterns
-if not apps.is_installed("gpu_monitor.history"):
-    urlpatterns += [
-        re_path(r"^(history|events)/?$", views.HistoryNotInstalledView.as_view(), name="history")
-    ]
+# Sub-apps plug their URLs in through their declaration (``plugins.SubApp.urls``): the
+# core imports none of them. A shipped sub-app that is not installed may keep its paths
+# answering how to install it (``plugins.SubApp.not_installed``).
+urlpatterns += plugins.urlpatterns()
+ABSENT = plugins.not_installed()
+for absent in ABSENT:
+    urlpatterns.append(
+        re_path(
+            rf"^({'|'.join(map(re.escape, absent.paths))})/?$",
+            views.NotInstalledView.as_view(detail=absent.detail),
+            name=absent.url_name,
+        )
+    )
 
 
 class OtherPathsPattern(RegexPattern):
@@ -65,7 +66,8 @@ class OtherPathsPattern(RegexPattern):
 def _first_segments(patterns: list[Any]) -> list[str]:
     """The first path segment of each pattern (``devices``, ``hosts``, ...)."""
     found = (re.match(r"\^?([\w-]+)", str(p.pattern)) for p in patterns)
-    return sorted({m.group(1) for m in found if m} | {"history", "events"})
+    reserved = {path for absent in ABSENT for path in absent.paths}  # ``^(a|b)`` patterns
+    return sorted({m.group(1) for m in found if m} | reserved)
 
 
 def _mounted_at_site_root() -> bool:
@@ -75,7 +77,7 @@ def _mounted_at_site_root() -> bool:
 urlpatterns += [
     URLPattern(
         OtherPathsPattern(_first_segments(urlpatterns), name="not-found", is_endpoint=True),
-        views.NotFoundView.as_view(),
+        views.NotFoundView.as_view(patterns=urlpatterns),
         name="not-found",
     )
 ]

@@ -231,28 +231,29 @@ def endpoint_paths(patterns: Sequence[URLPattern | URLResolver], prefix: str = "
 
 class NotFoundView(GPUMonitorAPIView):
     """Any other path under the app: a JSON 404 whatever the method, that lists the
-    app's endpoints (read from its URL patterns: the installed sub-apps' included)."""
+    app's endpoints (read from its URL patterns: the installed sub-apps' included).
+
+    ``patterns``: the URL patterns to list, given by ``urls.py`` in ``as_view()``."""
 
     schema = None  # not an API operation: keep it out of the OpenAPI schema
+    patterns: Sequence[URLPattern | URLResolver] = ()
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        # Imported here: gpu_monitor.urls imports this module.
-        patterns = import_module("gpu_monitor.urls").urlpatterns
         raise NotFound(
-            f"Not found. Endpoints: {', '.join(endpoint_paths(patterns))} "
+            f"Not found. Endpoints: {', '.join(endpoint_paths(self.patterns))} "
             "(<gpu>: an index or a UUID)."
         )
 
 
-class HistoryNotInstalledView(GPUMonitorAPIView):
-    """history and events without the sub-app: a JSON 404 that says how to add it."""
+class NotInstalledView(GPUMonitorAPIView):
+    """The paths of a shipped sub-app that is not installed: a JSON 404 whose ``detail``
+    (given by ``urls.py`` in ``as_view()``, from the sub-app's ``plugins.NotInstalled``)
+    says how to add it."""
 
     schema = None
+    detail = ""
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        raise NotFound(
-            "GPU history is not installed: add 'gpu_monitor.history' to INSTALLED_APPS, run "
-            "manage.py migrate, and run manage.py gpu_record."
-        )
+        raise NotFound(self.detail)

@@ -5,21 +5,26 @@ from __future__ import annotations
 from django.apps import AppConfig, apps
 from django.core.exceptions import ImproperlyConfigured
 
+from gpu_monitor import plugins
+
 
 class FleetConfig(AppConfig):
     """The latest state of every host that ``gpu_record`` records, and the hosts API.
 
     Needs ``gpu_monitor.history`` in ``INSTALLED_APPS`` too: its recorder writes the
-    state, through the tick writer registered here.
+    state, through the tick writer declared here.
     """
 
     name = "gpu_monitor.fleet"
     label = "gpu_monitor_fleet"
     verbose_name = "GPU fleet"
     default_auto_field = "django.db.models.BigAutoField"
-    gpu_monitor_urls = "gpu_monitor.fleet.urls"  # included by gpu_monitor.urls
-    gpu_monitor_page = ("Fleet", "fleet")  # in the pages' nav: (label, URL name)
-    gpu_monitor_collector = "gpu_monitor.fleet.metrics.FleetCollector"  # METRICS_FLEET
+    gpu_monitor = plugins.SubApp(
+        urls="gpu_monitor.fleet.urls",
+        page=plugins.Page("Fleet", "fleet", permissions="PERMISSION_CLASSES"),
+        collector="gpu_monitor.fleet.metrics.FleetCollector",  # series with METRICS_FLEET
+        tick_writer="gpu_monitor.fleet.writer.write_host_state",
+    )
 
     def ready(self) -> None:
         if not apps.is_installed("gpu_monitor.history"):
@@ -27,6 +32,7 @@ class FleetConfig(AppConfig):
                 "gpu_monitor.fleet needs gpu_monitor.history: add 'gpu_monitor.history' to "
                 "INSTALLED_APPS (its recorder writes the hosts' states)."
             )
+        # Until history's registries read plugins.tick_writers(): then this goes.
         from gpu_monitor.fleet.writer import write_host_state
         from gpu_monitor.history import tick_writers
 

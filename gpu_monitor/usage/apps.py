@@ -6,21 +6,35 @@ from __future__ import annotations
 from django.apps import AppConfig, apps
 from django.core.exceptions import ImproperlyConfigured
 
+from gpu_monitor import plugins
+
 
 class UsageConfig(AppConfig):
     """GPU-hours per user, host, GPU and five-minute period, the GPUs held now, and the
     usage API.
 
     Needs ``gpu_monitor.history`` in ``INSTALLED_APPS`` too: its recorder reads the
-    processes at every tick and hands them to the tick writer registered here.
+    processes at every tick and hands them to the tick writer declared here.
     """
 
     name = "gpu_monitor.usage"
     label = "gpu_monitor_usage"
     verbose_name = "GPU usage"
     default_auto_field = "django.db.models.BigAutoField"
-    gpu_monitor_urls = "gpu_monitor.usage.urls"  # included by gpu_monitor.urls
-    gpu_monitor_page = ("Usage", "usage")  # in the pages' nav: (label, URL name)
+    gpu_monitor = plugins.SubApp(
+        urls="gpu_monitor.usage.urls",
+        # It names people: the process permissions, or any signed-in user (their own
+        # row) with USAGE_SELF_SERVICE, as UsageAPIView.check_permissions.
+        page=plugins.Page(
+            "Usage",
+            "usage",
+            permissions="PROCESS_PERMISSION_CLASSES",
+            self_service="USAGE_SELF_SERVICE",
+        ),
+        tick_writer="gpu_monitor.usage.writer.write_usage",
+        tick_writer_processes=True,
+        maintenance="gpu_monitor.usage.writer.prune_usage",
+    )
 
     def ready(self) -> None:
         if not apps.is_installed("gpu_monitor.history"):
@@ -28,6 +42,8 @@ class UsageConfig(AppConfig):
                 "gpu_monitor.usage needs gpu_monitor.history: add 'gpu_monitor.history' to "
                 "INSTALLED_APPS (its recorder reads the processes that usage is made of)."
             )
+        # Until history's registries read plugins.tick_writers() and
+        # plugins.maintenance_tasks(): then this goes.
         from gpu_monitor.history import maintenance, tick_writers
         from gpu_monitor.usage.writer import prune_usage, write_usage
 
