@@ -5,18 +5,22 @@ time into a registry made for that scrape: no background thread, nothing registe
 prometheus_client's global default registry. Units follow Prometheus conventions (bytes,
 watts, celsius, hertz, ratios 0-1); a field the GPU does not support has no series.
 
-Sub-apps add series of their own through their AppConfig: ``gpu_monitor_collector``, the
-dotted path of a ``Collector`` class that takes no argument, is registered in each
-scrape's registry after the GPUs' (the core imports none of them).
+Sub-apps add series of their own through their declaration (``plugins.SubApp.collector``,
+the dotted path of a ``Collector`` class that takes no argument), collected after the
+GPUs' (the core imports none of them). Each fails alone, as node_exporter's collectors:
+one that raises is logged (once until it answers again) and its series are left out,
+the rest of the scrape answers, and ``gpu_monitor_scrape_collector_success{collector}``
+says which failed.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from typing import Any
 
-from django.apps import apps
-from django.utils.module_loading import import_string
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -26,11 +30,13 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from gpu_monitor import host
+from gpu_monitor import host, plugins
 from gpu_monitor.conf import conf
 from gpu_monitor.manager import MIB, GPUManager, NVMLUnavailableError
 from gpu_monitor.manager.health import CLOCKS_EVENT_REASONS
 from gpu_monitor.types import GPUDevice
+
+logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LABELS = ["gpu", "uuid", "name"]
@@ -282,16 +288,86 @@ def _label(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-def sub_app_collectors() -> list[Collector]:
-    """A collector of each installed sub-app whose AppConfig names one in
-    ``gpu_monitor_collector``, in ``INSTALLED_APPS`` order."""
-    paths = (getattr(config, "gpu_monitor_collector", None) for config in apps.get_app_configs())
-    return [import_string(path)() for path in paths if path]
+class SubAppCollector(Collector):
+    """A sub-app's collector that fails alone: ``collect()`` builds every family of the
+    wrapped collector before it yields one, so a failure half-way leaves out all of
+    them, never a part; ``success`` says how it went."""
+
+    def __init__(self, name: str, factory: Callable[[], Any]) -> None:
+        self.name = name
+        self.factory = factory
+        self.success = False
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            families = list(self.factory().collect())
+        except Exception:
+            families = []
+            _failed(self.name)
+        else:
+            self.success = True
+            _answered(self.name)
+        yield from families
+
+
+class ScrapeCollector(Collector):
+    """``gpu_monitor_scrape_collector_success`` of each sub-app's collector; registered
+    after them, so it reads how their scrape went. (No ``..._duration_seconds`` as
+    node_exporter's: a value that changes at every scrape would keep the exposition from
+    being compared byte for byte.)"""
+
+    def __init__(self, collectors: list[SubAppCollector]) -> None:
+        self.collectors = collectors
+
+    def collect(self) -> Iterator[Metric]:
+        if not self.collectors:
+            return
+        success = GaugeMetricFamily(
+            "gpu_monitor_scrape_collector_success",
+            "1 when the sub-app's collector answered this scrape, 0 when it failed (its "
+            "series are left out; the server log says why)",
+            labels=["collector"],
+        )
+        for collector in self.collectors:
+            success.add_metric([collector.name], float(collector.success))
+        yield success
+
+
+_failing: set[str] = set()  # the collectors whose last scrape failed: log once a streak
+_failing_lock = threading.Lock()
+
+
+def _failed(name: str) -> None:
+    with _failing_lock:
+        first = name not in _failing
+        _failing.add(name)
+    if first:
+        logger.exception(
+            "The %s collector failed: its series are left out of the metrics until it "
+            "answers again",
+            name,
+        )
+
+
+def _answered(name: str) -> None:
+    with _failing_lock:
+        was_failing = name in _failing
+        _failing.discard(name)
+    if was_failing:
+        logger.info("The %s collector answers again.", name)
+
+
+def sub_app_collectors() -> list[SubAppCollector]:
+    """A collector of each installed sub-app that declares one, in ``INSTALLED_APPS``
+    order, each made to fail alone."""
+    return [SubAppCollector(name, factory) for name, factory in plugins.collectors()]
 
 
 def render(manager: GPUManager) -> bytes:
-    """The text exposition of one scrape: the GPUs, then the sub-apps' series."""
+    """The text exposition of one scrape: the GPUs, the sub-apps' series, then how each
+    sub-app's collector went."""
     registry = CollectorRegistry(auto_describe=False)
-    for collector in [GPUCollector(manager), *sub_app_collectors()]:
+    sub_apps = sub_app_collectors()
+    for collector in [GPUCollector(manager), *sub_apps, ScrapeCollector(sub_apps)]:
         registry.register(collector)
     return generate_latest(registry)

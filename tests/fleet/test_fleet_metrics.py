@@ -16,10 +16,10 @@ from django.db import OperationalError
 from django.test import Client, override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
+from gpu_monitor import metrics, plugins
 from gpu_monitor.fleet.metrics import FleetCollector
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.history.recorder import Recorder
-from gpu_monitor.metrics import sub_app_collectors
 from tests.fleet.conftest import NOW, Clock
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ ON = {"METRICS_FLEET": True}
 LAST_SEEN = "gpu_monitor_fleet_host_last_seen_timestamp_seconds"
 INTERVAL = "gpu_monitor_fleet_host_interval_seconds"
 HOSTS = "gpu_monitor_fleet_hosts"
-FLEET_LOGGER = "gpu_monitor.fleet.metrics"
+METRICS_LOGGER = "gpu_monitor.metrics"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
@@ -160,46 +160,64 @@ def test_misconfigured_settings_fail_closed(
     assert b"node-a" not in response.content
 
 
-def test_a_database_that_cannot_answer_is_a_503_logged_once(
+def test_a_database_that_cannot_answer_leaves_out_the_fleet_alone_logged_once(
     fake_nvml: ModuleType,
     client: Client,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    record: Record,
 ) -> None:
+    """The fleet's collector fails alone: the scrape answers with the GPUs and says
+    ``gpu_monitor_scrape_collector_success{collector="fleet"} 0``; the metrics logger
+    says so once for the streak, and once that it answers again."""
+    record("node-a")
+    order_by = HostState.objects.order_by
+    broken = [True]
+
     def fail(*args: Any) -> Any:
-        raise OperationalError("no such table: gpu_monitor_fleet_hoststate")
+        if broken[0]:
+            raise OperationalError("no such table: gpu_monitor_fleet_hoststate")
+        return order_by(*args)
 
     monkeypatch.setattr(FleetCollector, "failing", False)
+    monkeypatch.setattr(metrics, "_failing", set())
     monkeypatch.setattr(HostState.objects, "order_by", fail)
-    caplog.set_level(logging.INFO, logger=FLEET_LOGGER)
+    caplog.set_level(logging.INFO, logger=METRICS_LOGGER)
 
     with override_settings(GPU_MONITOR=ON):
-        first = client.get("/api/gpu/metrics", HTTP_ACCEPT="text/plain")
-        second = client.get("/api/gpu/metrics", HTTP_ACCEPT="application/json")
-        monkeypatch.undo()  # the database is back
-        monkeypatch.setattr(FleetCollector, "failing", True)
-        back = client.get("/api/gpu/metrics", HTTP_ACCEPT="text/plain")
+        first = scrape(client, HTTP_ACCEPT="text/plain")
+        second = scrape(client)
+        broken[0] = False  # the database is back
+        back = scrape(client)
 
-    assert first.status_code == 503
-    assert first.content == (
-        b"The fleet's metrics cannot read the hosts (OperationalError); run manage.py "
-        b"migrate, and check the database.\n"
-    )
-    assert second.status_code == 503
-    assert second.json()["detail"].startswith("The fleet's metrics cannot read the hosts")
-    assert back.status_code == 200
-    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == FLEET_LOGGER]
+    for failed in (first, second):
+        assert failed["gpu_monitor_scrape_collector_success"] == [({"collector": "fleet"}, 0.0)]
+        assert LAST_SEEN not in failed and HOSTS not in failed
+        assert failed["gpu_monitor_up"] == [({}, 1.0)]
+    assert back["gpu_monitor_scrape_collector_success"] == [({"collector": "fleet"}, 1.0)]
+    assert [labels["host"] for labels, _ in back[LAST_SEEN]] == ["node-a"]
+    logged = [
+        (r.levelname, r.getMessage(), r.exc_info is not None)
+        for r in caplog.records
+        if r.name == METRICS_LOGGER
+    ]
     assert logged == [
         (
             "ERROR",
-            "The fleet's metrics cannot read the hosts: no such table: gpu_monitor_fleet_hoststate",
+            "The fleet collector failed: its series are left out of the metrics until it "
+            "answers again",
+            True,
         ),
-        ("INFO", "The fleet's metrics read the hosts again."),
+        ("INFO", "The fleet collector answers again.", False),
     ]
 
 
-def test_the_fleet_registers_its_collector_through_its_app_config() -> None:
-    assert FleetCollector in [type(c) for c in sub_app_collectors()]
+def test_the_fleet_declares_its_collector_in_its_app_config() -> None:
+    [(name, make)] = plugins.collectors()
+
+    assert name == "fleet"
+    assert isinstance(make(), FleetCollector)
+    assert [c.name for c in metrics.sub_app_collectors()] == ["fleet"]
 
 
 def test_promtool_finds_nothing_wrong(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -14,9 +16,10 @@ import prometheus_client
 import psutil
 import pytest
 from django.test import Client, override_settings
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from gpu_monitor import host
+from gpu_monitor import host, metrics, plugins
 from gpu_monitor.manager import GPUManager
 
 GPU0 = {
@@ -218,7 +221,7 @@ def test_example_alert_rules_are_valid() -> None:
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert b"SUCCESS: 9 rules found" in result.stdout
+    assert b"SUCCESS: 10 rules found" in result.stdout
 
 
 def test_alert_rules_fire_on_failing_hardware_and_only_then() -> None:
@@ -524,3 +527,164 @@ def test_retired_pages_pending_series(fake_nvml: ModuleType, client: Client) -> 
     samples = scrape(client)
 
     assert samples["gpu_monitor_retired_pages_pending"] == [(GPU0, 1.0)]  # H100 GPU 1: none
+
+
+class FineCollector:
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("sub_app_fine", "A sub-app's series", value=1)
+
+
+class BrokenCollector:
+    """Yields one family, then raises: neither family may reach the scrape."""
+
+    broken = True
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("sub_app_half", "Half of a broken answer", value=1)
+        if BrokenCollector.broken:
+            raise RuntimeError("the sub-app's database went away")
+        yield GaugeMetricFamily("sub_app_whole", "The rest of it", value=1)
+
+
+@pytest.fixture
+def sub_app_collectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two sub-apps' collectors, a broken one first, and no remembered failure."""
+
+    def declared() -> list[tuple[str, object]]:
+        return [("broken", BrokenCollector), ("fine", FineCollector)]
+
+    monkeypatch.setattr(plugins, "collectors", declared)
+    monkeypatch.setattr(metrics, "_failing", set())
+    monkeypatch.setattr(BrokenCollector, "broken", True)
+
+
+def test_a_sub_app_collector_that_raises_fails_alone(
+    fake_nvml: ModuleType, client: Client, sub_app_collectors: None
+) -> None:
+    samples = scrape(client)
+
+    assert samples["gpu_monitor_up"] == [({}, 1.0)]
+    assert samples["sub_app_fine"] == [({}, 1.0)]
+    assert "sub_app_half" not in samples and "sub_app_whole" not in samples
+    assert samples["gpu_monitor_scrape_collector_success"] == [
+        ({"collector": "broken"}, 0.0),
+        ({"collector": "fine"}, 1.0),
+    ]
+
+
+def test_the_collectors_series_come_last(
+    fake_nvml: ModuleType, client: Client, sub_app_collectors: None
+) -> None:
+    BrokenCollector.broken = False
+    text = client.get("/api/gpu/metrics").content.decode()
+
+    names = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")]
+    assert names[-4:] == [
+        "sub_app_half",
+        "sub_app_whole",
+        "sub_app_fine",
+        "gpu_monitor_scrape_collector_success",
+    ]
+    assert names[0] == "gpu_monitor_up"
+
+
+def test_a_failing_collector_is_logged_once_a_streak(
+    fake_nvml: ModuleType,
+    client: Client,
+    sub_app_collectors: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="gpu_monitor.metrics")
+
+    scrape(client)
+    scrape(client)
+    BrokenCollector.broken = False
+    answered = scrape(client)
+    scrape(client)
+    BrokenCollector.broken = True
+    scrape(client)
+
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records]
+    failed = (
+        "ERROR",
+        "The broken collector failed: its series are left out of the metrics until it "
+        "answers again",
+    )
+    assert logged == [failed, ("INFO", "The broken collector answers again."), failed]
+    assert caplog.records[0].exc_info is not None  # with the traceback
+    assert answered["sub_app_whole"] == [({}, 1.0)]
+
+
+def test_a_collector_that_does_not_import_fails_alone(
+    fake_nvml: ModuleType, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Declared:
+        name = "gpu_monitor.gone"
+        gpu_monitor = plugins.SubApp(collector="gpu_monitor.gone.metrics.GoneCollector")
+
+    monkeypatch.setattr(plugins, "sub_apps", lambda: [(Declared, Declared.gpu_monitor)])
+    monkeypatch.setattr(metrics, "_failing", set())
+
+    samples = scrape(client)
+
+    assert samples["gpu_monitor_scrape_collector_success"] == [({"collector": "gone"}, 0.0)]
+    assert samples["gpu_monitor_up"] == [({}, 1.0)]
+
+
+def test_without_sub_app_collectors_there_is_no_success_series(
+    fake_nvml: ModuleType, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plugins, "collectors", list)
+
+    samples = scrape(client)
+
+    assert "gpu_monitor_scrape_collector_success" not in samples
+    assert "gpu_monitor_up" in samples
+
+
+def test_a_failing_collector_fires_its_alert(
+    fake_nvml: ModuleType, client: Client, sub_app_collectors: None, tmp_path: Path
+) -> None:
+    """The scraped success series, fed to promtool's rule tests, fire
+    GPUMonitorCollectorFailing for the broken collector only."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: install Debian's prometheus package (.ci/run does)"
+    series = [
+        (
+            f'gpu_monitor_scrape_collector_success{{collector="{labels["collector"]}",'
+            f'instance="n1",job="gpu_monitor"}}',
+            value,
+        )
+        for labels, value in scrape(client)["gpu_monitor_scrape_collector_success"]
+    ]
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    lines = [
+        f"rule_files: [{docs / 'prometheus-alerts.yml'}]",
+        "tests:",
+        "  - interval: 1m",
+        "    input_series:",
+        *[f"      - series: '{name}'\n        values: '{value:g}x10'" for name, value in series],
+        "    alert_rule_test:",
+        "      - eval_time: 4m",
+        "        alertname: GPUMonitorCollectorFailing",
+        "        exp_alerts: []",
+        "      - eval_time: 6m",
+        "        alertname: GPUMonitorCollectorFailing",
+        "        exp_alerts:",
+        "          - exp_labels: {severity: critical, collector: broken, instance: n1,",
+        "                         job: gpu_monitor}",
+        "            exp_annotations:",
+        "              summary: The broken metrics of n1 are failing",
+        "              description: 'Its series (for the fleet: the hosts'' silence alert) are",
+        "                missing; the server log of gpu_monitor.metrics says why (for the",
+        "                fleet: usually the database).'",
+    ]
+    test_file = tmp_path / "test.yml"
+    test_file.write_text("\n".join(lines) + "\n")
+
+    result = subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, timeout=60, check=False
+    )
+
+    assert len(series) == 2
+    assert result.returncode == 0, result.stdout + result.stderr
