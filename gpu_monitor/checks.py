@@ -6,6 +6,8 @@
 - gpu_monitor.E003: a dotted path in ``GPU_MONITOR`` cannot be imported.
 - gpu_monitor.E004: a dotted path imports, but not a class of the right kind (a
   permission, authentication or throttle class instantiable without arguments).
+- gpu_monitor.E005: an installed app's ``gpu_monitor`` declaration (``plugins.SubApp``)
+  has a field of the wrong type, or a dotted path that does not import.
 - gpu_monitor.W001: NVML is not available in this process.
 - gpu_monitor.W002 (deploy): the GPU endpoints are open to anonymous users.
 """
@@ -17,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
+from gpu_monitor import plugins
 from gpu_monitor.conf import conf
 from gpu_monitor.manager import get_manager
 
@@ -44,6 +47,24 @@ def check_nvml(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """gpu_monitor.E001 to E004: the GPU_MONITOR setting can be used as it is."""
     return [Error(f"{p.message}.", hint=p.hint, id=p.id) for p in conf.problems()]
+
+
+@register("gpu_monitor", Tags.compatibility)
+def check_sub_apps(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """gpu_monitor.E005: every sub-app's declaration can be read, each of its dotted paths
+    imports (a URL name that does not reverse shows at request time, not here)."""
+    return [
+        Error(
+            f"{config.name}: gpu_monitor.{field} {problem}.",
+            hint=(
+                f"Fix the gpu_monitor = SubApp(...) of {type(config).__name__} (each field: "
+                "docs/sub-apps.md)."
+            ),
+            obj=config,
+            id="gpu_monitor.E005",
+        )
+        for config, field, problem in plugins.problems()
+    ]
 
 
 @register("gpu_monitor", Tags.security, deploy=True)
