@@ -60,7 +60,6 @@ def check_sub_apps(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 f"Fix the gpu_monitor = SubApp(...) of {type(config).__name__} (each field: "
                 "docs/sub-apps.md)."
             ),
-            obj=config,
             id="gpu_monitor.E005",
         )
         for config, field, problem in plugins.problems()
