@@ -1,5 +1,6 @@
 """What counts as a sign of failing GPU hardware (the one definition that the health
-check, ``gpu_monitor.contrib.health_check``, and the dashboard's badges both use), and what the
+check, ``gpu_monitor.contrib.health_check``, and the dashboard's badges both use), that a
+GPU that does not answer is a problem (the health check's and the fleet's), and what the
 dashboard marks as high."""
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ REMAP_PENDING = "remap_pending"
 REMAP_FAILED = "remap_failed"
 RETIRED_PAGES_PENDING = "retired_pages_pending"
 HARDWARE_SLOWDOWN = "hardware_slowdown"
+# Not a sign of failing hardware but a GPU that does not answer (lost, fallen off the
+# bus): the health check fails on it, the fleet lists it first among a host's problems.
+GPU_UNAVAILABLE = "gpu_unavailable"
 PROBLEM_KINDS = (
     UNCORRECTED_ECC,
     REMAP_PENDING,
@@ -52,7 +56,7 @@ def is_hot(temperature_c: int | None) -> bool:
 
 @dataclass(frozen=True)
 class Problem:
-    """One sign of failing hardware on one GPU: ``kind`` (one of PROBLEM_KINDS), a short
+    """One problem of one GPU: ``kind`` (one of PROBLEM_KINDS, or GPU_UNAVAILABLE), a short
     ``badge`` for a card and a ``message`` that completes "GPU 0: ..."."""
 
     kind: str
@@ -91,3 +95,19 @@ def hardware_problems(device: GPUDevice) -> list[Problem]:
             )
         )
     return found
+
+
+def unavailable(device: GPUDevice) -> Problem | None:
+    """The problem of a GPU that does not answer (``is_available`` false), with NVML's
+    reason; None for one that answers."""
+    if device.is_available:
+        return None
+    reason = device.error_message or "the GPU does not answer"
+    return Problem(GPU_UNAVAILABLE, "Unavailable", reason)
+
+
+def gpu_problems(device: GPUDevice) -> list[Problem]:
+    """Every problem of ``device``: not answering (``unavailable``), then its signs of
+    failing hardware (``hardware_problems``)."""
+    problem = unavailable(device)
+    return [problem, *hardware_problems(device)] if problem else hardware_problems(device)

@@ -5,8 +5,10 @@ sub-app's views."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from django.core.paginator import Paginator
 from django.db import DatabaseError, InterfaceError, OperationalError
@@ -24,6 +26,26 @@ from gpu_monitor.params import TIME_HELP, TIME_PATTERN, name_text, shown, whole_
 logger = logging.getLogger(__name__)
 
 MAX_HOST_LENGTH = 255  # the host columns' max_length: a longer host name never recorded
+T = TypeVar("T")
+
+
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
+def field_names(cls: type) -> frozenset[str]:
+    """The fields of a dataclass (kept: read once per class)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def from_stored(cls: type[T], data: Mapping[str, Any], **given: Any) -> T:
+    """The dataclass ``cls`` from a stored JSON object (as the API rendered it): the keys
+    it has fields for (a node on a newer version may have stored more), then ``given``
+    (the fields whose JSON is not the dataclass: a nested list rebuilt by the caller)."""
+    names = field_names(cls)
+    return cls(**{**{k: v for k, v in data.items() if k in names}, **given})
 
 
 def database_unavailable(exc: DatabaseError, what: str) -> ServiceUnavailable:

@@ -25,7 +25,7 @@ from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 
 from gpu_monitor.manager import get_manager
-from gpu_monitor.rules import CHECK_OF, hardware_problems
+from gpu_monitor.rules import CHECK_OF, hardware_problems, unavailable
 from gpu_monitor.stored import database_unavailable
 from gpu_monitor.types import GPUDevice
 
@@ -57,7 +57,7 @@ class GPUHealthCheck(HealthCheck):
         if reason is not None:
             raise ServiceUnavailable(f"NVML is not available: {reason}")
         devices = manager.get_devices()
-        broken = [f"GPU {d.index}: {d.error_message}" for d in devices if not d.is_available]
+        broken = [f"GPU {d.index}: {p.message}" for d in devices if (p := unavailable(d))]
         if broken:
             raise ServiceUnavailable("; ".join(broken))
         if len(devices) < self.min_gpu_count:

@@ -23,7 +23,9 @@ from gpu_monitor.fleet.models import HostState
 from gpu_monitor.fleet.types import HostDetail, HostProblem, HostStateName, HostSummary
 from gpu_monitor.history.models import Event
 from gpu_monitor.params import iso
-from gpu_monitor.rules import hardware_problems
+from gpu_monitor.rules import GPU_UNAVAILABLE as GPU_UNAVAILABLE  # the fleet writer's
+from gpu_monitor.rules import gpu_problems
+from gpu_monitor.stored import from_stored
 from gpu_monitor.types import GPUDevice
 
 STALE_AFTER_INTERVALS = 3  # "stale" once more than 3 intervals passed without a tick
@@ -31,9 +33,6 @@ STALE_AFTER_INTERVALS = 3  # "stale" once more than 3 intervals passed without a
 # recording every 15 min is not down at 10 min, and "stale" lies between for every interval.
 DOWN_AFTER_INTERVALS = 6
 XID_WINDOW_S = 86400
-# The GPUDevice fields a stored device is rebuilt from (its MIG devices are not needed
-# by the rules, and stay out).
-DEVICE_FIELDS = frozenset(f.name for f in dataclasses.fields(GPUDevice)) - {"mig_devices"}
 SUMMARY_COLUMNS = (
     "host",
     "epoch",
@@ -88,25 +87,19 @@ def in_state(state: HostStateName, at: int) -> Q:
 
 
 def device_of(data: dict[str, Any]) -> GPUDevice:
-    """A stored device (the API's JSON) as the dataclass the rules read."""
-    return GPUDevice(**{k: v for k, v in data.items() if k in DEVICE_FIELDS})
-
-
-GPU_UNAVAILABLE = "gpu_unavailable"  # a GPU that did not answer (the health check fails too)
+    """A stored device (the API's JSON) as the dataclass the rules read (without its MIG
+    devices, which no rule reads)."""
+    return from_stored(GPUDevice, data, mig_devices=[])
 
 
 def problems_of(devices: list[dict[str, Any]]) -> list[HostProblem]:
-    """One entry per GPU and condition, as the health check defines them: a GPU that
-    does not answer (lost, fallen off the bus), then its signs of failing hardware."""
-    found = []
-    for data in devices:
-        device = device_of(data)
-        if not device.is_available:
-            reason = device.error_message or "the GPU does not answer"
-            found.append(HostProblem(device.index, GPU_UNAVAILABLE, reason))
-        for problem in hardware_problems(device):
-            found.append(HostProblem(device.index, problem.kind, problem.message))
-    return found
+    """One entry per GPU and condition, by ``rules.gpu_problems``: a GPU that does not
+    answer (lost, fallen off the bus), then its signs of failing hardware."""
+    return [
+        HostProblem(device.index, problem.kind, problem.message)
+        for device in map(device_of, devices)
+        for problem in gpu_problems(device)
+    ]
 
 
 def total(values: Iterable[int | None]) -> int | None:

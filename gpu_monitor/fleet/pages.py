@@ -7,7 +7,6 @@ and charts as the dashboard draws them. Each refreshes itself from its own JSON
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from gpu_monitor.fleet.serializers import HostSummarySerializer
 from gpu_monitor.fleet.types import STATES, HostSummary
 from gpu_monitor.fleet.views import FleetAPIView, recorded_host, shown_processes
 from gpu_monitor.rules import HIGH_PERCENT, HOT_TEMPERATURE_C
+from gpu_monitor.stored import from_stored
 from gpu_monitor.types import (
     DriverInfo,
     GPUDevice,
@@ -46,17 +46,6 @@ logger = logging.getLogger(__name__)
 FLEET_INTERVAL_S = 10  # the fleet page's refresh by default: the recorder's default tick
 STRIP_MOST_GPUS = 64  # GPUs a tile's strip shows; a host with more shows its first ones
 HOST_PLACEHOLDER = "__host__"  # in the host page's URL, replaced by fleet.js
-
-
-def field_names(cls: type) -> frozenset[str]:
-    """The fields of a dataclass: what a stored JSON object is rebuilt from (a node on a
-    newer version may have stored more)."""
-    return frozenset(f.name for f in dataclasses.fields(cls))
-
-
-MIG_FIELDS = field_names(MIGDevice)
-PROCESS_FIELDS = field_names(GPUProcess)
-DRIVER_FIELDS = field_names(DriverInfo)
 
 
 def fleet(at: int) -> dict[str, Any]:
@@ -134,11 +123,8 @@ class HostDashboardSerializer(DashboardSerializer):
 
 def recorded_device(data: dict[str, Any]) -> GPUDevice:
     """A stored device (``GET devices``' JSON) as the dataclass, its MIG devices too."""
-    migs = [
-        MIGDevice(**{k: v for k, v in mig.items() if k in MIG_FIELDS})
-        for mig in data.get("mig_devices") or []
-    ]
-    return dataclasses.replace(hosts.device_of(data), mig_devices=migs)
+    migs = [from_stored(MIGDevice, mig) for mig in data.get("mig_devices") or []]
+    return from_stored(GPUDevice, data, mig_devices=migs)
 
 
 def recorded_processes(row: HostState) -> GPUProcessesResponse | None:
@@ -147,10 +133,7 @@ def recorded_processes(row: HostState) -> GPUProcessesResponse | None:
     if row.processes is None:
         return None
     stored: list[dict[str, Any]] = row.processes.get("processes", [])
-    listed = [
-        GPUProcess(**{k: v for k, v in process.items() if k in PROCESS_FIELDS})
-        for process in shown_processes(stored)
-    ]
+    listed = [from_stored(GPUProcess, process) for process in shown_processes(stored)]
     return GPUProcessesResponse(listed, len(listed), row.processes.get("gpu_errors", {}))
 
 
@@ -176,11 +159,7 @@ class FleetHostView(FleetPageView):
             device_count=len(devices),
             error_message=None if devices else "the host recorded no GPU at its last tick",
         )
-        driver = (
-            DriverInfo(**{k: v for k, v in row.driver.items() if k in DRIVER_FIELDS})
-            if row.driver
-            else None
-        )
+        driver = from_stored(DriverInfo, row.driver) if row.driver else None
         processes = recorded_processes(row) if self.may_see_processes(request) else None
         if not self.wants_page(request):
             found = HostDashboard(devices, len(devices), status, driver, processes, summary)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpu_monitor.fleet.hosts import DOWN_AFTER_INTERVALS, STALE_AFTER_INTERVALS
 from gpu_monitor.fleet.limits import HostPagination
 from gpu_monitor.fleet.types import STATES
 from gpu_monitor.schema import GPU_BURN, H100
@@ -59,8 +60,9 @@ def hosts_docs() -> dict[str, Any]:
     return {
         "summary": "Every recorded host and its state",
         "description": "Each host that gpu_record recorded (gpu_monitor.fleet), sorted by "
-        "host: up, stale (no tick for more than 3 intervals) or down (none for "
-        "GPU_MONITOR['FLEET_DOWN_AFTER'] seconds and 6 intervals, whichever is longer), "
+        f"host: up, stale (no tick for more than {STALE_AFTER_INTERVALS} intervals) or down "
+        "(none for GPU_MONITOR['FLEET_DOWN_AFTER'] seconds and "
+        f"{DOWN_AFTER_INTERVALS} intervals, whichever is longer), "
         "its GPUs summed up at its last tick, "
         "its hardware problems (one per GPU and condition) and its XID errors of the last "
         "24 hours. Paginated (?page=, ?page_size= up to 1000, default 500).",
