@@ -11,19 +11,13 @@ from types import ModuleType
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
-from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
-from django.test import override_settings
 from hypothesis import HealthCheck, settings
 
 from gpu_monitor.fleet.models import HostState
-from gpu_monitor.history.recorder import moment
+from gpu_monitor.params import moment
+from tests.schemathesis_helper import kept_connection, wsgi_schema
 
-schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application()).include(
-    path_regex="^/api/gpu/hosts/"
-)
-OPEN = {"PROCESS_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
+schema = wsgi_schema("^/api/gpu/hosts/")
 
 
 @pytest.fixture
@@ -41,16 +35,8 @@ def hosts(fake_nvml: ModuleType, db: None) -> Iterator[None]:
             devices=[],
             processes={"processes": [], "count": 0, "gpu_errors": {}} if processes else None,
         )
-    # As Django's test client does: the test's connection (its transaction) must
-    # outlive each request, which on PostgreSQL would close it.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        with override_settings(GPU_MONITOR=OPEN):
-            yield
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
+    with kept_connection():
+        yield
 
 
 @schema.parametrize()

@@ -12,11 +12,12 @@ from urllib.parse import quote
 
 import pytest
 import schemathesis
-from django.core.wsgi import get_wsgi_application
 from django.test import Client, override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
+
+from tests.schemathesis_helper import OPEN, wsgi_schema
 
 # Every check is on. Exceptions, each scoped to its operations: the driver endpoint
 # answers 503 by design (documented in the schema) when NVML is not available; history
@@ -51,9 +52,7 @@ CONFIG = SchemathesisConfig.from_dict(
         ]
     }
 )
-schema = schemathesis.openapi.from_wsgi(
-    "/api/schema/?format=json", get_wsgi_application(), config=CONFIG
-)
+schema = wsgi_schema(config=CONFIG)
 
 
 @pytest.fixture(params=["healthy", "no_nvml", "lost", "load", "mig"])
@@ -65,9 +64,7 @@ def scenario(request: pytest.FixtureRequest, fake_nvml: ModuleType, db: None) ->
     the authentication classes look up in the database.
     """
     fake_nvml.configure(gpus=3, scenario=request.param)
-    with override_settings(
-        GPU_MONITOR={"PROCESS_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
-    ):
+    with override_settings(GPU_MONITOR=OPEN):
         yield str(request.param)
 
 
@@ -82,6 +79,7 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case, scenario: str) -> N
 ANY_INPUT = st.text(max_size=50) | st.from_regex(r"\A[0-9]{4290,4400}\Z") | st.just("9" * 4301)
 
 
+@pytest.mark.slow  # tens of seconds: -m "not slow" leaves it out of a quick run
 @given(text=ANY_INPUT)
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_index_or_interval_reaches_a_500(fake_nvml: ModuleType, text: str) -> None:

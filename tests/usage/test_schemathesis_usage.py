@@ -10,25 +10,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
-from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
-from django.test import override_settings
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import positive_data_acceptance
 
+from gpu_monitor.usage.limits import DEFAULT_SPAN_S
 from gpu_monitor.usage.models import Hold, Usage
-from gpu_monitor.usage.views import DEFAULT_SPAN_S
-from tests.unit.test_schemathesis_history import epoch_of
+from tests.schemathesis_helper import call_and_validate_window, kept_connection, wsgi_schema
 
-schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application()).include(
-    path_regex="^/api/gpu/usage/"
-)
-OPEN = {"PROCESS_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
+schema = wsgi_schema("^/api/gpu/usage/")
 
 
 @pytest.fixture
@@ -44,37 +35,11 @@ def recorded(db: None) -> Iterator[None]:
         host="node-1", gpu_uuid=uuid, gpu_index=0, user="zoë", held_since=now - 7200,
         idle_since=now - 7200, last_epoch=now, interval_seconds=10,
     )  # fmt: skip
-    # As Django's test client does: the test's connection (its transaction) must
-    # outlive each request, which on PostgreSQL would close it.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        with override_settings(GPU_MONITOR=OPEN):
-            yield
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
+    with kept_connection():
+        yield
 
 
 @schema.parametrize()
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_usage_views_conform_to_their_schema(case: schemathesis.Case, recorded: None) -> None:
-    response = case.call()
-    if reversed_window(case.path, case.query or {}):
-        assert response.status_code == 400, response.text
-        assert response.json()["detail"].startswith("since: must be before until")
-        case.validate_response(response, excluded_checks=[positive_data_acceptance])
-    else:
-        case.validate_response(response)
-
-
-def reversed_window(path: str, query: Any) -> bool:
-    """A usage report with ``since`` at or after ``until`` (either may be a default)."""
-    if not path.endswith("/usage/"):
-        return False
-    now = int(time.time())
-    until = epoch_of(query.get("until"), now, now)
-    if until is None:
-        return False
-    since = epoch_of(query.get("since"), now, until - DEFAULT_SPAN_S)
-    return since is not None and since >= until
+    call_and_validate_window(case, "/usage/", DEFAULT_SPAN_S)
