@@ -21,6 +21,7 @@ import or is of the wrong type. docs/sub-apps.md describes every field.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -223,10 +224,9 @@ def not_installed() -> list[NotInstalled]:
     for module in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
         if not module.ispkg or apps.is_installed(module.name):
             continue
-        try:
-            config_module = import_module(f"{module.name}.apps")
-        except ImportError:  # a package without an apps module: not a sub-app
-            continue
+        if importlib.util.find_spec(f"{module.name}.apps") is None:
+            continue  # a package without an apps module (manager/): not a sub-app
+        config_module = import_module(f"{module.name}.apps")
         for value in vars(config_module).values():
             declared = getattr(value, "gpu_monitor", None)
             if (
