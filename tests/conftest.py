@@ -27,25 +27,3 @@ def fake_nvml(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     monkeypatch.setattr(manager_module.atexit, "register", lambda func: func)
     yield fake_pynvml
     fake_pynvml.configure()
-
-
-@pytest.fixture(autouse=True)
-def close_recorder_thread_connections(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The recorder's writer thread closes its connection when it ends, but Django keeps
-    an in-memory test database open even on close(): close the thread's SQLite
-    connection itself, or Python 3.13 reports it unclosed when the thread is gone."""
-    from django.db import connections
-
-    from gpu_monitor.history.recorder import Recorder
-
-    original = Recorder.write_until_finished
-
-    def write_until_finished(self: Recorder) -> None:
-        try:
-            original(self)
-        finally:
-            for wrapper in connections.all(initialized_only=True):
-                if wrapper.vendor == "sqlite" and wrapper.connection is not None:
-                    wrapper.connection.close()
-
-    monkeypatch.setattr(Recorder, "write_until_finished", write_until_finished)

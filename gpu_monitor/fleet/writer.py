@@ -10,14 +10,24 @@ database's time, and the node logs a warning (once, until its clock agrees again
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from typing import Any
 
 from django.db import connections
 
-from gpu_monitor.fleet.hosts import summary_columns
+from gpu_monitor.fleet.hosts import total
 from gpu_monitor.fleet.models import HostState
-from gpu_monitor.history.recorder import moment
+from gpu_monitor.fleet.types import HostProblem
 from gpu_monitor.history.tick_writers import TickContext
+from gpu_monitor.params import moment
+from gpu_monitor.rules import gpu_problems
+from gpu_monitor.serializers import (
+    DriverInfoSerializer,
+    GPUDevicesResponseSerializer,
+    GPUProcessesResponseSerializer,
+)
+from gpu_monitor.types import GPUDevice, GPUDevicesResponse
 
 logger = logging.getLogger(__name__)
 
@@ -71,20 +81,44 @@ def last_seen(context: TickContext, using: str) -> int:
     return int(now)
 
 
+def summary_columns(devices: list[GPUDevice]) -> dict[str, Any]:
+    """The summary of a host's devices, as HostState columns (what ``GET hosts`` lists
+    without reading the devices' JSON); its problems by ``rules.gpu_problems``."""
+    utilization = [u for d in devices if (u := d.utilization_percent) is not None]
+    temperatures = [t for d in devices if (t := d.temperature_c) is not None]
+    problems = [HostProblem(d.index, p.kind, p.message) for d in devices for p in gpu_problems(d)]
+    return {
+        "gpu_count": len(devices),
+        "utilization_percent": (
+            round(sum(utilization) / len(utilization), 1) if utilization else None
+        ),
+        "used_memory_mb": total(d.used_memory_mb for d in devices),
+        "total_memory_mb": total(d.total_memory_mb for d in devices),
+        "max_temperature_c": max(temperatures) if temperatures else None,
+        "problems": [dataclasses.asdict(p) for p in problems],
+        "problem_count": len(problems),
+    }
+
+
 def write_host_state(context: TickContext, using: str) -> None:
     """Insert or replace the host's row in one statement (an upsert: two recorders of
-    one host never fail on the unique host), with the summary of its devices and its
+    one host never fail on the unique host), with the devices, driver and (when
+    recorded) processes as the API renders them, the summary of its devices and its
     last tick no later than the database's clock (``last_seen``)."""
-    devices = context.devices["devices"]
+    devices = context.devices
+    response = GPUDevicesResponse(devices, len(devices))
+    processes = context.processes if context.processes_recorded else None
     epoch = last_seen(context, using)
     state = HostState(
         host=context.host,
         epoch=epoch,
         timestamp=moment(epoch),
         interval_seconds=context.interval,
-        devices=devices,
-        driver=context.driver,
-        processes=context.processes if context.processes_recorded else None,
+        devices=GPUDevicesResponseSerializer(response).data["devices"],
+        driver=None if context.driver is None else dict(DriverInfoSerializer(context.driver).data),
+        processes=None
+        if processes is None
+        else dict(GPUProcessesResponseSerializer(processes).data),
         **summary_columns(devices),
     )
     HostState.objects.using(using).bulk_create(

@@ -25,8 +25,9 @@ from django.db import connections
 from gpu_monitor import host as host_details
 from gpu_monitor.conf import conf
 from gpu_monitor.history.models import Event
-from gpu_monitor.history.recorder import moment
 from gpu_monitor.history.tick_writers import TickContext
+from gpu_monitor.params import moment
+from gpu_monitor.types import GPUProcess
 from gpu_monitor.usage.models import MAX_USER_LENGTH, PERIOD_SECONDS, Hold, Usage, live_since
 
 UNKNOWN_USER = "unknown"
@@ -52,7 +53,7 @@ def uid_owner(pid: int) -> str | None:
         return str(uid)
 
 
-def user_of(process: dict[str, Any]) -> str:
+def user_of(process: GPUProcess) -> str:
     """Who a process belongs to: its ``username`` (psutil's), else, when psutil is not
     installed, the owner of its pid in /proc, else ``unknown``; cut to MAX_USER_LENGTH.
 
@@ -60,14 +61,14 @@ def user_of(process: dict[str, Any]) -> str:
     where psutil could not name the owner (a pid of another namespace, a process that
     ended or whose pid was reused) /proc would name someone else's process.
     """
-    name = process.get("username")
+    name = process.username
     if not name and readable_owner(process):
-        name = uid_owner(process["pid"])
+        name = uid_owner(process.pid)
     return (name or UNKNOWN_USER)[:MAX_USER_LENGTH]
 
 
-def readable_owner(process: dict[str, Any]) -> bool:
-    missing = process.get("field_errors", {}).get("username") == host_details.NO_PSUTIL
+def readable_owner(process: GPUProcess) -> bool:
+    missing = process.field_errors.get("username") == host_details.NO_PSUTIL
     return missing and not host_details.CHILD_NAMESPACE
 
 
@@ -87,21 +88,23 @@ class Held:
 def holders(context: TickContext) -> list[Held]:
     """The users on each GPU of the tick. A GPU without a UUID is left out (NVML lists
     no processes of a GPU it cannot read the UUID of)."""
-    devices = {d["index"]: d for d in context.devices.get("devices", []) if d.get("uuid")}
+    devices = {d.index: d for d in context.devices if d.uuid}
     memory: dict[int, dict[str, int]] = {}
-    for process in (context.processes or {}).get("processes", []):
-        if process.get("gpu_index") in devices:
-            users = memory.setdefault(process["gpu_index"], {})
+    processes = context.processes.processes if context.processes is not None else []
+    for process in processes:
+        if process.gpu_index in devices:
+            users = memory.setdefault(process.gpu_index, {})
             user = user_of(process)
-            users[user] = users.get(user, 0) + (process.get("used_memory_mb") or 0)
+            users[user] = users.get(user, 0) + (process.used_memory_mb or 0)
     threshold = conf.get("USAGE_IDLE_PERCENT")
     found = []
     for index, users in memory.items():
-        utilization = devices[index].get("utilization_percent")
+        device = devices[index]
+        utilization = device.utilization_percent
         for user, memory_mb in users.items():
             found.append(
                 Held(
-                    gpu_uuid=devices[index]["uuid"],
+                    gpu_uuid=device.uuid or "",
                     gpu_index=index,
                     user=user,
                     memory_mb=memory_mb,

@@ -10,7 +10,10 @@ import pytest
 from gpu_monitor.fleet import hosts, writer
 from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import GPUManager
-from tests.history.conftest import pytest_collection_modifyitems  # noqa: F401 (postgres tests)
+from tests.history.conftest import (  # noqa: F401 (postgres tests; recorder threads)
+    close_recorder_thread_connections,
+    pytest_collection_modifyitems,
+)
 
 NOW = 1_795_856_000  # the fake clock's time: a multiple of 10
 

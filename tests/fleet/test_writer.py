@@ -15,6 +15,7 @@ from django.db import OperationalError
 from django.db.models.query import QuerySet
 from django.test import Client
 
+from gpu_monitor import plugins
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.fleet.writer import write_host_state
 from gpu_monitor.history import tick_writers
@@ -101,15 +102,14 @@ def test_a_writer_that_needs_processes_gets_them_but_the_host_row_does_not_store
     def needs(context: tick_writers.TickContext, using: str) -> None:
         seen.append(context)
 
-    monkeypatch.setattr(tick_writers, "_writers", list(tick_writers.registered()))
-    monkeypatch.setattr(tick_writers, "_needing_processes", [])
-    tick_writers.register(needs, processes=True)
+    declared = [(write_host_state, False), (needs, True)]
+    monkeypatch.setattr(plugins, "tick_writers", lambda: declared)
     assert tick_writers.needs_processes()
 
     record("node-1")
 
     (context,) = seen
-    assert context.processes is not None and context.processes["count"] > 0
+    assert context.processes is not None and context.processes.count > 0
     assert context.processes_recorded is False
     assert HostState.objects.get().processes is None
 
@@ -148,7 +148,8 @@ def test_a_failing_tick_writer_rolls_the_samples_back(
     def broken(context: tick_writers.TickContext, using: str) -> None:
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(tick_writers, "_writers", [write_host_state, broken])
+    declared = [(write_host_state, False), (broken, False)]
+    monkeypatch.setattr(plugins, "tick_writers", lambda: declared)
 
     recorder = record("node-1")
 
@@ -160,7 +161,7 @@ def test_a_failing_tick_writer_rolls_the_samples_back(
 def test_without_a_tick_writer_the_recorder_reads_no_driver(
     fake_nvml: ModuleType, record: Callable[..., Recorder], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tick_writers, "_writers", [])
+    monkeypatch.setattr(plugins, "tick_writers", list)
     fake_nvml.CALLS.clear()
 
     record("node-1")

@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 
 from gpu_monitor.history.recorder import Recorder
+from gpu_monitor.history.writer import Writer
 
 RECORDER_THREADS = ("gpu-write", "gpu-xid")
 LEFT_WITHIN_S = 30.0  # how long a stopped recorder's threads may take to end, loaded
@@ -60,11 +61,31 @@ def no_recorder_left_running(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     for recorder in made:
         recorder.stop()
-        recorder.finishing.set()
-        recorder.wake.set()
+        recorder.writer.finish()
     deadline = time.monotonic() + LEFT_WITHIN_S
     for thread in threading.enumerate():
         if thread.name in RECORDER_THREADS:
             thread.join(max(0.0, deadline - time.monotonic()))
     left = [t.name for t in threading.enumerate() if t.name in RECORDER_THREADS]
     assert not left, f"recorder threads still running {LEFT_WITHIN_S} s after stop(): {left}"
+
+
+@pytest.fixture(autouse=True)
+def close_recorder_thread_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recorder's writer thread closes its connection when it ends, but Django keeps
+    an in-memory test database open even on close(): close the thread's SQLite
+    connection itself, or Python 3.13 reports it unclosed when the thread is gone.
+    (The sub-apps' conftests, whose tests run recorders too, import it.)"""
+    from django.db import connections
+
+    original = Writer.write_until_finished
+
+    def write_until_finished(self: Writer) -> None:
+        try:
+            original(self)
+        finally:
+            for wrapper in connections.all(initialized_only=True):
+                if wrapper.vendor == "sqlite" and wrapper.connection is not None:
+                    wrapper.connection.close()
+
+    monkeypatch.setattr(Writer, "write_until_finished", write_until_finished)

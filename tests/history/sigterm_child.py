@@ -30,19 +30,23 @@ def main() -> None:
     from django.core.management import CommandError, call_command
     from django.db import OperationalError
 
-    from gpu_monitor.history.recorder import Recorded, Recorder, Tick
+    from gpu_monitor.history import writer as writer_module
+    from gpu_monitor.history.buffer import Tick
+    from gpu_monitor.history.recorded import Recorded
+    from gpu_monitor.history.recorder import Recorder
+    from gpu_monitor.history.writer import Writer
 
     entered, release = threading.Event(), threading.Event()
     made: list[Recorder] = []
     sent: list[float] = []
     buffered: list[int] = []
 
-    def hang(self: Recorder, tick: Tick) -> None:
+    def hang(self: Writer, tick: Tick) -> None:
         entered.set()
         release.wait(WAIT_S)
         raise OperationalError("released")
 
-    def nothing_recorded(self: Recorder) -> tuple[Recorded, int | None]:
+    def nothing_recorded(host: str, alias: str) -> tuple[Recorded, int | None]:
         return Recorded(), None  # no database needed: the write hangs before it
 
     init = Recorder.__init__
@@ -52,8 +56,8 @@ def main() -> None:
         made.append(self)
 
     Recorder.__init__ = remembered  # type: ignore[method-assign]
-    Recorder.write_tick = hang  # type: ignore[method-assign]
-    Recorder.read_recorded = nothing_recorded  # type: ignore[method-assign]
+    Writer.write_tick = hang  # type: ignore[method-assign]
+    writer_module.read_recorded = nothing_recorded
 
     def terminate() -> None:
         deadline = time.monotonic() + WAIT_S

@@ -17,8 +17,9 @@ from django.test import Client
 
 from gpu_monitor.history.aggregate import merge
 from gpu_monitor.history.models import Event, Rollup, Sample
-from gpu_monitor.history.recorder import Recorder, moment
+from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import GPUManager, XidEventsUnavailableError
+from gpu_monitor.params import moment
 from tests.history.test_recorder_process import WAIT_S, wait_for
 
 
@@ -100,11 +101,15 @@ def test_a_failing_database_buffers_then_writes_and_counts_drops(
         fake_nvml.STATE.gpus[1].handle_error = fake_nvml.NVML_ERROR_GPU_IS_LOST  # an event
         for epoch in (1010, 1020, 1030, 1040):
             recorder.tick(epoch)
-        assert recorder.database_down and len(recorder.buffer) == 2 and recorder.dropped == 2
+        assert (
+            recorder.writer.database_down
+            and len(recorder.buffer) == 2
+            and recorder.buffer.dropped == 2
+        )
         down = False
         recorder.tick(1050)
 
-    assert not recorder.buffer and not recorder.database_down
+    assert not recorder.buffer and not recorder.writer.database_down
     # At most 2 ticks in memory: 1010, 1020 and (when 1050 came) 1030 were dropped.
     assert sorted(set(Sample.objects.values_list("epoch", flat=True))) == [1000, 1040, 1050]
     dropped = Event.objects.get(kind="samples_dropped")
@@ -160,7 +165,9 @@ def test_a_failing_xid_wait_is_retried_not_fatal(
     monkeypatch.setattr(fake_nvml, "nvmlEventSetWait_v2", broken)
     recorder = Recorder(GPUManager(), host="h", interval=10, retention_s=10**6, buffer_ticks=2)
     with caplog.at_level(logging.WARNING, logger="gpu_monitor.history"):
-        listener = threading.Thread(target=recorder.listen_for_xid, name="gpu-xid")
+        listener = threading.Thread(
+            target=recorder.sampler.listen_for_xid, args=(recorder.stopping,), name="gpu-xid"
+        )
         listener.start()
         try:
             wait_for(lambda: "Waiting for XID events failed" in caplog.text)

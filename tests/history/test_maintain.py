@@ -14,11 +14,13 @@ from django.core.management import ManagementUtility, call_command
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
-from gpu_monitor.history import maintenance, recorder
+from gpu_monitor import plugins
+from gpu_monitor.history import maintenance
+from gpu_monitor.history import retention as retention_module
 from gpu_monitor.history.management.commands import gpu_history_maintain
 from gpu_monitor.history.management.commands.gpu_record import retention
 from gpu_monitor.history.models import Event, Rollup, Sample
-from gpu_monitor.history.recorder import moment
+from gpu_monitor.params import moment
 from tests.history.conftest import on_postgres
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,7 +37,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def tasks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[maintenance.MaintenanceTask]]:
     """The registry, emptied for the test (the sub-apps' own tasks are theirs to test)."""
     registry: list[maintenance.MaintenanceTask] = []
-    monkeypatch.setattr(maintenance, "_tasks", registry)
+    monkeypatch.setattr(plugins, "maintenance_tasks", lambda: registry)
     yield registry
 
 
@@ -94,7 +96,7 @@ def test_the_default_retention_is_gpu_records_seven_days(
 def test_old_rows_go_in_batches_each_its_own_statement(
     monkeypatch: pytest.MonkeyPatch, tasks: list[maintenance.MaintenanceTask]
 ) -> None:
-    monkeypatch.setattr(recorder, "RETENTION_BATCH", 4)
+    monkeypatch.setattr(retention_module, "RETENTION_BATCH", 4)
     rows("node-a", *range(NOW - 20 * DAY, NOW - 20 * DAY + 10))
 
     with CaptureQueriesContext(connection) as queries:
@@ -130,7 +132,7 @@ def test_a_dry_run_counts_and_changes_nothing(tasks: list[maintenance.Maintenanc
     assert calls == []
 
 
-def test_each_registered_task_runs_once_and_its_line_is_printed(
+def test_each_declared_task_runs_once_and_its_line_is_printed(
     tasks: list[maintenance.MaintenanceTask],
 ) -> None:
     calls: list[tuple[int, str]] = []
@@ -142,9 +144,7 @@ def test_each_registered_task_runs_once_and_its_line_is_printed(
     def other(now: int, using: str) -> str:
         return f"other: ran at {now}"
 
-    maintenance.register(usage)
-    maintenance.register(other)
-    maintenance.register(usage)  # a second ready()
+    tasks.extend([usage, other])
 
     said = maintain().splitlines()
 

@@ -67,7 +67,7 @@ def test_a_buffer_of_one_tick_records_every_tick(fake_nvml: ModuleType) -> None:
 
     epochs = sorted(Sample.objects.values_list("epoch", flat=True))
     assert epochs == [1000, 1000, 1010, 1010]  # two GPUs a tick
-    assert recorder.dropped == 0
+    assert recorder.buffer.dropped == 0
     assert not Event.objects.filter(kind="samples_dropped").exists()
 
 
@@ -114,7 +114,7 @@ def test_a_refused_delete_turns_retention_off_and_no_delete_is_tried_again(
             recorder.tick(epoch)
 
     assert len(deletes) == 1
-    assert recorder.retention_s is None and recorder.failure is None
+    assert recorder.retention.retention_s is None and recorder.failure is None
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
     assert errors[0].startswith("Retention is off: the database role may not delete")

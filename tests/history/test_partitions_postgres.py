@@ -21,6 +21,7 @@ from django.core.management import call_command
 from django.db import ProgrammingError, connection, connections
 from django.db.migrations.executor import MigrationExecutor
 
+from gpu_monitor import plugins
 from gpu_monitor.history import maintenance, partitions
 from gpu_monitor.history.management.commands import gpu_history_maintain
 from gpu_monitor.history.models import Event, Rollup, Sample
@@ -71,7 +72,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def tasks(monkeypatch: pytest.MonkeyPatch) -> list[maintenance.MaintenanceTask]:
     registry: list[maintenance.MaintenanceTask] = []
-    monkeypatch.setattr(maintenance, "_tasks", registry)
+    monkeypatch.setattr(plugins, "maintenance_tasks", lambda: registry)
     return registry
 
 

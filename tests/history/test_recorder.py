@@ -14,12 +14,13 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from gpu_monitor.history import recorder as recorder_module
-from gpu_monitor.history import tick_writers
+from gpu_monitor.history import retention, tick_writers
+from gpu_monitor.history.buffer import Tick
 from gpu_monitor.history.management.commands.gpu_record import duration
 from gpu_monitor.history.models import Event, Rollup, Sample
-from gpu_monitor.history.recorder import Recorder, Tick
+from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import GPUManager
+from gpu_monitor.params import moment
 from tests.history.test_recorder_process import WAIT_S, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,7 +104,7 @@ def test_ticks_fall_on_wall_clock_multiples(fake_nvml: ModuleType) -> None:
     recorder = make(fake_nvml, interval=2)
     written: list[int] = []
     two_written = threading.Event()
-    write_tick = recorder.write_tick
+    write_tick = recorder.writer.write_tick
 
     def counted(tick: Tick) -> None:
         write_tick(tick)
@@ -111,7 +112,7 @@ def test_ticks_fall_on_wall_clock_multiples(fake_nvml: ModuleType) -> None:
         if len(written) >= 2:
             two_written.set()
 
-    recorder.write_tick = counted  # type: ignore[method-assign]
+    recorder.writer.write_tick = counted  # type: ignore[method-assign]
     runner = threading.Thread(target=recorder.run, name="test-recorder")
     runner.start()
     try:
@@ -196,10 +197,12 @@ def test_xid_events_are_recorded_with_their_code(fake_nvml: ModuleType) -> None:
     recorder = make(fake_nvml)
     fake_nvml.STATE.xid_events = [(1, 79), (0, 48)]
     first_set = len(fake_nvml.EVENT_SETS)  # earlier tests' sets are theirs
-    listener = threading.Thread(target=recorder.listen_for_xid, name="gpu-xid")
+    listener = threading.Thread(
+        target=recorder.sampler.listen_for_xid, args=(recorder.stopping,), name="gpu-xid"
+    )
     listener.start()
     try:
-        wait_for(lambda: recorder.xid_queue.qsize() >= 2, WAIT_S)
+        wait_for(lambda: recorder.sampler.xid_queue.qsize() >= 2, WAIT_S)
     finally:
         recorder.stop()
         listener.join(WAIT_S)
@@ -226,7 +229,9 @@ def test_xid_registration_not_supported_is_said_once(
         return [m for m in messages if "XID events are not recorded" in m]
 
     with caplog.at_level(logging.INFO, logger="gpu_monitor.history"):
-        listener = threading.Thread(target=recorder.listen_for_xid, name="gpu-xid")
+        listener = threading.Thread(
+            target=recorder.sampler.listen_for_xid, args=(recorder.stopping,), name="gpu-xid"
+        )
         listener.start()
         try:
             wait_for(lambda: bool(said()), WAIT_S)  # it tried, failed and said so
@@ -243,16 +248,14 @@ def test_xid_registration_not_supported_is_said_once(
 def test_retention_deletes_old_rows_in_batches(
     fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(recorder_module, "RETENTION_BATCH", 7)
+    monkeypatch.setattr(retention, "RETENTION_BATCH", 7)
     recorder = make(fake_nvml, retention_s=100)
-    recorder.last_retention = 10**9  # no pruning while the rows are made
+    recorder.retention.last_run = 10**9  # no pruning while the rows are made
     for epoch in range(0, 200, 10):  # 20 ticks x 2 GPUs
         recorder.tick(epoch)
     make(fake_nvml, host="other").tick(0)
-    Event.objects.create(
-        host="node-1", epoch=5, timestamp=recorder_module.moment(5), kind="xid", xid=79
-    )
-    recorder.last_retention = 0
+    Event.objects.create(host="node-1", epoch=5, timestamp=moment(5), kind="xid", xid=79)
+    recorder.retention.last_run = 0
 
     with CaptureQueriesContext(connection) as queries:
         recorder.tick(200)  # 200 - 0 >= a minute: prune everything before 100

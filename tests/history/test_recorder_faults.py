@@ -28,9 +28,15 @@ from django.db import DataError, OperationalError, ProgrammingError, connection
 from django.db.migrations.executor import MigrationExecutor
 
 from gpu_monitor.history import recorder as recorder_module
+from gpu_monitor.history import sampler as sampler_module
+from gpu_monitor.history import writer as writer_module
+from gpu_monitor.history.buffer import Tick
 from gpu_monitor.history.models import Event, Rollup, Sample
-from gpu_monitor.history.recorder import Recorder, Tick, describe_permanent, moment
+from gpu_monitor.history.recorder import Recorder
+from gpu_monitor.history.writer import Writer, describe_permanent
 from gpu_monitor.manager import GPUManager
+from gpu_monitor.params import moment
+from gpu_monitor.types import XidEvent
 from tests.history.conftest import on_postgres
 from tests.history.test_recorder_process import (
     ROOT,
@@ -103,7 +109,7 @@ def test_ticks_go_on_into_the_buffer_while_a_write_hangs_and_stop_is_prompt(
         return next(seconds)
 
     recorder = make(interval=1, buffer_ticks=10_000, clock=clock)
-    monkeypatch.setattr(recorder, "write_tick", hang)
+    monkeypatch.setattr(recorder.writer, "write_tick", hang)
     runner = threading.Thread(target=recorder.run)
     with caplog.at_level(logging.DEBUG, logger="gpu_monitor.history"):
         runner.start()
@@ -183,11 +189,11 @@ def test_an_outage_at_once_is_said_once_at_error_and_not_retried(
 ) -> None:
     tries: list[int] = []
 
-    def down(self: Recorder, tick: Tick) -> None:
+    def down(self: Writer, tick: Tick) -> None:
         tries.append(tick.epoch)
         raise OperationalError('connection to server on socket "/x" failed: Connection refused')
 
-    monkeypatch.setattr(Recorder, "write_tick", down)
+    monkeypatch.setattr(Writer, "write_tick", down)
     with (
         caplog.at_level(logging.DEBUG, logger="gpu_monitor.history"),
         pytest.raises(
@@ -228,10 +234,10 @@ def test_a_missing_table_says_run_migrate_and_exits_non_zero(
 def test_a_permanent_error_stops_a_running_recorder(
     fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refused(self: Recorder, tick: Tick) -> None:
+    def refused(self: Writer, tick: Tick) -> None:
         raise DataError("value too long for type character varying(96)")
 
-    monkeypatch.setattr(Recorder, "write_tick", refused)
+    monkeypatch.setattr(Writer, "write_tick", refused)
     # The wall clock: a fake one that moves a second a call has the sampling thread tick
     # without a pause, and under load it starved the writer past the join below.
     recorder = make(interval=1, clock=time.time)
@@ -388,8 +394,8 @@ def test_two_recorders_of_one_host_record_each_event_once(fake_nvml: ModuleType)
     first.tick(1010)
     second.tick(1010)
     for recorder in (first, second):  # the same XID, read by both listeners
-        recorder.xid_queue.put(recorder_module.XidEvent(0, None, 79, 1015.4))
-        recorder.xid_queue.put(recorder_module.XidEvent(None, None, 13, 1015.4))
+        recorder.sampler.xid_queue.put(XidEvent(0, None, 79, 1015.4))
+        recorder.sampler.xid_queue.put(XidEvent(None, None, 13, 1015.4))
     first.tick(1020)
     second.tick(1020)
 
@@ -549,7 +555,7 @@ def test_a_tick_is_one_transaction_on_the_routed_database(routed: tuple[Path, Pa
 def test_a_database_error_from_the_rollup_is_an_outage_not_a_crash(
     fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real = recorder_module.roll_up
+    real = writer_module.roll_up
     calls: list[tuple[int, int]] = []
 
     def failing_once(host: str, start: int, end: int, using: str | None = None) -> int:
@@ -558,36 +564,38 @@ def test_a_database_error_from_the_rollup_is_an_outage_not_a_crash(
             raise OperationalError("server closed the connection unexpectedly")
         return real(host, start, end, using=using)
 
-    monkeypatch.setattr(recorder_module, "roll_up", failing_once)
+    monkeypatch.setattr(writer_module, "roll_up", failing_once)
     recorder = make()
     recorder.tick(1200)
     with caplog.at_level(logging.ERROR, logger="gpu_monitor.history"):
         recorder.tick(1500)  # the period 1200 is over: its rollup fails
-    assert recorder.database_down and recorder.failure is None
+    assert recorder.writer.database_down and recorder.failure is None
     assert "Database unreachable" in caplog.text
     recorder.tick(1510)
 
     assert calls == [(1200, 1500), (1200, 1500)]
     assert set(Rollup.objects.values_list("epoch", flat=True)) == {1200}
-    assert not recorder.database_down
+    assert not recorder.writer.database_down
 
 
 def test_xid_registration_failing_again_and_again_is_said_once(
     fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(recorder_module, "XID_RETRY_S", 0.01)
+    monkeypatch.setattr(sampler_module, "XID_RETRY_S", 0.01)
     fake_nvml.STATE.events_error = fake_nvml.NVML_ERROR_NOT_SUPPORTED
     recorder = make()
     tries: list[None] = []
-    listen = recorder.manager.listen_for_xid_events
+    listen = recorder.sampler.manager.listen_for_xid_events
 
     def counted() -> Any:
         tries.append(None)
         return listen()
 
-    monkeypatch.setattr(recorder.manager, "listen_for_xid_events", counted)
+    monkeypatch.setattr(recorder.sampler.manager, "listen_for_xid_events", counted)
     with caplog.at_level(logging.INFO, logger="gpu_monitor.history"):
-        listener = threading.Thread(target=recorder.listen_for_xid, name="gpu-xid")
+        listener = threading.Thread(
+            target=recorder.sampler.listen_for_xid, args=(recorder.stopping,), name="gpu-xid"
+        )
         listener.start()
         try:
             wait_for(lambda: len(tries) >= 5)
@@ -662,7 +670,7 @@ def test_the_recorder_connection_has_a_statement_timeout_the_project_keeps_none(
     import psycopg
 
     assert on_postgres()
-    monkeypatch.setattr(recorder_module, "STATEMENT_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(writer_module, "STATEMENT_TIMEOUT_S", 0.3)
     params = connection.get_connection_params()
     holder = psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"})
     try:
@@ -677,8 +685,8 @@ def test_the_recorder_connection_has_a_statement_timeout_the_project_keeps_none(
 
     assert recorder.unwritten() == 1 and recorder.failure is None
     assert "statement timeout" in recorder.last_error
-    assert recorder.writer_db is not None
-    assert recorder.writer_db.settings_dict["OPTIONS"]["connect_timeout"] == 5
+    assert recorder.writer.writer_db is not None
+    assert recorder.writer.writer_db.settings_dict["OPTIONS"]["connect_timeout"] == 5
     assert "connect_timeout" not in connection.settings_dict["OPTIONS"]
     assert elapsed < 3
     with connection.cursor() as cursor:

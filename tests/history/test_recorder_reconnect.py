@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from django.db import OperationalError, ProgrammingError, connection
 
+from gpu_monitor.history.buffer import Tick
 from gpu_monitor.history.models import Sample
-from gpu_monitor.history.recorder import Recorder, Tick
+from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import GPUManager
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,8 +38,8 @@ class FailingWrites:
     answers); later calls write. Counts the connection's closes."""
 
     def __init__(self, recorder: Recorder, failures: int, error: Exception, lose: bool) -> None:
-        self.real: Callable[[Tick], None] = recorder.write_tick
-        self.close_connection: Callable[[], None] = recorder.db.close
+        self.real: Callable[[Tick], None] = recorder.writer.write_tick
+        self.close_connection: Callable[[], None] = recorder.writer.db.close
         self.failures, self.error, self.lose = failures, error, lose
         self.calls = self.closes = 0
         self.answers = True
@@ -67,9 +68,9 @@ def staged(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FailingWrites]:
         recorder: Recorder, failures: int = 1, error: Exception | None = None, lose: bool = True
     ) -> FailingWrites:
         writes = FailingWrites(recorder, failures, error or OperationalError(LOST), lose)
-        monkeypatch.setattr(recorder, "write_tick", writes)
-        monkeypatch.setattr(recorder.db, "is_usable", writes.is_usable)
-        monkeypatch.setattr(recorder.db, "close", writes.close)
+        monkeypatch.setattr(recorder.writer, "write_tick", writes)
+        monkeypatch.setattr(recorder.writer.db, "is_usable", writes.is_usable)
+        monkeypatch.setattr(recorder.writer.db, "close", writes.close)
         return writes
 
     return stage
@@ -89,7 +90,7 @@ def test_a_lost_connection_that_served_a_write_is_replaced_and_the_tick_written_
 
     assert epochs() == [1000, 1010]  # at its own tick, not the next one
     assert writes.calls == 2 and writes.closes == 1
-    assert recorder.unwritten() == 0 and not recorder.database_down
+    assert recorder.unwritten() == 0 and not recorder.writer.database_down
     assert [r.levelname for r in caplog.records] == ["INFO"]
     assert caplog.records[0].getMessage() == (
         f"Database connection lost ({LOST}): writing again on a new one"
@@ -130,7 +131,7 @@ def test_a_failure_on_a_connection_that_never_served_a_write_is_an_outage_at_onc
         recorder.tick(1000)
 
     assert writes.calls == 1
-    assert recorder.database_down and recorder.unwritten() == 1
+    assert recorder.writer.database_down and recorder.unwritten() == 1
     assert [r.levelname for r in caplog.records] == ["ERROR"]
 
 
@@ -147,7 +148,7 @@ def test_an_error_on_a_connection_that_still_answers_is_an_outage_not_retried(
         recorder.tick(1010)
 
     assert writes.calls == 1
-    assert recorder.database_down and recorder.unwritten() == 1
+    assert recorder.writer.database_down and recorder.unwritten() == 1
     assert [r.levelname for r in caplog.records] == ["ERROR"]
 
 
@@ -166,7 +167,7 @@ def test_a_permanent_error_on_a_lost_connection_is_not_retried(
 
 def test_the_served_connection_is_the_one_the_last_write_used(fake_nvml: ModuleType) -> None:
     recorder = make()
-    assert recorder.served is None
+    assert recorder.writer.served is None
     recorder.tick(1000)
-    served: Any = recorder.served
+    served: Any = recorder.writer.served
     assert served is not None and served is connection.connection

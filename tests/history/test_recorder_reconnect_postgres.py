@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from django.db import connection
 
-from gpu_monitor.history import recorder as recorder_module
+from gpu_monitor.history import writer as writer_module
+from gpu_monitor.history.buffer import Tick
 from gpu_monitor.history.models import Sample
-from gpu_monitor.history.recorder import Recorder, Tick
+from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import GPUManager
 from tests.history.test_recorder_process import WAIT_S, wait_for
 
@@ -70,24 +71,24 @@ class Running:
         attribute of the open connection, no statement)."""
 
         def open_and_written() -> bool:
-            db = self.recorder.writer_db
+            db = self.recorder.writer.writer_db
             return db is not None and db.connection is not None and bool(epochs())
 
         wait_for(open_and_written)
-        assert self.recorder.writer_db is not None
-        return int(self.recorder.writer_db.connection.info.backend_pid)
+        assert self.recorder.writer.writer_db is not None
+        return int(self.recorder.writer.writer_db.connection.info.backend_pid)
 
 
 def written_at_their_ticks(recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record, for each tick written, how long after its epoch its transaction ended."""
     lags: list[float] = []
-    write_tick = recorder.write_tick
+    write_tick = recorder.writer.write_tick
 
     def timed(tick: Tick) -> None:
         write_tick(tick)
         lags.append(time.time() - tick.epoch)
 
-    monkeypatch.setattr(recorder, "write_tick", timed)
+    monkeypatch.setattr(recorder.writer, "write_tick", timed)
     return lags
 
 
@@ -144,13 +145,13 @@ def test_a_connection_ended_by_idle_session_timeout_is_replaced_at_every_tick(
 def writer_parameters(recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The libpq parameters of the connection the recorder's writer wrote a tick on."""
     found: dict[str, str] = {}
-    write_tick = recorder.write_tick
+    write_tick = recorder.writer.write_tick
 
     def inspect(tick: Tick) -> None:
-        found.update(recorder.db.connection.info.get_parameters())
+        found.update(recorder.writer.db.connection.info.get_parameters())
         write_tick(tick)
 
-    monkeypatch.setattr(recorder, "write_tick", inspect)
+    monkeypatch.setattr(recorder.writer, "write_tick", inspect)
     recorder.run(once=True)
     assert recorder.unwritten() == 0
     return found
@@ -161,7 +162,7 @@ def test_the_writer_connection_has_tcp_keepalives_and_a_user_timeout(
 ) -> None:
     found = writer_parameters(make(), monkeypatch)
 
-    assert {key: found.get(key) for key in recorder_module.writer_options()} == {
+    assert {key: found.get(key) for key in writer_module.writer_options()} == {
         "connect_timeout": "5",
         "keepalives": "1",
         "keepalives_idle": "10",

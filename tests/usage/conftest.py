@@ -14,7 +14,10 @@ from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import GPUManager
 from gpu_monitor.types import GPUProcess, GPUProcessesResponse
 from gpu_monitor.usage import writer
-from tests.history.conftest import pytest_collection_modifyitems  # noqa: F401 (postgres tests)
+from tests.history.conftest import (  # noqa: F401 (postgres tests; recorder threads)
+    close_recorder_thread_connections,
+    pytest_collection_modifyitems,
+)
 
 NOW = 1_795_855_800  # a multiple of 300: tick n of 10 s is in period n // 30
 

@@ -21,6 +21,7 @@ from gpu_monitor.history import maintenance, tick_writers
 from gpu_monitor.history.models import Event
 from gpu_monitor.history.tick_writers import TickContext
 from gpu_monitor.history.views import iso
+from gpu_monitor.types import GPUDevice, GPUProcess, GPUProcessesResponse
 from gpu_monitor.usage.models import Hold, Usage
 from gpu_monitor.usage.report import idle_now, usage_report
 from gpu_monitor.usage.writer import (
@@ -34,6 +35,26 @@ from tests.usage.conftest import NOW, Script
 
 pytestmark = pytest.mark.django_db
 WINDOW = {"since": NOW - 86400, "until": NOW + 86400}
+
+
+def gpu(index: int, uuid: str | None, utilization: int) -> GPUDevice:
+    return GPUDevice(index=index, name="GPU", uuid=uuid, utilization_percent=utilization)
+
+
+def context(epoch: int, devices: list[GPUDevice], held: list[tuple[int, str]]) -> TickContext:
+    """A tick of node-1: ``held`` lists (GPU index, user), a process of 1 MiB each."""
+    processes = [
+        GPUProcess(gpu_index=g, gpu_uuid=None, pid=1, type="compute", used_memory_mb=1, username=u)
+        for g, u in held
+    ]
+    return TickContext(
+        host="node-1",
+        epoch=epoch,
+        interval=10,
+        devices=devices,
+        driver=None,
+        processes=GPUProcessesResponse(processes, len(processes), {}),
+    )
 
 
 def report(by: str = "user", **filters: str) -> dict[str, dict[str, object]]:
@@ -286,7 +307,7 @@ NOT_FOR_A_NODE = re.compile(r"\s*(DELETE|TRUNCATE|DROP|ALTER|CREATE|GRANT)\b", r
 def test_a_user_who_leaves_and_comes_back_ends_and_restarts_the_hold_without_a_delete(
     script: Script,
 ) -> None:
-    script.restart().retention_s = None  # a node's recorder: --retention off
+    script.restart().retention.retention_s = None  # a node's recorder: --retention off
     script.users[0] = [("alice", 100)]
     script.utilization(0, 0)
     with CaptureQueriesContext(connection) as queries:
@@ -314,19 +335,7 @@ def test_a_user_who_leaves_and_comes_back_ends_and_restarts_the_hold_without_a_d
 
 def test_an_ended_hold_stays_ended_when_a_second_recorder_writes_an_older_tick() -> None:
     def tick(epoch: int, users: list[str]) -> None:
-        processes = [{"gpu_index": 0, "pid": 1, "username": u, "used_memory_mb": 1} for u in users]
-        devices = [{"index": 0, "uuid": "GPU-0", "utilization_percent": 0}]
-        write_usage(
-            TickContext(
-                host="node-1",
-                epoch=epoch,
-                interval=10,
-                devices={"devices": devices, "count": 1},
-                driver=None,
-                processes={"processes": processes, "count": len(users), "gpu_errors": {}},
-            ),
-            "default",
-        )
+        write_usage(context(epoch, [gpu(0, "GPU-0", 0)], [(0, u) for u in users]), "default")
 
     tick(NOW, ["alice"])
     tick(NOW + 20, [])  # alice left (the tick at NOW + 10 was missed)
@@ -470,23 +479,9 @@ def test_a_tick_without_processes_ends_every_hold_and_adds_nothing(script: Scrip
 
 
 def test_a_gpu_without_a_uuid_is_left_out() -> None:
-    devices = [
-        {"index": 0, "uuid": None, "utilization_percent": 0},
-        {"index": 1, "uuid": "GPU-1", "utilization_percent": 0},
-    ]
-    processes = [
-        {"gpu_index": gpu, "pid": 1, "username": "alice", "used_memory_mb": 1} for gpu in (0, 1, 7)
-    ]
-    context = TickContext(
-        host="node-1",
-        epoch=NOW,
-        interval=10,
-        devices={"devices": devices, "count": 2},
-        driver=None,
-        processes={"processes": processes, "count": 3, "gpu_errors": {}},
-    )
+    devices = [gpu(0, None, 0), gpu(1, "GPU-1", 0)]
 
-    write_usage(context, "default")
+    write_usage(context(NOW, devices, [(g, "alice") for g in (0, 1, 7)]), "default")
 
     assert list(Usage.objects.values_list("gpu_uuid", flat=True)) == ["GPU-1"]
     assert str(Hold.objects.get()) == "alice holds node-1 GPU 1"
@@ -538,20 +533,8 @@ def test_a_tick_runs_three_usage_statements_two_on_postgresql_however_many_hold_
     assert Hold.objects.filter(ended_epoch=script.epoch).count() == 2
 
 
-def tick_of(epoch: int, devices: list[dict[str, object]], users: list[str]) -> TickContext:
-    processes = [
-        {"gpu_index": d["index"], "pid": 1, "username": user, "used_memory_mb": 1}
-        for d in devices
-        for user in users
-    ]
-    return TickContext(
-        host="node-1",
-        epoch=epoch,
-        interval=10,
-        devices={"devices": devices, "count": len(devices)},
-        driver=None,
-        processes={"processes": processes, "count": len(processes), "gpu_errors": {}},
-    )
+def tick_of(epoch: int, devices: list[GPUDevice], users: list[str]) -> TickContext:
+    return context(epoch, devices, [(d.index, user) for d in devices for user in users])
 
 
 def test_more_holders_than_one_statement_takes_are_all_written(
@@ -562,7 +545,7 @@ def test_more_holders_than_one_statement_takes_are_all_written(
     if connection.vendor == "sqlite":  # a property there: patched on the class
         monkeypatch.setattr(type(connection.features), "max_query_params", 999)
     users = [f"user{n}" for n in range(200)]
-    devices: list[dict[str, object]] = [{"index": 0, "uuid": "GPU-0", "utilization_percent": 5}]
+    devices = [gpu(0, "GPU-0", 5)]
 
     with CaptureQueriesContext(connection) as queries:
         for tick in range(1, 3):
@@ -579,10 +562,7 @@ def test_two_gpus_with_one_uuid_are_written_row_by_row_as_before() -> None:
     # Not something NVML does; a multi-row upsert cannot change one row twice, so these
     # rows go one statement each: the second GPU's period row adds nothing (same tick),
     # its hold is the one kept.
-    devices: list[dict[str, object]] = [
-        {"index": 0, "uuid": "GPU-0", "utilization_percent": 5},
-        {"index": 1, "uuid": "GPU-0", "utilization_percent": 5},
-    ]
+    devices = [gpu(0, "GPU-0", 5), gpu(1, "GPU-0", 5)]
 
     write_usage(tick_of(NOW + 10, devices, ["alice"]), "default")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import time
 from typing import Any
 
@@ -12,9 +11,10 @@ from django.db import DatabaseError, router
 from django.db.models import Model
 
 from gpu_monitor.commands import GPUMonitorCommand, reader_gone
-from gpu_monitor.history import maintenance, partitions, recorder
+from gpu_monitor.history import maintenance, partitions
 from gpu_monitor.history.models import Event, Rollup, Sample
-from gpu_monitor.params import MAX_RETENTION, duration, retention, whole_number
+from gpu_monitor.history.retention import delete_from_default, delete_older, older
+from gpu_monitor.params import MAX_RETENTION, duration, iso, retention, whole_number
 
 MAX_AHEAD = 366
 
@@ -32,10 +32,6 @@ def ahead(text: str) -> int:
 def now() -> int:
     """The Unix time the run starts (a function, so that tests can move it)."""
     return int(time.time())
-
-
-def iso(epoch: int) -> str:
-    return f"{datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
 
 
 def days(found: list[int]) -> str:
@@ -148,7 +144,7 @@ class Command(GPUMonitorCommand):
         old = partitions.droppable(alias, cutoff)
         names = ", ".join(p.label for p in old)
         if dry:
-            rows = Sample.objects.using(alias).filter(epoch__lt=cutoff).count()
+            rows = older(Sample, alias, cutoff).count()
             self.say(
                 f"samples: would drop {len(old)} partition(s) older than {iso(cutoff)}"
                 + (f" ({names})" if old else "")
@@ -156,7 +152,7 @@ class Command(GPUMonitorCommand):
             )
             return
         slowest = max((partitions.drop(alias, p) for p in old), default=0.0)
-        deleted = partitions.delete_from_default(alias, cutoff, recorder.RETENTION_BATCH)
+        deleted = delete_from_default(alias, cutoff)
         self.say(
             f"samples: dropped {len(old)} partition(s) older than {iso(cutoff)}"
             + (f" ({names}; slowest DROP {slowest:.3f} s)" if old else "")
@@ -165,9 +161,9 @@ class Command(GPUMonitorCommand):
 
     def delete(self, label: str, model: type[Model], cutoff: int, dry: bool) -> None:
         alias = router.db_for_write(model)
-        old = model._default_manager.using(alias).filter(epoch__lt=cutoff)
         if dry:
-            self.say(f"{label}: would delete {old.count()} row(s) older than {iso(cutoff)}")
+            old = older(model, alias, cutoff).count()
+            self.say(f"{label}: would delete {old} row(s) older than {iso(cutoff)}")
             return
-        deleted = partitions.delete_in_batches(old, recorder.RETENTION_BATCH)
+        deleted = delete_older(model, alias, cutoff)
         self.say(f"{label}: deleted {deleted} row(s) older than {iso(cutoff)}")
