@@ -32,8 +32,3 @@ class FleetConfig(AppConfig):
                 "gpu_monitor.fleet needs gpu_monitor.history: add 'gpu_monitor.history' to "
                 "INSTALLED_APPS (its recorder writes the hosts' states)."
             )
-        # Until history's registries read plugins.tick_writers(): then this goes.
-        from gpu_monitor.fleet.writer import write_host_state
-        from gpu_monitor.history import tick_writers
-
-        tick_writers.register(write_host_state)

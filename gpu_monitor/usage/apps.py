@@ -42,10 +42,3 @@ class UsageConfig(AppConfig):
                 "gpu_monitor.usage needs gpu_monitor.history: add 'gpu_monitor.history' to "
                 "INSTALLED_APPS (its recorder reads the processes that usage is made of)."
             )
-        # Until history's registries read plugins.tick_writers() and
-        # plugins.maintenance_tasks(): then this goes.
-        from gpu_monitor.history import maintenance, tick_writers
-        from gpu_monitor.usage.writer import prune_usage, write_usage
-
-        tick_writers.register(write_usage, processes=True)
-        maintenance.register(prune_usage)
