@@ -26,10 +26,13 @@ class ReadOnlySerializer(serializers.Serializer[Any]):
     """A read-only serializer with a lean ``to_representation``.
 
     DRF deep-copies every declared field for each serializer instance, and looks each
-    attribute up through its generic source machinery: on a list of 8 GPUs that was
-    most of a request's time. Here the bound fields are made once per class and each
-    value goes straight to its field's ``to_representation``. The declared fields stay
-    the one source of the JSON shape (and of the OpenAPI schema).
+    attribute up through its generic source machinery for each value. Here the bound
+    fields are made once per class and each value goes straight to its field's
+    ``to_representation``, or is given back as it is where that would change nothing.
+    The declared fields stay the one source of the JSON shape (and of the OpenAPI
+    schema), and the output is DRF's generic path's (a test compares them). Kept, not
+    folded back into DRF's path, by the measure of ``bench/bypass.py`` against a bare
+    view's floor (docs/benchmarks.md, "Framework bypasses").
     """
 
     _plan: ClassVar[list[PlanStep] | None] = None
@@ -64,8 +67,7 @@ class ReadOnlySerializer(serializers.Serializer[Any]):
 
 PlanStep = tuple[str, "str | None", "Field[Any, Any, Any, Any]", "type | None"]
 # A value of exactly this type is its own representation in this field (int(v), str(v),
-# float(v), the bool, the choice's own string): skipping the call changes nothing, and
-# a list of 256 processes serializes about twice as fast.
+# float(v), the bool, the choice's own string): skipping the call changes nothing.
 UNCHANGED: dict[type, type] = {
     serializers.IntegerField: int,
     serializers.CharField: str,

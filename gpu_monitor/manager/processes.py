@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from gpu_monitor.manager.fields import mib
 from gpu_monitor.manager.session import NVMLSession
-from gpu_monitor.types import GPUProcess, MIGDevice
+from gpu_monitor.types import GPUProcess, MIGDevice, ProcessType
 
 logger = logging.getLogger(__name__)
 
@@ -119,34 +119,27 @@ def _process(
         errors["sm_utilization_percent"] = errors["memory_utilization_percent"] = sample_error
     gpu_instance = _instance(getattr(info, "gpuInstanceId", None))
     compute_instance = _instance(getattr(info, "computeInstanceId", None))
-    return new_process(
-        {
-            "gpu_index": gpu_index,
-            "gpu_uuid": gpu_uuid,
-            "pid": pid,
-            "type": "+".join(kinds),
-            "used_memory_mb": None if memory is None else mib(int(memory)),
-            "sm_utilization_percent": None if sample is None else int(sample.smUtil),
-            "memory_utilization_percent": None if sample is None else int(sample.memUtil),
-            "username": None,  # the host's fields: gpu_monitor.host fills them in
-            "name": None,
-            "command_line": None,
-            "host_memory_mb": None,
-            "started_at": None,
-            "gpu_instance_id": gpu_instance,
-            "compute_instance_id": compute_instance,
-            "mig_uuid": slices.get((gpu_instance, compute_instance)),
-            "field_errors": errors,
-        }
+    return GPUProcess(
+        gpu_index=gpu_index,
+        gpu_uuid=gpu_uuid,
+        pid=pid,
+        type=cast(ProcessType, "+".join(kinds)),  # TYPES in order: one of the three
+        used_memory_mb=None if memory is None else mib(int(memory)),
+        sm_utilization_percent=None if sample is None else int(sample.smUtil),
+        memory_utilization_percent=None if sample is None else int(sample.memUtil),
+        username=None,  # the host's fields: gpu_monitor.host fills them in
+        name=None,
+        command_line=None,
+        host_memory_mb=None,
+        started_at=None,
+        gpu_instance_id=gpu_instance,
+        compute_instance_id=compute_instance,
+        mig_uuid=slices.get((gpu_instance, compute_instance)),
+        field_errors=errors,
     )
 
 
 def new_process(fields: dict[str, Any]) -> GPUProcess:
-    """The ``GPUProcess`` whose attributes are ``fields`` (every field, in order), made
-    as ``copy.copy`` and pickle make an instance: without the frozen dataclass's
-    ``__init__``, which sets the 16 fields one ``object.__setattr__`` at a time (about
-    2 us a row: a fifth of GET processes at 256 rows). ``__init__`` validates and derives
-    nothing, so the instance is the one it would make (a test compares them)."""
-    process = object.__new__(GPUProcess)
-    object.__setattr__(process, "__dict__", fields)
-    return process
+    """The ``GPUProcess`` whose attributes are ``fields`` (every field by name):
+    ``gpu_monitor.host`` copies a row with its host fields added through it."""
+    return GPUProcess(**fields)

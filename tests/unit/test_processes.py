@@ -145,9 +145,9 @@ def test_mig_processes_carry_their_slice(fake_nvml: ModuleType) -> None:
     assert fake_nvml.CALLS["nvmlDeviceGetProcessUtilization"] == 0
 
 
-def test_rows_are_the_instances_the_dataclass_would_make(fake_nvml: ModuleType) -> None:
-    """The manager makes each row without ``GPUProcess.__init__`` (new_process): every
-    field is there, in order, and the row equals the one ``__init__`` makes."""
+def test_rows_are_frozen_dataclasses_with_every_field(fake_nvml: ModuleType) -> None:
+    """The manager makes each row through ``GPUProcess``: every field is there, in
+    order, the row equals one made from its fields, and it is frozen."""
     fake_nvml.configure(gpus=2, scenario="mig")
     fake_nvml.STATE.gpus[1].processes = [fake_nvml.FakeProcess(7, None)]
     rows, _ = GPUManager().get_processes()
