@@ -84,3 +84,22 @@ def test_patterns_are_written_as_paths() -> None:
         "usage",
         "usage/<day>",
     ]
+
+
+def test_the_view_lists_the_patterns_it_is_given() -> None:
+    """urls.py hands the view its patterns (the view imports no URLconf), read at each
+    request: a pattern added after ``as_view()`` is listed too."""
+    from rest_framework.test import APIRequestFactory
+
+    from gpu_monitor.views import NotFoundView
+
+    patterns = [re_path(r"^devices/?$", page)]
+    view = NotFoundView.as_view(patterns=patterns)
+    patterns.append(re_path(r"^later/?$", page))
+
+    response = view(APIRequestFactory().get("/api/gpu/nope"))
+
+    assert response.status_code == 404
+    assert response.data["detail"] == (
+        "Not found. Endpoints: devices, later (<gpu>: an index or a UUID)."
+    )
