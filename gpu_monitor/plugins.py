@@ -72,9 +72,11 @@ class Page:
         view = APIView()
         try:
             for key in self.permission_keys():
-                refused = [p for p in instances(key) if not p.has_permission(request, view)]
-                if refused and not (key != "PERMISSION_CLASSES" and self._self_served(request)):
-                    return False
+                if all(p.has_permission(request, view) for p in instances(key)):
+                    continue
+                if key == "PROCESS_PERMISSION_CLASSES" and self._self_served(request):
+                    continue
+                return False
         except Exception:  # a refusal (APIException) or a broken class: not in the nav
             return False
         return True
@@ -274,13 +276,32 @@ def _field_problems(declared: SubApp) -> list[tuple[str, str]]:
             continue
         if field.name in DOTTED_FIELDS and isinstance(value, str):
             found += _import_problem(field.name, value)
+    for name, value in _parts(declared):
+        if not isinstance(value, str):
+            found.append((name, f"is a {type(value).__name__}, not a str"))
     if isinstance(declared.page, Page) and declared.page.permissions not in PERMISSION_KEYS:
         found.append(
             ("page.permissions", f"is {declared.page.permissions!r}, not one of {PERMISSION_KEYS}")
         )
-    if isinstance(declared.panel, Panel) and declared.panel.context:
-        found += _import_problem("panel.context", declared.panel.context)
+    context = declared.panel.context if isinstance(declared.panel, Panel) else None
+    if isinstance(context, str):
+        found += _import_problem("panel.context", context)
     return found
+
+
+def _parts(declared: SubApp) -> list[tuple[str, object]]:
+    """The text fields of the declaration's page and panel, the optional ones when set."""
+    parts: list[tuple[str, object]] = []
+    if isinstance(declared.page, Page):
+        page = declared.page
+        parts += [("page.label", page.label), ("page.url_name", page.url_name)]
+        parts += [("page.self_service", page.self_service)] if page.self_service else []
+    if isinstance(declared.panel, Panel):
+        panel = declared.panel
+        parts.append(("panel.template", panel.template))
+        parts += [("panel.script", panel.script)] if panel.script is not None else []
+        parts += [("panel.context", panel.context)] if panel.context is not None else []
+    return parts
 
 
 def _import_problem(name: str, path: str) -> list[tuple[str, str]]:

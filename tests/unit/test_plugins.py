@@ -117,6 +117,16 @@ def declare(monkeypatch: pytest.MonkeyPatch, declared: Any, app: str = "gpu_moni
             "is 'NOPE', not one of ('PERMISSION_CLASSES', 'PROCESS_PERMISSION_CLASSES')",
         ),
         ("gpu_monitor.fleet.urls", "gpu_monitor", "is a str, not a SubApp"),
+        (
+            plugins.SubApp(page=plugins.Page("Fleet", None)),  # type: ignore[arg-type]
+            "page.url_name",
+            "is a NoneType, not a str",
+        ),
+        (
+            plugins.SubApp(panel=plugins.Panel("t.html", context=len)),  # type: ignore[arg-type]
+            "panel.context",
+            "is a builtin_function_or_method, not a str",
+        ),
     ],
 )
 def test_e005_names_the_app_and_the_field(
