@@ -62,6 +62,8 @@ class Page:
         """Whether the viewer of ``request`` may open the page, by the same permission
         classes its view applies. Fails closed: a class that refuses, or that raises
         anything (a broken class), or a ``GPU_MONITOR`` the checks reject, is a no."""
+        # Imported here: the sub-apps' apps modules import this one while Django loads
+        # the apps, before DRF's views may be.
         from rest_framework.views import APIView
 
         from gpu_monitor.api import instances
