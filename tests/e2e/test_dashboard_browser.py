@@ -12,102 +12,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
+import re
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, Route
 
-from tests.e2e import CHROMIUM_ARGS
+from tests.e2e import ROOT, Server
+from tests.e2e.conftest import KATHMANDU, StartServer
 
-ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 pytestmark = pytest.mark.e2e
-
-
-class Server:
-    def __init__(
-        self,
-        tmp_path: Path,
-        scenario: str = "lost",
-        settings: str = "example_project.settings",
-        gpus: int = 3,
-        state: dict[str, Any] | None = None,
-    ) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.state = tmp_path / "nvml-state.json"
-        self.state.write_text(json.dumps(state or {}))
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "fakes"), str(ROOT)]),
-            "FAKE_NVML_GPUS": str(gpus),
-            "FAKE_NVML_SCENARIO": scenario,
-            "FAKE_NVML_STATE_FILE": str(self.state),
-            "DJANGO_SETTINGS_MODULE": settings,
-            "DJANGO_DEBUG": "1",  # runserver serves the static files
-            "DJANGO_SQLITE_PATH": str(tmp_path / "db.sqlite3"),
-        }
-        self.env = env
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        self.log = (tmp_path / "server.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        for _ in range(150):
-            try:
-                self.get("/api/gpu/status")
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("the example server did not start")
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:
-            return json.loads(response.read())
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.log.close()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is missing: install Debian's chromium package (scripts/test does)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield browser.new_page(viewport={"width": 1280, "height": 720})
-        browser.close()
 
 
 def card_text(page: Page, index: int, field: str) -> str:
@@ -181,35 +101,30 @@ def test_dashboard_shows_updates_and_reports_an_unreachable_api(
     assert card_text(page, 0, "temperature") == "77 °C"
 
 
-def test_processes_fill_in_and_follow_the_api(tmp_path: Path, page: Page) -> None:
+def test_processes_fill_in_and_follow_the_api(start_server: StartServer, page: Page) -> None:
     """Processes opened to anyone (tests/e2e/settings_open_processes.py) on the H100 load
     capture: each card lists its processes, and a new process appears without a reload."""
-    server = Server(tmp_path, scenario="load", settings="tests.e2e.settings_open_processes")
-    try:
-        page.goto(f"{server.url}/api/gpu/dashboard/?interval=1")
-        page.wait_for_function(
-            "document.getElementById('updated').textContent.startsWith('Updated')"
-        )
-        items = page.locator('.card[data-index="0"] [data-field="processes"] li')
-        assert items.count() == 3
-        assert items.nth(0).locator(".pid").inner_text() == "11345"
-        assert items.nth(0).locator(".used").inner_text() == "15690 MiB"
-        width = items.nth(0).locator(".fill").evaluate("e => e.style.width")
-        assert width.startswith("19.2")  # 15690 of 81559 MiB
+    server = start_server(scenario="load", settings="tests.e2e.settings_open_processes")
+    page.goto(f"{server.url}/api/gpu/dashboard/?interval=1")
+    page.wait_for_function("document.getElementById('updated').textContent.startsWith('Updated')")
+    items = page.locator('.card[data-index="0"] [data-field="processes"] li')
+    assert items.count() == 3
+    assert items.nth(0).locator(".pid").inner_text() == "11345"
+    assert items.nth(0).locator(".used").inner_text() == "15690 MiB"
+    width = items.nth(0).locator(".fill").evaluate("e => e.style.width")
+    assert width.startswith("19.2")  # 15690 of 81559 MiB
 
-        page.evaluate("window.notReloaded = true")
-        server.state.write_text(
-            json.dumps({"0": {"processes": [{"pid": 4242, "usedGpuMemory": 40960 * MIB}]}})
-        )
-        page.wait_for_function(
-            """document.querySelector('.card[data-index="0"] [data-field="processes"] .pid')
-                   .textContent === '4242'"""
-        )
-        assert page.evaluate("window.notReloaded") is True
-        assert items.count() == 1
-        assert items.nth(0).locator(".used").inner_text() == "40960 MiB"
-    finally:
-        server.stop()
+    page.evaluate("window.notReloaded = true")
+    server.state.write_text(
+        json.dumps({"0": {"processes": [{"pid": 4242, "usedGpuMemory": 40960 * MIB}]}})
+    )
+    page.wait_for_function(
+        """document.querySelector('.card[data-index="0"] [data-field="processes"] .pid')
+               .textContent === '4242'"""
+    )
+    assert page.evaluate("window.notReloaded") is True
+    assert items.count() == 1
+    assert items.nth(0).locator(".used").inner_text() == "40960 MiB"
 
 
 def test_charts_fill_in_while_the_recorder_runs(server: Server, page: Page) -> None:
@@ -275,12 +190,11 @@ def test_charts_fill_in_while_the_recorder_runs(server: Server, page: Page) -> N
 
 
 GPU0_UUID = "GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772"
-KATHMANDU = 5 * 3600 + 45 * 60  # UTC+05:45, no daylight saving: local hours are not UTC's
 
 
-def route_history(page: Page, since: int, step: int, columns: dict[str, list[Any]]) -> None:
-    """Answer the page's history requests with GPU 0's ``columns`` (each the length of the
-    window's buckets, None where no sample fell) for the window ``since`` + 7 d or 1 h."""
+def history_body(since: int, step: int, columns: dict[str, list[Any]]) -> str:
+    """A ``GET history`` answer with GPU 0's ``columns`` (each the length of the window's
+    buckets, None where no sample fell) for the window from ``since``."""
     count = len(next(iter(columns.values())))
     until = since + count * step
     t = [since + i * step for i in range(count)]
@@ -306,27 +220,16 @@ def route_history(page: Page, since: int, step: int, columns: dict[str, list[Any
         "step_seconds": step,
         "series": [series],
     }
+    return json.dumps(body)
+
+
+def route_history(page: Page, since: int, step: int, columns: dict[str, list[Any]]) -> None:
+    """Answer the page's history requests with ``history_body(since, step, columns)``."""
+    body = history_body(since, step, columns)
     page.route(
         "**/api/gpu/history?*",
-        lambda route: route.fulfill(
-            status=200, content_type="application/json", body=json.dumps(body)
-        ),
+        lambda route: route.fulfill(status=200, content_type="application/json", body=body),
     )
-
-
-@pytest.fixture
-def kathmandu_page() -> Iterator[Page]:
-    chromium = shutil.which("chromium")
-    assert chromium
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        context = browser.new_context(
-            viewport={"width": 1400, "height": 900},
-            timezone_id="Asia/Kathmandu",
-            locale="en-GB",
-        )
-        yield context.new_page()
-        browser.close()
 
 
 def chart(page: Page, name: str) -> Any:
@@ -339,104 +242,98 @@ def path_xs(d: str) -> list[float]:
 
 
 def test_chart_maximum_is_the_bucket_maximum_and_hover_reads_it(
-    tmp_path: Path, kathmandu_page: Page
+    start_server: StartServer, kathmandu_page: Page
 ) -> None:
     """Item 9: the "max" of a chart is the largest bucket maximum, not the largest
     bucket average (a 95 % spike in a 40 % bucket says 95 % at every window)."""
     page = kathmandu_page
-    server = Server(tmp_path, scenario="healthy", gpus=1)
-    try:
-        step, count = 12, 300
-        since = (int(time.time()) // step - count + 1) * step
-        average = [None] * (count - 10) + [40.0] * 10
-        peak = [None] * (count - 10) + [60, 60, 60, 95, 60, 60, 60, 60, 60, 60]
-        route_history(
-            page,
-            since,
-            step,
-            {
-                "utilization_percent": average,
-                "utilization_percent_max": peak,
-                "temperature_c": [None] * (count - 10) + [50] * 10,
-            },
-        )
-        page.goto(f"{server.url}/api/gpu/dashboard/?interval=60")
-        ranges = page.locator('.card[data-index="0"] [data-range="utilization"]')
-        page.wait_for_function(
-            """document.querySelector('.card[data-index="0"] [data-range="utilization"]')
-                   .textContent !== ''"""
-        )
-        assert ranges.inner_text() == "max 95%"
-        assert page.locator('.card[data-index="0"] [data-range="temperature"]').inner_text() == (
-            "max 50 °C"
-        )
+    server = start_server(scenario="healthy", gpus=1)
+    step, count = 12, 300
+    since = (int(time.time()) // step - count + 1) * step
+    average = [None] * (count - 10) + [40.0] * 10
+    peak = [None] * (count - 10) + [60, 60, 60, 95, 60, 60, 60, 60, 60, 60]
+    route_history(
+        page,
+        since,
+        step,
+        {
+            "utilization_percent": average,
+            "utilization_percent_max": peak,
+            "temperature_c": [None] * (count - 10) + [50] * 10,
+        },
+    )
+    page.goto(f"{server.url}/api/gpu/dashboard/?interval=60")
+    ranges = page.locator('.card[data-index="0"] [data-range="utilization"]')
+    page.wait_for_function(
+        """document.querySelector('.card[data-index="0"] [data-range="utilization"]')
+               .textContent !== ''"""
+    )
+    assert ranges.inner_text() == "max 95%"
+    assert page.locator('.card[data-index="0"] [data-range="temperature"]').inner_text() == (
+        "max 50 °C"
+    )
 
-        # Hover over the bucket of the spike: its time (local) and average and maximum.
-        plot = chart(page, "utilization").locator(".plot")
-        box = plot.bounding_box()
-        assert box
-        share = (count - 7 + 0.5) / count
-        page.mouse.move(box["x"] + share * box["width"], box["y"] + box["height"] / 2)
-        readout = chart(page, "utilization").locator(".readout")
-        readout.wait_for()
-        local = time.gmtime(since + (count - 7) * step + KATHMANDU)
-        assert readout.inner_text() == f"{time.strftime('%H:%M', local)} avg 40%, max 95%"
-    finally:
-        server.stop()
+    # Hover over the bucket of the spike: its time (local) and average and maximum.
+    plot = chart(page, "utilization").locator(".plot")
+    box = plot.bounding_box()
+    assert box
+    share = (count - 7 + 0.5) / count
+    page.mouse.move(box["x"] + share * box["width"], box["y"] + box["height"] / 2)
+    readout = chart(page, "utilization").locator(".readout")
+    readout.wait_for()
+    local = time.gmtime(since + (count - 7) * step + KATHMANDU)
+    assert readout.inner_text() == f"{time.strftime('%H:%M', local)} avg 40%, max 95%"
 
 
 def test_chart_draws_data_where_it_falls_with_a_local_time_axis(
-    tmp_path: Path, kathmandu_page: Page
+    start_server: StartServer, kathmandu_page: Page
 ) -> None:
     """Item 10: 20 minutes in a 7-day window are drawn as 20 minutes at the right end,
     the rest says "no data"; ticks fall on local midnights; hover reads time and value."""
     page = kathmandu_page
-    server = Server(tmp_path, scenario="healthy", gpus=1)
-    try:
-        step, count = 600, 1008  # 7 days of 10-minute buckets
-        since = (int(time.time()) // step - count + 1) * step
-        temperature = [None] * (count - 2) + [61, 62]  # the last 20 minutes
-        route_history(page, since, step, {"temperature_c": temperature})
-        page.goto(f"{server.url}/api/gpu/dashboard/?interval=60")
-        figure = chart(page, "temperature")
-        page.wait_for_function(
-            """document.querySelector('.card[data-index="0"] [data-chart="temperature"] .line')
-                   .getAttribute('d').startsWith('M')"""
-        )
-        xs = path_xs(figure.locator(".line").get_attribute("d") or "")
-        assert min(xs) == pytest.approx(300 * (count - 2) / count, abs=0.01)
-        assert max(xs) == pytest.approx(300, abs=0.01)
-        gap = figure.locator(".nodata")
-        assert gap.count() == 1 and gap.inner_text() == "no data"
-        gap_box, plot_box = gap.bounding_box(), figure.locator(".plot").bounding_box()
-        assert gap_box and plot_box
-        assert gap_box["width"] == pytest.approx(plot_box["width"] * (count - 2) / count, abs=1)
+    server = start_server(scenario="healthy", gpus=1)
+    step, count = 600, 1008  # 7 days of 10-minute buckets
+    since = (int(time.time()) // step - count + 1) * step
+    temperature = [None] * (count - 2) + [61, 62]  # the last 20 minutes
+    route_history(page, since, step, {"temperature_c": temperature})
+    page.goto(f"{server.url}/api/gpu/dashboard/?interval=60")
+    figure = chart(page, "temperature")
+    page.wait_for_function(
+        """document.querySelector('.card[data-index="0"] [data-chart="temperature"] .line')
+               .getAttribute('d').startsWith('M')"""
+    )
+    xs = path_xs(figure.locator(".line").get_attribute("d") or "")
+    assert min(xs) == pytest.approx(300 * (count - 2) / count, abs=0.01)
+    assert max(xs) == pytest.approx(300, abs=0.01)
+    gap = figure.locator(".nodata")
+    assert gap.count() == 1 and gap.inner_text() == "no data"
+    gap_box, plot_box = gap.bounding_box(), figure.locator(".plot").bounding_box()
+    assert gap_box and plot_box
+    assert gap_box["width"] == pytest.approx(plot_box["width"] * (count - 2) / count, abs=1)
 
-        ticks = figure.locator(".axis span")
-        assert ticks.count() >= 3
-        for i in range(ticks.count()):
-            epoch = int(ticks.nth(i).get_attribute("data-t") or "")
-            assert (epoch + KATHMANDU) % 86400 == 0  # a local midnight, not UTC's
-            local = time.gmtime(epoch + KATHMANDU)
-            assert str(local.tm_mday) in ticks.nth(i).inner_text()
+    ticks = figure.locator(".axis span")
+    assert ticks.count() >= 3
+    for i in range(ticks.count()):
+        epoch = int(ticks.nth(i).get_attribute("data-t") or "")
+        assert (epoch + KATHMANDU) % 86400 == 0  # a local midnight, not UTC's
+        local = time.gmtime(epoch + KATHMANDU)
+        assert str(local.tm_mday) in ticks.nth(i).inner_text()
 
-        box = figure.locator(".plot").bounding_box()
-        assert box
-        page.mouse.move(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)
-        readout = figure.locator(".readout")
-        readout.wait_for()
-        # The last two buckets are a pixel wide: the read-out takes the nearest one.
-        last = [
-            f"{time.strftime('%H:%M', time.gmtime(since + i * step + KATHMANDU))} {v} °C"
-            for i, v in ((count - 2, 61), (count - 1, 62))
-        ]
-        assert readout.inner_text().split(", ")[-1] in last
-        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        assert readout.inner_text().endswith("no data")
-        page.mouse.move(0, 0)
-        readout.wait_for(state="hidden")
-    finally:
-        server.stop()
+    box = figure.locator(".plot").bounding_box()
+    assert box
+    page.mouse.move(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)
+    readout = figure.locator(".readout")
+    readout.wait_for()
+    # The last two buckets are a pixel wide: the read-out takes the nearest one.
+    last = [
+        f"{time.strftime('%H:%M', time.gmtime(since + i * step + KATHMANDU))} {v} °C"
+        for i, v in ((count - 2, 61), (count - 1, 62))
+    ]
+    assert readout.inner_text().split(", ")[-1] in last
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    assert readout.inner_text().endswith("no data")
+    page.mouse.move(0, 0)
+    readout.wait_for(state="hidden")
 
 
 # Every element that holds a label or value on one line, in a card.
@@ -489,7 +386,7 @@ LAYOUT_PROBLEMS = """(selector) => {
 
 
 @pytest.mark.parametrize("gpus", [1, 4, 8])
-def test_no_label_overlaps_or_wraps(tmp_path: Path, page: Page, gpus: int) -> None:
+def test_no_label_overlaps_or_wraps(start_server: StartServer, page: Page, gpus: int) -> None:
     """Item 11 from 1280 to 1920 px: GPU 0 is the H200 of the MIG capture (five slices,
     utilisation N/A with its reason); GPU 1 has the longest memory text and three
     badges; one GPU is at full power."""
@@ -504,80 +401,179 @@ def test_no_label_overlaps_or_wraps(tmp_path: Path, page: Page, gpus: int) -> No
         },
         str(gpus - 1): {"power_mw": 700000},
     }
-    server = Server(tmp_path, scenario="mig", gpus=gpus, state=state)
-    try:
-        page.goto(f"{server.url}/api/gpu/dashboard/?interval=60")
-        page.wait_for_function(
-            "document.getElementById('updated').textContent.startsWith('Updated')"
-        )
-        assert page.locator("#cards .card").count() == gpus
-        assert page.locator('.card[data-index="0"] .mig li').count() == 5
-        assert page.locator('.card[data-index="0"] .why').inner_text() == "N/A: Not Supported"
-        if gpus > 1:
-            assert page.locator('.card[data-index="1"] .badge').count() == 4
-        page.locator('[data-window="-7d"]').click()
-        page.wait_for_function(
-            """(() => {  // day ticks: the 7-day window is drawn
-                const ticks = document.querySelectorAll('.card[data-index="0"] .axis span');
-                return ticks.length > 1 && !ticks[0].textContent.includes(':');
-            })()"""
-        )
-        for width in range(1280, 1921, 40):  # the columns change with the font size (vw)
-            page.set_viewport_size({"width": width, "height": 1000})
-            page.wait_for_timeout(50)
-            problems = page.evaluate(LAYOUT_PROBLEMS, LABELS)
-            assert problems == [], f"{gpus} GPU(s) at {width} px: {problems}"
-    finally:
-        server.stop()
+    server = start_server(scenario="mig", gpus=gpus, state=state)
+    page.goto(f"{server.url}/api/gpu/dashboard/?interval=60")
+    page.wait_for_function("document.getElementById('updated').textContent.startsWith('Updated')")
+    assert page.locator("#cards .card").count() == gpus
+    assert page.locator('.card[data-index="0"] .mig li').count() == 5
+    assert page.locator('.card[data-index="0"] .why').inner_text() == "N/A: Not Supported"
+    if gpus > 1:
+        assert page.locator('.card[data-index="1"] .badge').count() == 4
+    page.locator('[data-window="-7d"]').click()
+    page.wait_for_function(
+        """(() => {  // day ticks: the 7-day window is drawn
+            const ticks = document.querySelectorAll('.card[data-index="0"] .axis span');
+            return ticks.length > 1 && !ticks[0].textContent.includes(':');
+        })()"""
+    )
+    for width in range(1280, 1921, 40):  # the columns change with the font size (vw)
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.wait_for_timeout(50)
+        problems = page.evaluate(LAYOUT_PROBLEMS, LABELS)
+        assert problems == [], f"{gpus} GPU(s) at {width} px: {problems}"
 
 
 def test_a_card_lists_its_events_by_uuid_and_by_index_alone(
-    tmp_path: Path, kathmandu_page: Page
+    start_server: StartServer, kathmandu_page: Page
 ) -> None:
     """A GPU lost before its UUID could be read has its gpu_lost by index alone, its
     gpu_recovered by UUID: the card lists both (it showed one kind only)."""
     page = kathmandu_page
-    server = Server(tmp_path, scenario="healthy", gpus=2)
-    try:
-        route_history(page, int(time.time()) // 12 * 12 - 3600, 12, {"temperature_c": [50] * 300})
-        now = int(time.time())
+    server = start_server(scenario="healthy", gpus=2)
+    route_history(page, int(time.time()) // 12 * 12 - 3600, 12, {"temperature_c": [50] * 300})
+    now = int(time.time())
 
-        def event(kind: str, uuid: str, index: int, ago: int) -> dict[str, Any]:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - ago))
-            return {
-                "host": "test",
-                "gpu_uuid": uuid,
-                "gpu_index": index,
-                "timestamp": stamp,
-                "kind": kind,
-                "xid": None,
-                "message": "",
-            }
+    def event(kind: str, uuid: str, index: int, ago: int) -> dict[str, Any]:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - ago))
+        return {
+            "host": "test",
+            "gpu_uuid": uuid,
+            "gpu_index": index,
+            "timestamp": stamp,
+            "kind": kind,
+            "xid": None,
+            "message": "",
+        }
 
-        results = [
-            event("gpu_recovered", GPU0_UUID, 0, 60),
-            event("gpu_lost", "", 0, 120),
-            event("gpu_lost", "", 1, 180),  # another GPU's, by index alone: not GPU 0's
-        ]
-        body = {"count": 3, "next": None, "previous": None, "results": results}
-        page.route(
-            "**/api/gpu/events?*",
-            lambda route: route.fulfill(
-                status=200,
-                content_type="application/json",
-                body=json.dumps(
-                    body
-                    if "kind=xid" not in route.request.url
-                    else {**body, "count": 0, "results": []}
-                ),
+    results = [
+        event("gpu_recovered", GPU0_UUID, 0, 60),
+        event("gpu_lost", "", 0, 120),
+        event("gpu_lost", "", 1, 180),  # another GPU's, by index alone: not GPU 0's
+    ]
+    body = {"count": 3, "next": None, "previous": None, "results": results}
+    page.route(
+        "**/api/gpu/events?*",
+        lambda route: route.fulfill(
+            status=200,
+            content_type="application/json",
+            body=json.dumps(
+                body if "kind=xid" not in route.request.url else {**body, "count": 0, "results": []}
             ),
-        )
-        page.goto(f"{server.url}/api/gpu/dashboard/?interval=60")
-        listed = page.locator('.card[data-index="0"] [data-field="events"] li')
-        listed.first.wait_for()
+        ),
+    )
+    page.goto(f"{server.url}/api/gpu/dashboard/?interval=60")
+    listed = page.locator('.card[data-index="0"] [data-field="events"] li')
+    listed.first.wait_for()
 
-        texts = listed.all_inner_texts()
-        assert len(texts) == 2
-        assert "recovered" in texts[0].lower() and "lost" in texts[1].lower()
-    finally:
-        server.stop()
+    texts = listed.all_inner_texts()
+    assert len(texts) == 2
+    assert "recovered" in texts[0].lower() and "lost" in texts[1].lower()
+
+
+# -- the fixes of issue 27: each test fails on the page scripts before it -----------------
+
+
+def test_a_failed_history_read_is_said_in_the_panel_not_as_the_gpu_api(
+    start_server: StartServer, page: Page
+) -> None:
+    """The dashboard's JSON answers, the history does not: the cards stay live and the
+    history's panel says that the history failed (the page said "Cannot reach the GPU
+    API" and stopped saying "Updated")."""
+    server = start_server(scenario="healthy", gpus=2)
+    detail = "The GPU history database did not answer (OperationalError); see the server log."
+    page.route(
+        "**/api/gpu/history?*",
+        lambda route: route.fulfill(
+            status=503, content_type="application/json", body=json.dumps({"detail": detail})
+        ),
+    )
+    page.goto(f"{server.url}/api/gpu/dashboard/?interval=1")
+    said = """(() => {
+        const shown = (id) => document.getElementById(id) && !document.getElementById(id).hidden;
+        return shown('api-error') || shown('history-error');
+    })()"""
+    page.wait_for_function(said)
+
+    assert page.locator("#api-error").is_hidden(), page.locator("#api-error").inner_text()
+    assert page.locator("#history-error").inner_text() == (
+        f"Cannot read the GPU history (HTTP 503: {detail}); showing data from page load."
+    )
+    page.wait_for_function("document.getElementById('updated').textContent.startsWith('Updated')")
+    server.state.write_text(json.dumps({"0": {"temperature": 77}}))
+    page.wait_for_function(
+        """document.querySelector('.card[data-index="0"] [data-field="temperature"]')
+               .textContent === '77 °C'"""
+    )
+    assert page.locator("#api-error").is_hidden()
+
+    # The history answers again: the next read (a window button) clears the panel's line.
+    page.unroute("**/api/gpu/history?*")
+    page.locator('[data-window="-6h"]').click()
+    page.wait_for_selector("#history-error", state="hidden")
+
+
+def test_a_slow_answer_for_the_previous_window_never_redraws_the_charts(
+    start_server: StartServer, page: Page
+) -> None:
+    """The 1 h answer is held back until the viewer has chosen 7 d and its charts are
+    drawn; when it comes, it is dropped (it redrew the 7 d charts with the 1 h data)."""
+    server = start_server(scenario="healthy", gpus=1)
+    now = int(time.time())
+    peak = {"utilization_percent": [None] * 1007 + [77], "utilization_percent_max": None}
+    peak["utilization_percent_max"] = peak["utilization_percent"]
+    week = history_body(now // 600 * 600 - 1007 * 600, 600, peak)
+    low = {"utilization_percent": [None] * 299 + [11], "utilization_percent_max": None}
+    low["utilization_percent_max"] = low["utilization_percent"]
+    hour = history_body(now // 12 * 12 - 299 * 12, 12, low)
+    held: list[Route] = []
+
+    def answer(route: Route) -> None:
+        if "since=-1h" in route.request.url:
+            held.append(route)  # answered later, by hand
+        else:
+            route.fulfill(status=200, content_type="application/json", body=week)
+
+    page.route("**/api/gpu/history?*", answer)
+    page.goto(f"{server.url}/api/gpu/dashboard/?interval=60")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the page did not ask for the 1 h window"
+    page.locator('[data-window="-7d"]').click()
+    shown = '.card[data-index="0"] [data-range="utilization"]'
+    page.wait_for_function(f"document.querySelector('{shown}').textContent === 'max 77%'")
+
+    for route in held:
+        route.fulfill(status=200, content_type="application/json", body=hour)
+    page.wait_for_timeout(1500)
+
+    assert page.locator(shown).inner_text() == "max 77%"
+    assert page.locator('[data-window="-7d"]').get_attribute("aria-pressed") == "true"
+
+
+def test_the_first_render_and_the_refresh_say_the_same(
+    start_server: StartServer, page: Page
+) -> None:
+    """The server renders the cards, page.js formats each refresh: one rounding (half up)
+    for both. 1 MiB of 200 is 0.5 %, 70.5 W a half watt (the server said 0 % and 70 W,
+    the browser 1 % and 71 W)."""
+    state = {"0": {"total": 200 * MIB, "free": 199 * MIB, "used_v2": MIB, "power_mw": 70500}}
+    server = start_server(scenario="healthy", gpus=1, state=state)
+    request = urllib.request.Request(
+        f"{server.url}/api/gpu/dashboard/?interval=1", headers={"Accept": "text/html"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        html = response.read().decode()
+    first = {}
+    for name in ("memory", "power", "utilization", "temperature"):
+        found = re.search(rf'data-field="{name}"[^>]*>([^<]*)<', html)
+        assert found, name
+        first[name] = found.group(1)
+
+    page.goto(f"{server.url}/api/gpu/dashboard/?interval=1")
+    page.wait_for_function("document.getElementById('updated').textContent.startsWith('Updated')")
+
+    assert {name: card_text(page, 0, name) for name in first} == first
+    assert first["memory"] == "1 / 200 MiB (1%)"
+    assert first["power"] == "71 W / 700 W"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -27,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Response, sync_playwright
+from playwright.sync_api import Browser, Page, Response
 
-from tests.e2e import CHROMIUM_ARGS
+from tests.e2e import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
@@ -119,16 +117,6 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is missing: install Debian's chromium package (scripts/test does)"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
 def screenshots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("GPU_MONITOR_DEPLOY_SCREENSHOTS", tmp_path))
@@ -136,7 +124,7 @@ def screenshots(tmp_path: Path) -> Path:
     return folder
 
 
-def new_page(browser: Browser, *, without_static: bool = False) -> Page:
+def open_page(browser: Browser, *, without_static: bool = False) -> Page:
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     if without_static:  # what a deployment that does not serve its static files shows
         page.route("**/static/**", lambda route: route.fulfill(status=404, body="Not Found"))
@@ -182,7 +170,7 @@ def dashboard_style(page: Page) -> dict[str, Any]:
 def test_dashboard_is_styled_and_live_under_gunicorn_with_debug_off(
     deployed: Deployed, browser: Browser, screenshots: Path
 ) -> None:
-    page = new_page(browser)
+    page = open_page(browser)
     answers = static_answers(page)
     page.goto(f"{deployed.url}/api/gpu/dashboard/?interval=60")
 
@@ -203,7 +191,7 @@ def test_dashboard_is_styled_and_live_under_gunicorn_with_debug_off(
     page.close()
 
     # The same page without its static files, as under gunicorn without WhiteNoise.
-    bare = new_page(browser, without_static=True)
+    bare = open_page(browser, without_static=True)
     bare.goto(f"{deployed.url}/api/gpu/dashboard/?interval=60")
     bare_style = dashboard_style(bare)
     assert bare_style["cards"] != "grid"
@@ -217,7 +205,7 @@ def test_dashboard_is_styled_and_live_under_gunicorn_with_debug_off(
 def test_api_docs_are_styled_and_rendered_under_gunicorn_with_debug_off(
     deployed: Deployed, browser: Browser, screenshots: Path
 ) -> None:
-    page = new_page(browser)
+    page = open_page(browser)
     answers = static_answers(page)
     page.goto(f"{deployed.url}/api/docs/")
 
@@ -234,7 +222,7 @@ def test_api_docs_are_styled_and_rendered_under_gunicorn_with_debug_off(
     styled = shoot(page, screenshots / "api-docs-deployed.png")
     page.close()
 
-    bare = new_page(browser, without_static=True)
+    bare = open_page(browser, without_static=True)
     bare.goto(f"{deployed.url}/api/docs/")
     bare.wait_for_load_state("load")
     assert bare.locator(".opblock").count() == 0  # nothing is drawn without the bundle
@@ -248,11 +236,8 @@ def test_static_files_are_hashed_compressed_and_cached_for_ever(deployed: Deploy
     may keep each one for ever; WhiteNoise answers gzip to a client that accepts it."""
     status, _, html = deployed.get("/api/gpu/dashboard/")
     assert status == 200
-    (css,) = [
-        part.split('"')[0]
-        for part in html.decode().split('href="')[1:]
-        if part.split('"')[0].endswith(".css")
-    ]
+    hrefs = [part.split('"')[0] for part in html.decode().split('href="')[1:]]
+    (css,) = [href for href in hrefs if href.startswith("/static/gpu_monitor/dashboard.")]
     name = Path(css).name
     assert name.startswith("dashboard.") and len(name.split(".")[1]) == 12, css
 

@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
-from tests.e2e import CHROMIUM_ARGS
-from tests.e2e.test_dashboard_browser import ROOT, Server
+from tests.e2e import Server
+from tests.e2e.conftest import NewPage, StartServer
 
 pytestmark = pytest.mark.e2e
 ODD = '<img src=x onerror="window.pwned=1">Zoë 山田'
@@ -61,33 +57,16 @@ for host, gpu, user, minutes in (("node-1", 2, odd, 180), ("node-2", 0, "bob", 7
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path, scenario="healthy", settings="tests.e2e.settings_open_processes")
-    try:
-        setup = "import django; django.setup(); exec(open(0).read())"
-        subprocess.run(
-            [sys.executable, "-c", setup, json.dumps(USAGE), ODD],
-            input=WRITE,
-            text=True,
-            cwd=ROOT,
-            env=running.env,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        yield running
-    finally:
-        running.stop()
+def server(start_server: StartServer) -> Server:
+    running = start_server(scenario="healthy", settings="tests.e2e.settings_open_processes")
+    setup = "import django; django.setup(); exec(open(0).read())"
+    running.run(setup, json.dumps(USAGE), ODD, stdin=WRITE)
+    return running
 
 
 @pytest.fixture
-def page() -> Iterator[Page]:
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is missing: install Debian's chromium package (scripts/test does)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield browser.new_page(viewport={"width": 1400, "height": 900})
-        browser.close()
+def page(new_page: NewPage) -> Page:
+    return new_page(1400, 900)
 
 
 def api(server: Server, path: str) -> Any:
@@ -194,24 +173,21 @@ def test_bars_table_windows_and_idle_list_follow_the_api(
     assert shown_rows(page)[0][0] == "alice"
 
 
-def test_without_usage_the_page_says_so(tmp_path: Path, page: Page) -> None:
-    empty = Server(tmp_path, scenario="healthy", settings="tests.e2e.settings_open_processes")
-    try:
-        page.goto(f"{empty.url}/api/gpu/usage/")
-        page.wait_for_function(
-            "document.getElementById('updated').textContent.startsWith('Updated')"
-        )
-        assert page.locator("#bars-none").is_visible()
-        assert page.locator("#bars-none").text_content() == "No GPU was held in this window."
-        assert page.locator("#idle-none").is_visible()
-        assert page.locator("#table-panel").is_hidden()
-        assert "alert" not in (page.locator("#idle-panel").get_attribute("class") or "")
-        assert page.locator("#api-error").is_hidden()
-        page.emulate_media(color_scheme="dark")
-        shots = Path(os.environ.get("GPU_MONITOR_SCREENSHOT_DIR", tmp_path))
-        page.screenshot(path=str(shots / "usage-empty-dark.png"), full_page=True)
-    finally:
-        empty.stop()
+def test_without_usage_the_page_says_so(
+    start_server: StartServer, page: Page, tmp_path: Path
+) -> None:
+    empty = start_server(scenario="healthy", settings="tests.e2e.settings_open_processes")
+    page.goto(f"{empty.url}/api/gpu/usage/")
+    page.wait_for_function("document.getElementById('updated').textContent.startsWith('Updated')")
+    assert page.locator("#bars-none").is_visible()
+    assert page.locator("#bars-none").text_content() == "No GPU was held in this window."
+    assert page.locator("#idle-none").is_visible()
+    assert page.locator("#table-panel").is_hidden()
+    assert "alert" not in (page.locator("#idle-panel").get_attribute("class") or "")
+    assert page.locator("#api-error").is_hidden()
+    page.emulate_media(color_scheme="dark")
+    shots = Path(os.environ.get("GPU_MONITOR_SCREENSHOT_DIR", tmp_path))
+    page.screenshot(path=str(shots / "usage-empty-dark.png"), full_page=True)
 
 
 def test_a_program_at_the_same_url_gets_json(server: Server) -> None:
