@@ -162,7 +162,7 @@ def detail(row: HostState, at: int) -> HostDetail:
 def xid_counts(hosts: Iterable[str], at: int) -> dict[str, int]:
     """XID errors each of ``hosts`` recorded in the 24 hours before ``at``, in one query
     over the range of their names (a page is sorted by host): two parameters, not one
-    per host, whose parsing and binding cost more than the query at 1,000 hosts."""
+    per host, whose parsing and binding cost more than the query on a large fleet."""
     wanted = set(hosts)
     if not wanted:
         return {}
@@ -216,8 +216,10 @@ def summary_values(rows: QuerySet[HostState]) -> QuerySet[HostState, tuple[Any, 
 def summary_items(values: Iterable[tuple[Any, ...]], at: int) -> list[dict[str, Any]]:
     """``GET hosts``' items from ``summary_values``' tuples at ``at``: what
     HostSummarySerializer renders of ``summaries``, keyed by HostSummary's fields, built
-    without a dataclass and a serializer per host (the stored problems already are
-    HostProblem's JSON)."""
+    without a model instance, a dataclass and a serializer per host (the stored problems
+    already are HostProblem's JSON). Kept beside the framework path because that path
+    costs several times as much on a page of a thousand hosts (docs/benchmarks.md);
+    tests/fleet/test_hosts_list_items.py holds the two to the same JSON."""
     values = list(values)
     counts = xid_counts((row[0] for row in values), at)
     down_after = conf.get("FLEET_DOWN_AFTER")

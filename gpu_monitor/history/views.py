@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import functools
 import logging
 import math
@@ -36,6 +35,7 @@ from gpu_monitor.manager import GPUNotFoundError, get_manager
 from gpu_monitor.params import (
     UUID_PATTERN,
     iso,
+    moment,
     parse_time,
     parse_window,
     shown,
@@ -281,7 +281,7 @@ def averages(sums: tuple[Any, ...], counts: tuple[Any, ...], digits: int) -> lis
 
     Without a gap the work is done by ``map`` (no Python code per value), and a column
     of whole numbers (one sample per bucket: ``n / 1``) is its own rounding: ``round``
-    with digits costs about 0.3 us a value, as much as the query's rows for an hour.
+    with digits is not called for it (docs/benchmarks.md has its cost).
     """
     if not all(counts):
         return [round(s / c, digits) if c else None for s, c in zip(sums, counts, strict=True)]
@@ -349,8 +349,7 @@ class EventListView(HistoryAPIView):
             # timestamp is the epoch's moment, so the order is the same.
             events = Event.objects.order_by("-timestamp", "-id")
             if since:
-                start = datetime.datetime.fromtimestamp(since, tz=datetime.timezone.utc)
-                events = events.filter(timestamp__gte=start)
+                events = events.filter(timestamp__gte=moment(since))
         else:
             events = Event.objects.filter(host=host).order_by("-epoch", "-id")
             if since:

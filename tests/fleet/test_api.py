@@ -14,8 +14,9 @@ from rest_framework.test import APIClient
 
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.history.models import Event
-from gpu_monitor.history.recorder import Recorder, moment
+from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.host import HIDDEN
+from gpu_monitor.params import moment
 from tests.fleet.conftest import NOW, Clock
 
 pytestmark = pytest.mark.django_db

@@ -34,7 +34,7 @@ from django.db.migrations.executor import MigrationExecutor
 from gpu_monitor.fleet.models import HostState, NodeRole
 from gpu_monitor.history import node_roles, partitions
 from gpu_monitor.history.models import Event, Rollup, Sample
-from gpu_monitor.history.recorder import moment
+from gpu_monitor.params import moment
 from gpu_monitor.usage.models import Hold, Usage
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -18,7 +18,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from gpu_monitor.history.models import Event
-from gpu_monitor.history.recorder import moment
+from gpu_monitor.params import moment
 
 pytestmark = pytest.mark.django_db
 HOST = socket.gethostname()

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import clear_url_caches
 
 from gpu_monitor.history.models import Event, Sample
-from gpu_monitor.history.recorder import moment
+from gpu_monitor.params import moment
 
 pytestmark = pytest.mark.django_db
 HOST = socket.gethostname()

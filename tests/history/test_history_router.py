@@ -23,7 +23,7 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from gpu_monitor.history.models import Event, Rollup, Sample
-from gpu_monitor.history.recorder import moment
+from gpu_monitor.params import moment
 from gpu_monitor.usage.models import Hold, Usage
 
 HOST = socket.gethostname()

@@ -111,7 +111,7 @@ def example_times(value: Any) -> list[str]:
 
 
 def test_every_time_in_an_example_is_utc_with_a_z(schema: dict[str, Any]) -> None:
-    # The API writes each time with params.iso_time: to the second, in UTC, with a Z.
+    # The API writes each time with params.iso: to the second, in UTC, with a Z.
     times = [
         time
         for operation in schema["paths"].values()

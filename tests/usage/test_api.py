@@ -13,7 +13,7 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from gpu_monitor.history.views import iso
+from gpu_monitor.params import iso
 from gpu_monitor.usage.models import Hold, Usage
 from gpu_monitor.usage.report import usage_report
 from tests.usage.conftest import Script

@@ -12,7 +12,7 @@ import time
 import pytest
 from django.core.management import call_command
 
-from gpu_monitor.history.views import iso
+from gpu_monitor.params import iso
 from tests.usage.conftest import NOW, Script
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
-from gpu_monitor.history.views import iso
+from gpu_monitor.params import iso
 from gpu_monitor.usage.models import Hold, Usage
 from gpu_monitor.usage.report import idle_now, usage_report
 from tests.usage.conftest import NOW, Script

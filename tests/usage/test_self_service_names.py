@@ -11,7 +11,8 @@ from django.contrib.auth.models import User
 from django.test import Client, override_settings
 
 from gpu_monitor.usage.models import Hold, Usage
-from gpu_monitor.usage.writer import UNKNOWN_USER, user_of
+from gpu_monitor.usage.types import UNKNOWN_USER
+from gpu_monitor.usage.writer import user_of
 
 pytestmark = pytest.mark.django_db
 UUID = "GPU-3a34af56-e2e8-164a-8e46-000000000000"
