@@ -16,7 +16,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models import BigIntegerField, Count, F, Q, QuerySet, Value
+from django.db.models.functions import Greatest
 
 from gpu_monitor.conf import conf
 from gpu_monitor.fleet.models import HostState
@@ -52,33 +53,44 @@ def now() -> int:
     return int(time.time())
 
 
+def limits(interval: Any, down_after: Any, greatest: Any = max) -> tuple[Any, Any]:
+    """The rule of a host's state, the one place it is written: a host recording every
+    ``interval`` seconds is "stale" once its last tick is more than the first seconds
+    old (``STALE_AFTER_INTERVALS`` intervals), "down" once it is at least the second
+    (``FLEET_DOWN_AFTER``, ``down_after``, or ``DOWN_AFTER_INTERVALS`` intervals,
+    whichever is later). Of numbers, or of database expressions (``in_state``: an
+    ``F``, a ``Value`` and ``Greatest``)."""
+    return STALE_AFTER_INTERVALS * interval, greatest(down_after, DOWN_AFTER_INTERVALS * interval)
+
+
 def age_and_state(
     epoch: int, interval_seconds: int, at: int, down_after: int | None = None
 ) -> tuple[int, HostStateName]:
     """The age at time ``at`` of a last tick at ``epoch`` (0 for a tick from the future:
-    the tick writer stores none ahead of the database's clock) and the host's state:
-    "down" once that age reaches ``FLEET_DOWN_AFTER`` (``down_after``: that setting,
-    read once for many hosts) and ``DOWN_AFTER_INTERVALS`` intervals, whichever is
-    later; else "stale" once it is more than ``STALE_AFTER_INTERVALS`` intervals; else
-    "up"."""
+    the tick writer stores none ahead of the database's clock) and the host's state by
+    ``limits`` (``down_after``: ``FLEET_DOWN_AFTER``, read once for many hosts)."""
     if down_after is None:
         down_after = conf.get("FLEET_DOWN_AFTER")
     age = max(0, at - epoch)
-    if age >= max(down_after, DOWN_AFTER_INTERVALS * interval_seconds):
+    stale_after, down_at = limits(interval_seconds, down_after)
+    if age >= down_at:
         return age, "down"
-    if age > STALE_AFTER_INTERVALS * interval_seconds:
+    if age > stale_after:
         return age, "stale"
     return age, "up"
 
 
 def in_state(state: HostStateName, at: int) -> Q:
     """The rows ``age_and_state`` puts in ``state`` at time ``at``, as a database filter
-    (the age is ``at - epoch``)."""
-    interval = F("interval_seconds")
-    down = Q(epoch__lte=at - conf.get("FLEET_DOWN_AFTER")) & Q(
-        epoch__lte=Value(at) - DOWN_AFTER_INTERVALS * interval
+    (the age is ``at - epoch``) of the same ``limits``."""
+    whole = BigIntegerField()
+    stale_after, down_at = limits(
+        F("interval_seconds"),
+        Value(conf.get("FLEET_DOWN_AFTER"), output_field=whole),
+        lambda *values: Greatest(*values, output_field=whole),
     )
-    stale = Q(epoch__lt=Value(at) - STALE_AFTER_INTERVALS * interval)
+    down = Q(epoch__lte=Value(at, output_field=whole) - down_at)
+    stale = Q(epoch__lt=Value(at, output_field=whole) - stale_after)
     if state == "down":
         return down
     if state == "stale":
