@@ -7,8 +7,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from gpu_monitor.admin import ReadOnlyAdmin
 from gpu_monitor.fleet.models import HostState, NodeRole
-from gpu_monitor.history.admin import ReadOnlyAdmin
 
 
 @admin.register(HostState)

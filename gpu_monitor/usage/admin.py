@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from gpu_monitor.history.admin import ReadOnlyAdmin
+from gpu_monitor.admin import ReadOnlyAdmin
 from gpu_monitor.usage.models import Hold, Usage
 
 
