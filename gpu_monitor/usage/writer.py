@@ -29,8 +29,8 @@ from gpu_monitor.history.tick_writers import TickContext
 from gpu_monitor.params import moment
 from gpu_monitor.types import GPUProcess
 from gpu_monitor.usage.models import MAX_USER_LENGTH, PERIOD_SECONDS, Hold, Usage, live_since
+from gpu_monitor.usage.types import UNKNOWN_USER
 
-UNKNOWN_USER = "unknown"
 IDLE_HELD = Event.Kind.IDLE_HELD
 IDLE_HELD_ENDED = Event.Kind.IDLE_HELD_ENDED
 # Parameters in one statement where the backend states no limit (PostgreSQL's).

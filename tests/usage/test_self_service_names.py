@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
 
+from gpu_monitor.types import GPUProcess
 from gpu_monitor.usage.models import Hold, Usage
 from gpu_monitor.usage.types import UNKNOWN_USER
 from gpu_monitor.usage.writer import user_of
@@ -34,8 +35,12 @@ def held_an_hour(user: str) -> None:
 
 def test_the_writer_records_these_names_for_an_owner_it_cannot_name() -> None:
     """The names refused below are the writer's: ``unknown``, and a uid as digits."""
-    assert user_of({"pid": 1, "username": None}) == UNKNOWN_USER == "unknown"
-    assert user_of({"pid": 1, "username": "1000"}) == "1000"  # psutil: a uid without a name
+
+    def process(username: str | None) -> GPUProcess:
+        return GPUProcess(gpu_index=0, gpu_uuid=None, pid=1, type="compute", username=username)
+
+    assert user_of(process(None)) == UNKNOWN_USER == "unknown"
+    assert user_of(process("1000")) == "1000"  # psutil: a uid without a name
 
 
 @override_settings(GPU_MONITOR={"USAGE_SELF_SERVICE": True})
