@@ -189,7 +189,7 @@ def load_others(alias: str, hosts: int, gpus: int, start: int, periods: int) -> 
 
 def load_xids(alias: str, hosts: int, end: int) -> None:
     from gpu_monitor.history.models import Event
-    from gpu_monitor.history.recorder import moment
+    from gpu_monitor.params import moment
 
     events = [
         Event(
@@ -220,34 +220,35 @@ def template_tick() -> Any:
     recorder = Recorder(
         GPUManager(), host="template", interval=INTERVAL, retention_s=RETENTION_S, buffer_ticks=1
     )
-    return recorder.snapshot(0)
+    return recorder.sampler.snapshot(0)
 
 
 def tick_of(template: Any, h: int, epoch: int) -> Any:
     """Host ``h``'s tick at ``epoch``: the template's GPUs with values of their own (one
     host in fifty has 2 uncorrected ECC errors on GPU 3, a problem for GET hosts)."""
+    from gpu_monitor.history.buffer import Tick
     from gpu_monitor.history.models import Sample
-    from gpu_monitor.history.recorder import Tick, moment
+    from gpu_monitor.params import moment
 
     n, stamp = epoch // INTERVAL, moment(epoch)
     tick = Tick(epoch)
     devices = []
-    for g, device in enumerate(template.context.devices["devices"]):
+    for g, device in enumerate(template.context.devices):
         uuid = f"GPU-{h}-{g}"
         utilization = (n * 7 + g * 13 + h) % 101
         used = (n * 31 + g + h) % 81559
         temperature = 30 + (n + g + h) % 50
-        ecc = 2 if h % 50 == 0 and g == 3 else device["ecc_errors_uncorrected_volatile"]
+        ecc = 2 if h % 50 == 0 and g == 3 else device.ecc_errors_uncorrected_volatile
         devices.append(
-            {
-                **device,
-                "index": g,
-                "uuid": uuid,
-                "utilization_percent": utilization,
-                "used_memory_mb": used,
-                "temperature_c": temperature,
-                "ecc_errors_uncorrected_volatile": ecc,
-            }
+            dataclasses.replace(
+                device,
+                index=g,
+                uuid=uuid,
+                utilization_percent=utilization,
+                used_memory_mb=used,
+                temperature_c=temperature,
+                ecc_errors_uncorrected_volatile=ecc,
+            )
         )
         sample = template.samples[g % len(template.samples)]
         tick.samples.append(
@@ -274,7 +275,7 @@ def tick_of(template: Any, h: int, epoch: int) -> Any:
         template.context,
         host=host_name(h),
         epoch=epoch,
-        devices={"devices": devices, "count": len(devices)},
+        devices=devices,
     )
     return tick
 
@@ -286,6 +287,7 @@ def ingest_worker(
     every host at the start of the interval, as wall-clock ticks with synchronised
     clocks would; else host ``h`` at ``h / hosts`` of it); says
     "ready", reads the start time on stdin, prints its measurements as JSON."""
+    from gpu_monitor.history.recorded import read_recorded
     from gpu_monitor.history.recorder import Recorder
     from gpu_monitor.manager import GPUManager
 
@@ -301,9 +303,10 @@ def ingest_worker(
             retention_s=RETENTION_S,
             buffer_ticks=360,
         )
-        recorder.recorded, recorder.dirty_from = recorder.read_recorded()
-        recorder.reconciled = True
-        recorder.write_tick = timed(recorder.write_tick, transaction_ms)  # type: ignore[method-assign]
+        writer = recorder.writer
+        writer.recorded, writer.dirty_from = read_recorded(writer.host, writer.alias)
+        writer.reconciled = True
+        writer.write_tick = timed(writer.write_tick, transaction_ms)  # type: ignore[method-assign]
         mine.append((h, recorder))
     print("ready", flush=True)
     start = int(sys.stdin.readline())
@@ -317,10 +320,9 @@ def ingest_worker(
                 time.sleep(wait)
             cpu = time.process_time()
             tick = tick_of(template, h, epoch)
-            with recorder.lock:
-                recorder.buffer.append(tick)
+            recorder.buffer.add(tick)
             began = time.perf_counter()
-            recorder.write()
+            recorder.writer.write()
             write_ms.append(1000 * (time.perf_counter() - began))
             cpu_ms.append(1000 * (time.process_time() - cpu))
             lag = time.time() - due
@@ -629,7 +631,7 @@ def retention(start: int) -> dict[str, Any]:
 
     from gpu_monitor.history import partitions
     from gpu_monitor.history.models import Sample
-    from gpu_monitor.history.recorder import RETENTION_BATCH
+    from gpu_monitor.history.retention import RETENTION_BATCH
 
     day = partitions.day_start(start) + partitions.DAY
     statements: list[float] = []

@@ -48,10 +48,11 @@ def measure(label: str, days: int, rounds: int, profile: bool) -> dict[str, Any]
     from django.db import connection
     from django.test import Client
 
-    from gpu_monitor.history import recorder as recorder_module
+    from gpu_monitor.history import retention
     from gpu_monitor.history.models import Sample
-    from gpu_monitor.history.recorder import Recorder, moment
+    from gpu_monitor.history.recorder import Recorder
     from gpu_monitor.manager import GPUManager
+    from gpu_monitor.params import moment
 
     call_command("migrate", verbosity=0)
     host = "bench-node"
@@ -114,7 +115,7 @@ def measure(label: str, days: int, rounds: int, profile: bool) -> dict[str, Any]
     recorder = Recorder(
         GPUManager(), host=host, interval=INTERVAL, retention_s=10**9, buffer_ticks=360
     )
-    recorder.last_retention = 10**12
+    recorder.retention.last_run = 10**12  # no pruning while timed
     tick_ms = []
     for n in range(1, 61):
         began = time.perf_counter()
@@ -162,14 +163,13 @@ def measure(label: str, days: int, rounds: int, profile: bool) -> dict[str, Any]
             statements.append((time.perf_counter() - began, sql))
 
     before = Sample.objects.filter(host=host).count()
-    recorder.retention_s = (days - 1) * 86400 + 60 * INTERVAL  # the oldest day goes
-    recorder.last_retention = 0
+    kept_s = (days - 1) * 86400 + 60 * INTERVAL  # the oldest day goes
     pruned = time.perf_counter()
-    original_budget = recorder_module.RETENTION_BUDGET_S
-    recorder_module.RETENTION_BUDGET_S = 3600.0  # all of it in one run, to time it whole
+    original_budget = retention.RETENTION_BUDGET_S
+    retention.RETENTION_BUDGET_S = 3600.0  # all of it in one run, to time it whole
     with connection.execute_wrapper(timer):
-        recorder.prune(end + 60 * INTERVAL - recorder.retention_s)
-    recorder_module.RETENTION_BUDGET_S = original_budget
+        recorder.retention.prune(recorder.writer.alias, host, end + 60 * INTERVAL - kept_s)
+    retention.RETENTION_BUDGET_S = original_budget
     prune_s = time.perf_counter() - pruned
     deleted = before - Sample.objects.filter(host=host).count()
     deletes = [seconds for seconds, sql in statements if sql.startswith("DELETE")]

@@ -213,18 +213,17 @@ def request_and_floor(
 def usage_writer(replaced_by: Any) -> Iterator[None]:
     """The recorder with the usage tick writer replaced by ``replaced_by`` (a timed
     wrapper), or without it (None: as a project without the sub-app)."""
-    from gpu_monitor.history import tick_writers
+    from unittest import mock
+
+    from gpu_monitor import plugins
     from gpu_monitor.usage.writer import write_usage
 
-    saved = list(tick_writers._writers), list(tick_writers._needing_processes)
-    for registry in (tick_writers._writers, tick_writers._needing_processes):
-        registry.remove(write_usage)
-        if replaced_by is not None:
-            registry.append(replaced_by)
-    try:
+    declared = plugins.tick_writers()
+    writers = [(w, needs) for w, needs in declared if w is not write_usage]
+    if replaced_by is not None:
+        writers.append((replaced_by, True))
+    with mock.patch.object(plugins, "tick_writers", lambda: writers):
         yield
-    finally:
-        tick_writers._writers[:], tick_writers._needing_processes[:] = saved
 
 
 def ticks(end: int, count: int) -> dict[str, list[float]]:
@@ -247,7 +246,7 @@ def ticks(end: int, count: int) -> dict[str, list[float]]:
     recorder = Recorder(
         GPUManager(), host="bench-tick", interval=10, retention_s=10**9, buffer_ticks=360
     )
-    recorder.last_retention = 10**12  # no pruning while timed
+    recorder.retention.last_run = 10**12  # no pruning while timed
     recorder.tick(end)  # the first tick reads what the database holds
     for n in range(1, 2 * count + 1):
         on = n % 4 in (0, 3)  # on, off, off, on, ...: each first in turn
