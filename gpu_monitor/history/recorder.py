@@ -15,7 +15,6 @@ All of it goes to the database that the project's router picks for the history m
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -30,8 +29,6 @@ from gpu_monitor.history.sampler import Sampler
 from gpu_monitor.history.writer import CONNECT_TIMEOUT_S, STATEMENT_TIMEOUT_S, Writer
 from gpu_monitor.manager import GPUManager
 from gpu_monitor.params import moment as moment  # still imported from here by tests, bench
-
-logger = logging.getLogger(__name__)
 
 STALLED_AFTER_S = 10.0  # a write that has not returned by then: the database is not answering
 # After stop(): time left to the writer, then leave whatever it does. Less than the 1 s
