@@ -1,7 +1,9 @@
 """The public floor of the sub-apps that answer from the database (history, fleet, usage
-and those to come): the base view whose failed query is a JSON 503, the pagination, the
-host parameter and the name limits. A sub-app builds on this module, never on another
-sub-app's views."""
+and those to come): the base view whose failed query is a JSON 503 (``StoredAPIView``),
+the pagination (``PagePagination``), the host parameter and the name limits, a dataclass
+from stored JSON (``from_stored``), and the OpenAPI descriptions of those parameters. A
+sub-app builds on this module (and on ``params`` for times), never on another sub-app's
+views, pages or recorder."""
 
 from __future__ import annotations
 
@@ -27,8 +29,6 @@ logger = logging.getLogger(__name__)
 
 MAX_HOST_LENGTH = 255  # the host columns' max_length: a longer host name never recorded
 T = TypeVar("T")
-
-
 _FIELD_NAMES: dict[type, frozenset[str]] = {}
 
 
