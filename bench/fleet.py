@@ -450,7 +450,7 @@ def hosts_floor(page_size: int, at: int) -> bytes:
 
     from gpu_monitor.conf import conf
     from gpu_monitor.fleet.hosts import XID_WINDOW_S, age_and_state
-    from gpu_monitor.history.views import iso
+    from gpu_monitor.params import iso
 
     down_after = conf.get("FLEET_DOWN_AFTER")
     with connection.cursor() as cursor:
@@ -572,7 +572,7 @@ def profile_requests(client: Any, path: str) -> None:
 def history(since: int, until: int, rounds: int) -> dict[str, Any]:
     from django.test import Client
 
-    from gpu_monitor.history.views import iso
+    from gpu_monitor.params import iso
 
     client = Client()
     path = f"/api/gpu/history?host={TARGET}&since={iso(since)}&until={iso(until)}&points=300"
