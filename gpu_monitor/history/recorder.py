@@ -28,7 +28,6 @@ from gpu_monitor.history.retention import Retention
 from gpu_monitor.history.sampler import Sampler
 from gpu_monitor.history.writer import CONNECT_TIMEOUT_S, STATEMENT_TIMEOUT_S, Writer
 from gpu_monitor.manager import GPUManager
-from gpu_monitor.params import moment as moment  # still imported from here by tests, bench
 
 STALLED_AFTER_S = 10.0  # a write that has not returned by then: the database is not answering
 # After stop(): time left to the writer, then leave whatever it does. Less than the 1 s

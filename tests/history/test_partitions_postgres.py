@@ -25,7 +25,7 @@ from gpu_monitor import plugins
 from gpu_monitor.history import maintenance, partitions
 from gpu_monitor.history.management.commands import gpu_history_maintain
 from gpu_monitor.history.models import Event, Rollup, Sample
-from gpu_monitor.history.recorder import moment
+from gpu_monitor.params import moment
 from tests.history.test_recorder_process import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
