@@ -18,11 +18,6 @@ from gpu_monitor import plugins
 MaintenanceTask = Callable[[int, str], str]
 
 
-def register(task: MaintenanceTask) -> None:
-    """Nothing: the tasks are the sub-apps' declarations (``plugins.SubApp``). Kept only
-    while an AppConfig's ``ready()`` still calls it."""
-
-
 def registered() -> tuple[MaintenanceTask, ...]:
     """The declared tasks, in ``INSTALLED_APPS`` order."""
     return tuple(plugins.maintenance_tasks())

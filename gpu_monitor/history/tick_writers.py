@@ -40,11 +40,6 @@ class TickContext:
 TickWriter = Callable[[TickContext, str], None]
 
 
-def register(writer: TickWriter, *, processes: bool = False) -> None:
-    """Nothing: the writers are the sub-apps' declarations (``plugins.SubApp``). Kept
-    only while an AppConfig's ``ready()`` still calls it."""
-
-
 def needs_processes() -> bool:
     """Whether a declared writer needs the processes of every tick."""
     return any(needed for _writer, needed in plugins.tick_writers())

@@ -29,7 +29,7 @@ from tests.fleet.conftest import NOW
 pytestmark = pytest.mark.django_db
 
 
-def test_the_fleet_registers_its_writer_once_however_often_ready_runs() -> None:
+def test_the_fleet_declares_its_writer_once_however_often_ready_runs() -> None:
     apps.get_app_config("gpu_monitor_fleet").ready()
 
     assert tick_writers.registered().count(write_host_state) == 1

@@ -62,7 +62,7 @@ def report(by: str = "user", **filters: str) -> dict[str, dict[str, object]]:
     return {row["user"] or row["gpu_uuid"] or row["host"]: row for row in rows}
 
 
-def test_usage_registers_its_writer_and_its_upkeep_once_however_often_ready_runs() -> None:
+def test_usage_declares_its_writer_and_its_upkeep_once_however_often_ready_runs() -> None:
     apps.get_app_config("gpu_monitor_usage").ready()
 
     assert tick_writers.registered().count(write_usage) == 1
