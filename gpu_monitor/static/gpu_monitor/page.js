@@ -3,7 +3,8 @@
 // script (dashboard.js, fleet.js, usage.js) and a sub-app's panel script.
 //
 // - getJSON(url): fetch as JSON; an error answer throws an Error whose message carries
-//   the status and the body's "detail" ("HTTP 503: The GPU history is not available").
+//   the status and the body's "detail" ("HTTP 503: The GPU history database did not
+//   answer (OperationalError); see the server log.").
 // - refresher({ load, draw, every, banner, what }): a refresh loop with a generation
 //   token: run() starts a new generation, and the answer of an older one (a slow answer
 //   for a window the viewer has left) is dropped, never drawn.
