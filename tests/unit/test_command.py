@@ -10,6 +10,8 @@ import os
 import shlex
 import subprocess
 import sys
+import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -18,12 +20,19 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
-from gpu_monitor import host
+from gpu_monitor import host, rules, terminal
 from gpu_monitor.management.commands import gpu_devices
 from gpu_monitor.manager import get_manager
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
+
+
+def between_frames(
+    monkeypatch: pytest.MonkeyPatch, action: Callable[[float], object] = lambda seconds: None
+) -> None:
+    """``--watch`` does ``action(seconds)`` between two frames instead of waiting."""
+    monkeypatch.setattr(terminal.Watch, "pause", lambda watch, seconds: bool(action(seconds)))
 
 
 def run(*args: str) -> tuple[str, str]:
@@ -175,14 +184,13 @@ def test_watch_json_lines_with_count(
     fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sleeps: list[float] = []
-    monkeypatch.setattr(gpu_devices.time, "sleep", sleeps.append)
     temperatures = iter([40, 41, 42])
 
     def next_temperature(seconds: float) -> None:
         sleeps.append(seconds)
         fake_nvml.STATE.gpus[0].temperature = next(temperatures)
 
-    monkeypatch.setattr(gpu_devices.time, "sleep", next_temperature)
+    between_frames(monkeypatch, next_temperature)
 
     out, _ = run("--json", "--watch", "2.5", "--count", "3")
     documents = [json.loads(line) for line in out.splitlines()]
@@ -195,7 +203,7 @@ def test_watch_json_lines_with_count(
 def test_watch_table_outside_terminal_separates_frames(
     fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gpu_devices.time, "sleep", lambda seconds: None)
+    between_frames(monkeypatch)
 
     out, _ = run("--watch", "1", "--count", "2")
 
@@ -210,18 +218,18 @@ def test_watch_in_terminal_redraws_in_place(
         def isatty(self) -> bool:
             return True
 
-    monkeypatch.setattr(gpu_devices.time, "sleep", lambda seconds: None)
+    between_frames(monkeypatch)
     out = Terminal()
     call_command("gpu_devices", "--watch", "1", "--count", "2", "--no-color", stdout=out)
 
-    assert out.getvalue().count(gpu_devices.CLEAR_SCREEN) == 2
+    assert out.getvalue().count(terminal.CLEAR_SCREEN) == 2
 
 
 def test_ctrl_c_ends_watch_cleanly(fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupt(seconds: float) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gpu_devices.time, "sleep", interrupt)
+    between_frames(monkeypatch, interrupt)
 
     out, err = run("--json", "--watch", "1")
 
@@ -558,7 +566,7 @@ def test_processes_of_a_lost_gpu_say_why(fake_nvml: ModuleType) -> None:
 def test_processes_with_index_and_watch(
     fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gpu_devices.time, "sleep", lambda seconds: None)
+    between_frames(monkeypatch)
     fake_nvml.configure(gpus=2, scenario="load")
 
     out, _ = run("--json", "-p", "--index", "1", "--watch", "1", "--count", "2")
@@ -622,3 +630,68 @@ def test_wide_table_highlights_hardware_trouble(fake_nvml: ModuleType) -> None:
 
     assert "\x1b[33;1mhw_slowdown \x1b[0m" in row  # padded to "Clock events"
     assert "\x1b[33;1m" + " " * 10 + "1\x1b[0m" in row  # padded to "Vol unc ECC"
+
+
+def columns(text: str) -> int:
+    """Terminal columns of ``text`` (East Asian wide characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def test_a_wide_gpu_name_keeps_the_columns_aligned(fake_nvml: ModuleType) -> None:
+    fake_nvml.STATE.gpus[0].name = "显卡 H100 🙂"  # wide characters take two columns
+
+    lines = run("--no-color")[0].splitlines()[1:]
+
+    lasts = ["State", "OK", "OK"]
+    states = [columns(line[: line.index(s)]) for line, s in zip(lines, lasts, strict=True)]
+    memory_ends = [columns(line[: line.index("MiB")]) for line in lines[1:]]
+    assert states[0] == states[1] == states[2]
+    assert memory_ends[0] == memory_ends[1]
+
+
+def test_highlights_follow_the_thresholds_of_rules(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rules, "HOT_TEMPERATURE_C", 34)
+    monkeypatch.setattr(rules, "HIGH_PERCENT", 101)
+    gpu = fake_nvml.STATE.gpus[0]
+    gpu.temperature, gpu.utilization_gpu = 34, 100
+
+    row = run("--force-color", "--index", "0")[0].splitlines()[2]
+
+    assert "\x1b[33;1m34 C\x1b[0m" in row
+    assert "\x1b[33;1m" not in row.replace("\x1b[33;1m34 C\x1b[0m", "")
+
+
+def test_json_on_a_gpu_node_does_not_import_drf() -> None:
+    """A node's project (the core, the history) imports nothing of DRF's serializers to
+    run ``gpu_devices --json``: that import would be most of the command's start-up
+    (terminal.dataclass_json, docs/command.md)."""
+    code = (
+        "import sys, django\n"
+        "from django.conf import settings\n"
+        "settings.configure(INSTALLED_APPS=['django.contrib.contenttypes', "
+        "'django.contrib.auth', 'rest_framework', 'gpu_monitor', 'gpu_monitor.history'], "
+        "DATABASES={'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'}})\n"
+        "django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('gpu_devices', '--json', '-p')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('rest_framework.')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests" / "fakes"), "FAKE_NVML_GPUS": "2"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    document, imported = result.stdout.splitlines()
+    assert json.loads(document)["count"] == 0  # the healthy fake GPUs run no process
+    assert "rest_framework.serializers" not in imported
+    assert "rest_framework.renderers" not in imported

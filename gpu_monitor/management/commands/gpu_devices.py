@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import math
 import shlex
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
-from gpu_monitor.commands import GPUMonitorCommand, reader_gone
+from gpu_monitor import terminal
+from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.conf import conf
 from gpu_monitor.manager import GPUManager, NVMLUnavailableError, get_manager
 from gpu_monitor.manager.session import failures_shown_by_caller
 from gpu_monitor.rules import HARDWARE_SLOWDOWNS
+from gpu_monitor.terminal import Cell
 from gpu_monitor.types import (
     GPUDevice,
     GPUDevicesResponse,
@@ -27,8 +24,6 @@ from gpu_monitor.types import (
     MIGDevice,
 )
 
-HIGH_PERCENT = 90  # utilisation or memory use at or above this is highlighted
-HIGH_TEMPERATURE_C = 80
 COLUMNS = ("GPU", "Name", "Memory", "Util", "Temp", "State")
 WIDE_COLUMNS = (
     *COLUMNS[:-1],
@@ -45,47 +40,16 @@ WIDE_COLUMNS = (
     "UUID",
     "State",
 )
-LEFT_ALIGNED = {"Name", "Bus ID", "UUID", "State", "Remap", "Clock events"}
+MIG_HEADERS = ("MIG", "Name", "Memory", "UUID")
+PROCESS_HEADERS = ("PID", "User", "Name", "GPU memory", "SM", "Type", "Command")
+LEFT_ALIGNED = {"Name", "Bus ID", "UUID", "State", "Remap", "Clock events", "MIG", "User", "Type"}
 INDENT = "     "  # MIG devices and processes: under their GPU's row
-Cell = tuple[str, "Callable[[str], str] | None"]
-CLEAR_SCREEN = "\x1b[H\x1b[J"  # cursor home, clear to the end: redraw in place
-
-
-def positive(kind: type[float] | type[int], what: str) -> Callable[[str], float | int]:
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = 0
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"must be a positive {what}, not {text!r}")
-        return value
-
-    return parse
 
 
 def devices_json(devices: list[GPUDevice]) -> str:
-    """The exact bytes of ``GET api/gpu/devices`` for ``devices``, without importing DRF."""
-    return api_json(GPUDevicesResponse(devices, len(devices)))
-
-
-def api_json(document: Any) -> str:
-    """The exact bytes the API answers for the dataclass ``document``, without DRF.
-
-    Importing DRF's serializers took 0.25 s of this command's 0.68 s on a real GPU
-    machine. The dataclasses mirror the serializers field for field and in order (a test
-    holds them together, and another compares this output with the API's), so their
-    fields give the same document; it is dumped as DRF's JSONRenderer does, following
-    REST_FRAMEWORK's UNICODE_JSON, COMPACT_JSON and STRICT_JSON.
-    """
-    drf = getattr(settings, "REST_FRAMEWORK", {})
-    text = json.dumps(
-        dataclasses.asdict(document),
-        ensure_ascii=not drf.get("UNICODE_JSON", True),
-        allow_nan=not drf.get("STRICT_JSON", True),
-        separators=(",", ":") if drf.get("COMPACT_JSON", True) else None,
-    )
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    """The exact bytes of ``GET api/gpu/devices`` for ``devices``, without importing DRF
+    (terminal.dataclass_json)."""
+    return terminal.dataclass_json(GPUDevicesResponse(devices, len(devices)))
 
 
 def _non_negative_int(text: str) -> int:
@@ -134,47 +98,23 @@ class Command(GPUMonitorCommand):
             metavar="N",
             help="Show only GPU N; repeat for more (default: every GPU).",
         )
-        parser.add_argument(
-            "--watch",
-            type=positive(float, "number of seconds"),
-            metavar="SECONDS",
-            help="Refresh every SECONDS until interrupted (default: print once).",
-        )
-        parser.add_argument(
-            "--count",
-            type=positive(int, "whole number"),
-            metavar="N",
-            help="With --watch, stop after N refreshes (default: until Ctrl-C).",
-        )
+        terminal.add_watch_arguments(parser)
         self._usage_error = parser.error  # exit status 2 with the usage, as argparse's own
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["count"] is not None and not options["watch"]:
-            self._usage_error(
-                "--count N stops --watch after N refreshes: add --watch SECONDS or drop --count."
-            )
+        watch = terminal.Watch.from_options(options, self._usage_error)
         manager = get_manager()
-        refreshes = 0
-        try:
-            while True:
-                # Each failure is in the output (a row's error, N/A, the JSON's
-                # error_message and field_errors): logged at DEBUG, not on stderr again.
-                with failures_shown_by_caller():
-                    self._show(manager, options)
-                self.stdout.flush()  # a reader of a pipe sees each refresh as it happens
-                refreshes += 1
-                if not options["watch"] or refreshes == options["count"]:
-                    return
-                time.sleep(options["watch"])
-        except KeyboardInterrupt:
-            self.stdout.write("")
-        except BrokenPipeError:
-            # The reader went away (`... | head -1`): stop quietly with status 0, as
-            # nvidia-smi and gpustat do.
-            reader_gone(self.stdout)
 
-    def _show(self, manager: GPUManager, options: dict[str, Any]) -> None:
-        as_json, watch = options["json"], bool(options["watch"])
+        def frame() -> None:
+            # Each failure is in the output (a row's error, N/A, the JSON's error_message
+            # and field_errors): logged at DEBUG, not on stderr again.
+            with failures_shown_by_caller():
+                self._show(manager, options, watch)
+
+        watch.run(frame, self.stdout)
+
+    def _show(self, manager: GPUManager, options: dict[str, Any], watch: terminal.Watch) -> None:
+        as_json = options["json"]
         status, devices = manager.get_status_and_devices()
         selected = self._select(devices, options["index"]) if status.cuda_available else []
         processes = self._processes(manager, selected, options) if options["processes"] else None
@@ -182,15 +122,14 @@ class Command(GPUMonitorCommand):
             if processes is None:
                 self.stdout.write(devices_json(selected))
             else:
-                self.stdout.write(api_json(processes))
+                self.stdout.write(terminal.dataclass_json(processes))
         if not status.cuda_available:
             raise CommandError(
                 f"No NVIDIA GPU available: {status.error_message or 'NVML sees no GPU'}",
                 returncode=1,
             )
         if not as_json:
-            if watch:  # redraw in place in a terminal; elsewhere, a blank line between frames
-                self.stdout.write(CLEAR_SCREEN if self.stdout.isatty() else "\n", ending="")
+            watch.separate(self.stdout)
             gpus = f"{len(selected)} of {len(devices)}" if options["index"] else str(len(devices))
             lines = self._table(manager, selected, gpus, options, processes)
             self.stdout.write("\n".join(lines))
@@ -200,7 +139,7 @@ class Command(GPUMonitorCommand):
         manager: GPUManager, devices: list[GPUDevice], options: dict[str, Any]
     ) -> GPUProcessesResponse:
         """The processes of the selected GPUs with host details, as the API has them."""
-        from gpu_monitor import host  # psutil: 20 ms of start-up that only -p needs
+        from gpu_monitor import host  # psutil: start-up time that only -p needs
 
         return host.processes(
             manager, command_line=_command_lines(options), only={d.index for d in devices}
@@ -237,9 +176,7 @@ class Command(GPUMonitorCommand):
         headers = WIDE_COLUMNS if wide else COLUMNS
         rows: list[list[Cell]] = [[(h, self.style.MIGRATE_HEADING) for h in headers]]
         rows += [self._row(device, wide) for device in devices]
-        widths = [
-            max(len(row[col][0]) for row in rows if col < len(row)) for col in range(len(headers))
-        ]
+        widths = _widths(rows)
         lines = [self.style.MIGRATE_HEADING(f"{versions}   {gpus} GPU(s)")]
         lines.append(self._line(rows[0], widths, headers))
         mig_rows = [[self._mig_row(mig) for mig in d.mig_devices] for d in devices]
@@ -260,16 +197,8 @@ class Command(GPUMonitorCommand):
 
     @staticmethod
     def _line(row: list[Cell], widths: list[int], headers: Sequence[str]) -> str:
-        cells = []
-        for col, (text, style) in enumerate(row):
-            if col == len(row) - 1:  # the last cell (State, or an error) is not padded
-                padded = text
-            elif headers[col] in LEFT_ALIGNED:
-                padded = text.ljust(widths[col])
-            else:
-                padded = text.rjust(widths[col])
-            cells.append(style(padded) if style else padded)
-        return "  ".join(cells)
+        """A row under ``headers``; its last cell (State, or an error) is not padded."""
+        return terminal.line(row, widths, [h in LEFT_ALIGNED for h in headers])
 
     def _mig_row(self, mig: MIGDevice) -> list[Cell]:
         """A MIG device as nvidia-smi's MIG table has it: GI/CI, name, shared memory."""
@@ -320,13 +249,13 @@ class Command(GPUMonitorCommand):
         if device.memory_used_percent is not None:
             percent = round(device.memory_used_percent)
             memory = f"{device.used_memory_mb} / {device.total_memory_mb} MiB ({percent}%)"
-            memory_style = self.style.WARNING if percent >= HIGH_PERCENT else None
+            memory_style = terminal.high(self.style, percent)
         util, temp = device.utilization_percent, device.temperature_c
         cells: list[Cell] = [
             *first,
             (memory, memory_style),
-            (_na(util, "{}%"), self._high(util, HIGH_PERCENT)),
-            (_na(temp, "{} C"), self._high(temp, HIGH_TEMPERATURE_C)),
+            (_na(util, "{}%"), terminal.high(self.style, util)),
+            (_na(temp, "{} C"), terminal.hot(self.style, temp)),
         ]
         if wide:
             power = _na(device.power_draw_w, "{:.2f}")
@@ -341,10 +270,7 @@ class Command(GPUMonitorCommand):
                 (_na(device.performance_state, "{}"), None),
                 (_na(device.sm_clock_mhz, "{} MHz"), None),
                 (_na(device.memory_clock_mhz, "{} MHz"), None),
-                (
-                    _na(device.ecc_errors_uncorrected_volatile, "{}"),
-                    self._high(device.ecc_errors_uncorrected_volatile, 1),
-                ),
+                self._ecc(device),
                 self._remap(device),
                 self._clock_events(device),
                 (_na(device.pci_bus_id, "{}"), None),
@@ -358,8 +284,10 @@ class Command(GPUMonitorCommand):
             return process.type
         return f"{process.type} MIG {process.gpu_instance_id}/{process.compute_instance_id}"
 
-    def _high(self, value: int | None, threshold: int) -> Callable[[str], str] | None:
-        return self.style.WARNING if value is not None and value >= threshold else None
+    def _ecc(self, device: GPUDevice) -> Cell:
+        """Uncorrected volatile ECC errors; any is a sign of failing hardware (rules)."""
+        errors = device.ecc_errors_uncorrected_volatile
+        return _na(errors, "{}"), self.style.WARNING if errors else None
 
     def _remap(self, device: GPUDevice) -> Cell:
         if device.remapped_rows_failure:
@@ -378,17 +306,9 @@ class Command(GPUMonitorCommand):
         return ",".join(reasons) or "none", self.style.WARNING if hardware else None
 
 
-MIG_HEADERS = ("MIG", "Name", "Memory", "UUID")
-PROCESS_HEADERS = ("PID", "User", "Name", "GPU memory", "SM", "Type", "Command")
-LEFT_ALIGNED.update({"MIG", "User", "Type"})
-
-
 def _widths(rows: list[list[Cell]]) -> list[int]:
-    """The width of each column over ``rows`` (which may be ragged; a row of one cell,
-    a message, is not aligned and sets no width)."""
-    rows = [row for row in rows if len(row) > 1]
-    columns = max((len(row) for row in rows), default=0)
-    return [max(len(row[c][0]) for row in rows if c < len(row)) for c in range(columns)]
+    """The width of each column over ``rows`` (terminal.column_widths of their texts)."""
+    return terminal.column_widths([[text for text, _ in row] for row in rows])
 
 
 def _command_lines(options: dict[str, Any]) -> bool:
