@@ -1,10 +1,10 @@
-"""manage.py gpu_fleet: the table, --json identical to GET hosts, --watch."""
+"""manage.py gpu_fleet: the table, --json byte for byte GET hosts, --watch."""
 
 from __future__ import annotations
 
 import io
 import json
-import time
+import unicodedata
 from collections.abc import Callable
 from types import ModuleType
 
@@ -12,12 +12,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from gpu_monitor import terminal
 from gpu_monitor.history.models import Event
-from gpu_monitor.history.recorder import Recorder, moment
+from gpu_monitor.params import moment
 from tests.fleet.conftest import NOW, Clock
 
 pytestmark = pytest.mark.django_db
-Record = Callable[..., Recorder]
+Record = Callable[..., object]
 
 
 def run(*args: str) -> str:
@@ -26,21 +27,38 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
-def test_json_is_the_results_of_get_hosts(
+def test_json_is_byte_for_byte_the_body_of_get_hosts(
     fake_nvml: ModuleType, record: Record, clock: Clock
 ) -> None:
     fake_nvml.STATE.gpus[1].ecc_uncorrected_volatile = 4
-    record("node-b")
+    record("node-β")  # not ASCII: DRF writes it as it is, json.dumps would escape it
     record("node-a", epoch=NOW - 100)
-    Event.objects.create(host="node-b", epoch=NOW, timestamp=moment(NOW), kind="xid", xid=79)
+    Event.objects.create(host="node-β", epoch=NOW, timestamp=moment(NOW), kind="xid", xid=79)
     clock.now = NOW + 5
 
-    printed = json.loads(run("--json"))
-    api = APIClient().get("/api/gpu/hosts").json()["results"]
+    printed = run("--json")
+    api = APIClient().get("/api/gpu/hosts", HTTP_ACCEPT="application/json")
 
-    assert printed == api
-    assert [h["host"] for h in printed] == ["node-a", "node-b"]
-    assert printed[1]["xid_24h"] == 1 and printed[1]["problems"]
+    assert printed == api.content.decode() + "\n"
+    document = json.loads(printed)
+    assert (document["count"], document["next"], document["previous"]) == (2, None, None)
+    assert [h["host"] for h in document["results"]] == ["node-a", "node-β"]
+    assert document["results"][1]["xid_24h"] == 1 and document["results"][1]["problems"]
+
+
+def test_json_of_more_hosts_than_a_page_holds_every_host_on_one_page(
+    record: Record, clock: Clock
+) -> None:
+    for n in range(3):
+        record(f"node-{n}")
+    api = APIClient().get("/api/gpu/hosts?page_size=2").json()
+
+    document = json.loads(run("--json"))
+
+    assert api["next"] is not None and len(api["results"]) == 2
+    assert (document["count"], document["next"], document["previous"]) == (3, None, None)
+    assert document["results"][:2] == api["results"]
+    assert document["results"][2]["host"] == "node-2"
 
 
 def test_the_table_shows_each_host(fake_nvml: ModuleType, record: Record, clock: Clock) -> None:
@@ -71,22 +89,59 @@ def test_watch_refreshes_until_interrupted(
     record: Record, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     record("node-1")
-    sleeps: list[float] = []
+    pauses: list[float] = []
 
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        if len(sleeps) == 2:
+    def pause(watch: terminal.Watch, seconds: float) -> bool:
+        pauses.append(seconds)
+        if len(pauses) == 2:
             raise KeyboardInterrupt
+        return False
 
-    monkeypatch.setattr(time, "sleep", sleep)
+    monkeypatch.setattr(terminal.Watch, "pause", pause)
 
     out = run("--json", "--watch", "2.5")
 
-    documents = [json.loads(line) for line in out.splitlines() if line]
-    assert len(documents) == 2 and documents[0][0]["host"] == "node-1"
-    assert sleeps == [2.5, 2.5]
+    lines = out.splitlines()
+    assert lines[2] == ""  # the newline after ^C
+    documents = [json.loads(line) for line in lines[:2]]
+    assert [d["results"][0]["host"] for d in documents] == ["node-1", "node-1"]
+    assert pauses == [2.5, 2.5]
+
+
+def test_watch_table_outside_a_terminal_separates_frames(
+    record: Record, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record("node-1")
+    pauses: list[float] = []
+
+    def pause(watch: terminal.Watch, seconds: float) -> bool:
+        pauses.append(seconds)
+        return len(pauses) == 2  # stopped during the second wait
+
+    monkeypatch.setattr(terminal.Watch, "pause", pause)
+
+    out = run("--watch", "1")
+
+    assert out.count("\n1 up, 0 stale, 0 down\n") == 2
+    assert out.startswith("\n") and "\x1b" not in out
 
 
 def test_a_bad_watch_is_a_usage_error() -> None:
     with pytest.raises(CommandError, match="argument --watch"):
         call_command("gpu_fleet", "--watch", "0", stdout=io.StringIO())
+
+
+def columns(text: str) -> int:
+    """Terminal columns of ``text`` (East Asian wide characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def test_a_wide_host_name_keeps_the_columns_aligned(record: Record, clock: Clock) -> None:
+    record("計算-1")  # two wide characters: six columns
+    record("node-long")
+    clock.now = NOW + 4
+
+    lines = run().splitlines()[1:]
+
+    assert [columns(line[: line.index("up")]) for line in lines[1:]] == [11, 11]
+    assert columns(lines[0][: lines[0].index("State")]) == 11

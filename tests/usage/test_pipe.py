@@ -1,52 +1,36 @@
 """``manage.py gpu_usage | head -1``: a reader that goes away ends the command quietly
 with status 0, as ``gpu_devices`` and ``gpu_fleet`` do (issue 26 item 17).
 
-Real processes: ``gpu_usage`` on an SQLite file of 3,000 GPUs' usage and holds (more
-output than a pipe holds, so that the command is still writing when ``head`` exits),
-piped to the system's ``head -1``; and the command with a stdout that raises."""
+Real processes (tests/pipes.py): ``gpu_usage`` on an SQLite file of 3,000 GPUs' usage
+and holds (more output than a pipe holds, so that the command is still writing when
+``head`` exits), piped to the system's ``head -1``; and the command with a stdout that
+raises."""
 
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
 from gpu_monitor.usage.models import Usage
+from tests import pipes
 
-ROOT = Path(__file__).resolve().parents[2]
 GPUS = 3000
 NOW = 1_795_855_800  # 2026-11-28T08:50:00Z
-TIMEOUT_S = 60
 WINDOW = ("--since", "2026-11-28", "--until", "2026-11-29")
-
-
-def manage(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The example project on an SQLite file holding GPUS GPUs' usage and idle holds."""
     folder = tmp_path_factory.mktemp("pipe")
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "fakes"), str(ROOT)]),
-        "DJANGO_SETTINGS_MODULE": "example_project.settings",
-        "DJANGO_SQLITE_PATH": str(folder / "usage.sqlite3"),
-    }
-    fill = (
+    env = pipes.environment(
+        DJANGO_SETTINGS_MODULE="example_project.settings",
+        DJANGO_SQLITE_PATH=str(folder / "usage.sqlite3"),
+    )
+    return pipes.filled(
+        env,
         "import time\n"
         "from gpu_monitor.usage.models import Hold, Usage\n"
         f"Usage.objects.bulk_create(Usage(host=f'node-{{n:04}}', gpu_uuid=f'GPU-{{n}}', "
@@ -55,19 +39,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "now = int(time.time())\n"
         "Hold.objects.bulk_create(Hold(host=f'node-{n:04}', gpu_uuid=f'GPU-{n}', "
         "gpu_index=n % 8, user='alice', held_since=now - 7200, idle_since=now - 7200, "
-        f"last_epoch=now, interval_seconds=3600) for n in range({GPUS}))"
+        f"last_epoch=now, interval_seconds=3600) for n in range({GPUS}))",
     )
-    for args in (("migrate", "-v0"), ("shell", "-v0", "-c", fill)):
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            timeout=TIMEOUT_S,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr.decode()[-2000:]
-    return env
 
 
 @pytest.mark.parametrize(
@@ -82,19 +55,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def test_a_reader_that_goes_away_ends_gpu_usage_quietly(
     env: dict[str, str], args: tuple[str, ...], first: bytes
 ) -> None:
-    head_path = shutil.which("head")
-    assert head_path, "head (coreutils) is missing"
-    with manage(env, "gpu_usage", *args) as usage:
-        assert usage.stdout is not None and usage.stderr is not None
-        head = subprocess.Popen([head_path, "-1"], stdin=usage.stdout, stdout=subprocess.PIPE)
-        usage.stdout.close()  # only head reads it now
-        shown, _ = head.communicate(timeout=TIMEOUT_S)
-        returncode = usage.wait(timeout=TIMEOUT_S)
-        stderr = usage.stderr.read().decode()
+    piped = pipes.into_head(env, "gpu_usage", *args)
 
-    assert shown.startswith(first)
-    assert head.returncode == 0
-    assert (returncode, stderr) == (0, "")
+    assert piped.shown.startswith(first)
+    assert piped.head_returncode == 0
+    assert (piped.returncode, piped.stderr) == (0, "")
 
 
 class GoneReader(io.StringIO):

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
-from gpu_monitor.commands import GPUMonitorCommand, reader_gone
+from gpu_monitor import terminal
+from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.fleet import hosts
 from gpu_monitor.fleet.serializers import HostSummarySerializer
 from gpu_monitor.fleet.types import HostSummary
-from gpu_monitor.management.commands.gpu_devices import CLEAR_SCREEN, positive
 
 COLUMNS = ("Host", "State", "Last seen", "GPUs", "Util", "Memory", "Hottest", "Problems")
 LEFT_ALIGNED = {"Host", "State", "Last seen", "Problems"}
@@ -55,55 +53,36 @@ class Command(GPUMonitorCommand):
         parser.add_argument(
             "--json",
             action="store_true",
-            help="Print the hosts exactly as the results of GET api/gpu/hosts, every page "
-            "(default: table). With --watch, one document per line (JSON Lines).",
+            help="Print the JSON document of GET api/gpu/hosts (count, next, previous, "
+            "results) with every host on one page (default: table). With --watch, one "
+            "document per line (JSON Lines).",
         )
-        parser.add_argument(
-            "--watch",
-            type=positive(float, "number of seconds"),
-            metavar="SECONDS",
-            help="Refresh every SECONDS until interrupted (default: print once).",
-        )
+        terminal.add_watch_arguments(parser, count=False)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        watch = terminal.Watch.from_options(options)
         try:
-            while True:
-                self.show(options["json"], bool(options["watch"]))
-                self.stdout.flush()
-                if not options["watch"]:
-                    return
-                time.sleep(options["watch"])
-        except KeyboardInterrupt:
-            self.stdout.write("")
-        except BrokenPipeError:
-            # The reader went away (`gpu_fleet | head -1`): stop quietly with status 0.
-            reader_gone(self.stdout)
+            watch.run(lambda: self.show(options["json"], watch), self.stdout)
         except DatabaseError as exc:
             raise CommandError(
                 f"The fleet's table cannot be read ({exc}): run manage.py migrate."
             ) from exc
 
-    def show(self, as_json: bool, watch: bool) -> None:
+    def show(self, as_json: bool, watch: terminal.Watch) -> None:
         at = hosts.now()
         found = hosts.summaries(hosts.selected(at), at)
         if as_json:
-            data = HostSummarySerializer(found, many=True).data
-            self.stdout.write(json.dumps(data, indent=None if watch else 2))
+            results = HostSummarySerializer(found, many=True).data
+            self.stdout.write(terminal.every_page_json(results))
             return
-        if watch:  # redraw in place in a terminal; elsewhere, a blank line between frames
-            self.stdout.write(CLEAR_SCREEN if self.stdout.isatty() else "\n", ending="")
+        watch.separate(self.stdout)
         if not found:
             self.stdout.write("No host has recorded yet: run manage.py gpu_record on each node.")
             return
-        rows = [list(COLUMNS), *(row(host) for host in found)]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
         counts = {state: sum(h.state == state for h in found) for state in ("up", "stale", "down")}
         self.stdout.write(", ".join(f"{n} {state}" for state, n in counts.items()))
-        for number, cells in enumerate(rows):
-            line = "  ".join(
-                cell.ljust(width) if COLUMNS[i] in LEFT_ALIGNED else cell.rjust(width)
-                for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-            ).rstrip()
+        lines = terminal.table([COLUMNS, *(row(host) for host in found)], COLUMNS, LEFT_ALIGNED)
+        for number, line in enumerate(lines):
             if number == 0:
                 line = self.style.MIGRATE_HEADING(line)
             elif found[number - 1].state != "up":
