@@ -9,19 +9,18 @@ import datetime
 import io
 import re
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 from rest_framework.exceptions import APIException
-from rest_framework.renderers import JSONRenderer
 
-from gpu_monitor.commands import GPUMonitorCommand, reader_gone
+from gpu_monitor import terminal
+from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.conf import conf
-from gpu_monitor.history.views import MAX_HOST_LENGTH
 from gpu_monitor.params import SECONDS_PER_UNIT, parse_time, shown, whole_number
+from gpu_monitor.stored import MAX_HOST_LENGTH
 from gpu_monitor.usage.models import MAX_USER_LENGTH
 from gpu_monitor.usage.report import idle_now, usage_report
 from gpu_monitor.usage.types import BY
@@ -144,22 +143,9 @@ def idle_minutes(text: str) -> int:
     return minutes
 
 
-def width(text: str) -> int:
-    """Columns ``text`` takes in a terminal: East Asian wide characters take two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
 def printable(text: str) -> str:
     """A name as the table can show it on one line: control characters escaped."""
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
-
-
-def aligned(cells: list[str], widths: list[int], titles: list[str]) -> str:
-    padded = []
-    for cell, size, title in zip(cells, widths, titles, strict=True):
-        space = " " * (size - width(cell))
-        padded.append(cell + space if title in LEFT_ALIGNED else space + cell)
-    return "  ".join(padded).rstrip()
 
 
 class Command(GPUMonitorCommand):
@@ -227,10 +213,6 @@ class Command(GPUMonitorCommand):
             else:
                 self.report(options)
             self.stdout.flush()  # a reader gone now is a BrokenPipeError here, not at exit
-        except BrokenPipeError:
-            # The reader went away (`gpu_usage | head -1`): stop quietly with status 0,
-            # as gpu_devices does.
-            reader_gone(self.stdout)
         except APIException as exc:  # a 400 of the API: the same words, exit 2
             raise CommandError(str(exc.detail), returncode=2) from exc
         except DatabaseError as exc:
@@ -252,7 +234,7 @@ class Command(GPUMonitorCommand):
             since=since, until=until, by=by, host=options["host"], user=options["user"]
         )
         if options["json"]:
-            self.stdout.write(JSONRenderer().render(found).decode())
+            self.stdout.write(terminal.api_json(found))
         elif options["csv"]:
             self.write_csv(found["rows"], [*KEYS[by], *(field for _, field, _ in METRICS)])
         else:
@@ -268,7 +250,7 @@ class Command(GPUMonitorCommand):
             )
         found = idle_now(minutes=options["idle"], host=options["host"], user=options["user"])
         if options["json"]:
-            self.stdout.write(JSONRenderer().render(found).decode())
+            self.stdout.write(terminal.api_json(found))
         elif options["csv"]:
             self.write_csv(
                 found["gpus"], ["host", "gpu_index", "gpu_uuid", "user", "idle_since", "memory_mb"]
@@ -303,10 +285,8 @@ class Command(GPUMonitorCommand):
         lines.append(
             ["Total"] + [""] * (len(keys) - 1) + [show(total.get(f)) for _, f, show in METRICS]
         )
-        widths = [max(width(line[i]) for line in lines) for i in range(len(titles))]
         self.stdout.write(f"GPU usage by {found['by'].replace(',', ' and ')}, {window}")
-        for number, cells in enumerate(lines):
-            line = aligned(cells, widths, titles)
+        for number, line in enumerate(terminal.table(lines, titles, LEFT_ALIGNED)):
             if number == 0:
                 line = self.style.MIGRATE_HEADING(line)
             elif number == len(lines) - 1:
@@ -335,12 +315,10 @@ class Command(GPUMonitorCommand):
             ]
             for g in gpus
         ]
-        widths = [max(width(line[i]) for line in lines) for i in range(len(titles))]
         self.stdout.write(
             f"{len(gpus)} GPU(s) held with every sample idle for {minutes} min or more (UTC)"
         )
-        for number, cells in enumerate(lines):
-            line = aligned(cells, widths, titles)
+        for number, line in enumerate(terminal.table(lines, titles, LEFT_ALIGNED)):
             self.stdout.write(
                 self.style.MIGRATE_HEADING(line) if number == 0 else self.style.WARNING(line)
             )
