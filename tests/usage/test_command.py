@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from gpu_monitor.history.views import iso
+from gpu_monitor.params import iso
 from gpu_monitor.usage.models import Hold, Usage
 from gpu_monitor.usage.report import idle_now
 
@@ -189,6 +189,16 @@ def test_a_user_name_is_printed_as_it_is_and_control_characters_escaped() -> Non
     # Wide characters take two columns: the figures stay aligned.
     assert lines[3].index("0.50") == lines[2].index("1.00") + 2  # 山田: two wide characters
     assert list(csv.reader(io.StringIO(run(*WINDOW, "--csv"))))[1][0] == odd
+
+
+def test_a_combining_accent_takes_no_column() -> None:
+    used("Zoe\u0308", period=NOW, held=3600)  # Zoë written with a combining diaeresis
+    used("alice", period=NOW, held=1800)
+
+    lines = run(*WINDOW).splitlines()
+
+    assert lines[2].startswith("Zoe\u0308  ") and lines[3].startswith("alice  ")
+    assert lines[2].index("1.00") == lines[3].index("0.50") + 1  # 4 characters, 3 columns
 
 
 def hold(user: str, idle_minutes: int | None, *, gpu: int = 0, host: str = "node-1") -> None:
