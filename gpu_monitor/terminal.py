@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ Style = Callable[[str], str]  # one of a command's ``self.style`` roles
 Cell = tuple[str, Style | None]  # a cell's text and the style of its padded text
 CLEAR_SCREEN = "\x1b[H\x1b[J"  # cursor home, clear to the end: redraw in place
 GAP = "  "  # between two columns
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 control characters
 SOFT_HYPHEN = "\xad"  # a format character that terminals show as a hyphen
 
 
@@ -145,6 +147,13 @@ def width(text: str) -> int:
     if text.isascii():
         return len(text)
     return sum(map(char_width, text))
+
+
+def printable(text: str) -> str:
+    """A name as a table can show it on one line and as it is: control characters (a
+    newline, an escape sequence that would recolour the terminal) escaped as Python
+    writes them (``\\n``, ``\\x1b``)."""
+    return CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 def pad(text: str, size: int, left: bool) -> str:

@@ -49,6 +49,11 @@ def test_width_counts_terminal_columns(text: str, columns: int) -> None:
     assert terminal.width(text) == columns
 
 
+def test_printable_escapes_control_characters_only() -> None:
+    assert terminal.printable("bad\nname\x1b[31m\x85") == "bad\\nname\\x1b[31m\\x85"
+    assert terminal.printable("Zoë 山田 🙂") == "Zoë 山田 🙂"
+
+
 def test_pad_counts_wide_characters_twice() -> None:
     assert terminal.pad("山田", 6, left=True) == "山田  "
     assert terminal.pad("山田", 6, left=False) == "  山田"

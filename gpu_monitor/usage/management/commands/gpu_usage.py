@@ -36,7 +36,6 @@ KEYS: dict[str, tuple[str, ...]] = {
 KEY_TITLES = {"host": "Host", "gpu_index": "GPU", "gpu_uuid": "UUID", "user": "User"}
 IDLE_FIELDS = ("host", "gpu_index", "gpu_uuid", "user", "idle_since", "memory_mb")
 _DURATION = re.compile(r"[0-9]+[" + "".join(SECONDS_PER_UNIT) + "]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection characters
 
 
@@ -141,11 +140,6 @@ def idle_minutes(text: str) -> int:
             f"a whole number of minutes from 1 to {MAX_IDLE_MINUTES}, not {shown(text)}"
         )
     return minutes
-
-
-def printable(text: str) -> str:
-    """A name as the table can show it on one line: control characters escaped."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class Command(GPUMonitorCommand):
@@ -278,7 +272,7 @@ class Command(GPUMonitorCommand):
         lines = [titles]
         for row in rows:
             lines.append(
-                [printable(str(row[k])) for k in keys]
+                [terminal.printable(str(row[k])) for k in keys]
                 + [show(row[field]) for _, field, show in METRICS]
             )
         total = found["total"]
@@ -305,9 +299,9 @@ class Command(GPUMonitorCommand):
         titles = ["Host", "GPU", "User", "Idle since", "Idle for", "Memory", "UUID"]
         lines = [titles] + [
             [
-                printable(g["host"]),
+                terminal.printable(g["host"]),
                 str(g["gpu_index"]),
-                printable(g["user"]),
+                terminal.printable(g["user"]),
                 when(g["idle_since"]),
                 duration(int((now - parsed(g["idle_since"])).total_seconds())),
                 mib(g["memory_mb"]),
