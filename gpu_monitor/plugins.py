@@ -96,9 +96,11 @@ class Page:
 
 @dataclass(frozen=True)
 class Panel:
-    """A panel of the dashboard: ``template`` (included in each GPU's card), ``script``
-    (a static path, loaded after the page script) and ``context``, the dotted path of a
-    callable ``(request) -> dict`` whose answer the template and script read."""
+    """A panel of the dashboard: ``template`` (included twice, with ``part="page"`` in the
+    page's header and ``part="card"`` in each GPU's card, both given ``panel``),
+    ``script`` (a static path, loaded after the page script; it follows the page through
+    the ``gpu-monitor:data`` event) and ``context``, the dotted path of a callable
+    ``(request) -> dict`` whose answer the template and script read."""
 
     template: str
     script: str | None = None
