@@ -304,6 +304,27 @@ def test_bad_options_are_refused_with_a_clear_message(args: list[str], says: str
     assert says in str(raised.value)
 
 
+def test_a_sub_app_declaration_that_cannot_work_is_refused_before_recording(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.apps import apps
+
+    from gpu_monitor import plugins
+
+    fleet = apps.get_app_config("gpu_monitor_fleet")
+    broken = plugins.SubApp(tick_writer="gpu_monitor.fleet.writer.nope")
+    monkeypatch.setattr(fleet, "gpu_monitor", broken)
+
+    with pytest.raises(CommandError) as raised:
+        call_command("gpu_record", "--once", stdout=io.StringIO())
+
+    assert str(raised.value).startswith(
+        "A sub-app's declaration is wrong: gpu_monitor.fleet: gpu_monitor.tick_writer "
+    )
+    assert str(raised.value).endswith("; run manage.py check")
+    assert Sample.objects.count() == 0
+
+
 def test_the_largest_options_are_taken(fake_nvml: ModuleType) -> None:
     call_command(
         "gpu_record",

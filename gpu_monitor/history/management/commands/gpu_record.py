@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from gpu_monitor import plugins
 from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.conf import conf
 from gpu_monitor.history.recorder import Recorder
@@ -107,6 +108,14 @@ class Command(GPUMonitorCommand):
         if problems:
             said = "; ".join(f"{problem.id}: {problem.message}" for problem in problems)
             raise CommandError(f"GPU_MONITOR is misconfigured: {said}; run manage.py check")
+        # The tick writers are sub-apps' declarations, imported at each tick: one that
+        # cannot work is refused here, as check gpu_monitor.E005 would, not in the loop.
+        wrong = plugins.problems()
+        if wrong:
+            said = "; ".join(
+                f"{app.name}: gpu_monitor.{field} {text}" for app, field, text in wrong
+            )
+            raise CommandError(f"A sub-app's declaration is wrong: {said}; run manage.py check")
         try:
             recorder = Recorder(
                 get_manager(),
