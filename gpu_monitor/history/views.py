@@ -42,7 +42,7 @@ from gpu_monitor.params import (
     whole_number,
 )
 from gpu_monitor.schema import document
-from gpu_monitor.stored import MAX_HOST_LENGTH, PagePagination, StoredAPIView, host_parameter
+from gpu_monitor.stored import PagePagination, StoredAPIView, host_parameter
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +53,6 @@ class HistoryAPIView(StoredAPIView):
 
     database_what = "GPU history"
     database_logger = logger
-
-
-# The former homes of the public floor's names, until no module imports them from here.
-EventPagination = PagePagination
-__all__ = ["MAX_HOST_LENGTH", "EventPagination", "HistoryAPIView", "iso"]
 
 
 def host_of(request: Request) -> str:
