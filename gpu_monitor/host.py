@@ -20,7 +20,7 @@ from typing import Any
 from gpu_monitor.manager import GPUManager
 from gpu_monitor.manager.fields import mib
 from gpu_monitor.manager.processes import new_process
-from gpu_monitor.params import iso_time
+from gpu_monitor.params import iso
 from gpu_monitor.types import GPUProcess, GPUProcessesResponse
 
 psutil: Any
@@ -133,7 +133,7 @@ STATIC_READERS: dict[str, Callable[[Any], Any]] = {
     "username": lambda p: p.username(),
     "name": lambda p: p.name(),
     "command_line": lambda p: p.cmdline(),
-    "started_at": lambda p: iso_time(p.create_time()),
+    "started_at": lambda p: iso(p.create_time()),
 }
 static_details = StaticDetails()
 

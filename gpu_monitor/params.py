@@ -142,9 +142,6 @@ def iso(epoch: float) -> str:
     return moment(epoch).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-iso_time = iso  # the former name, until every importer says ``iso``
-
-
 # -- durations (command-line options) ---------------------------------------------------
 MAX_RETENTION = ("3650d", 3650 * 86400)  # ten years: the longest retention a command takes
 _DURATION = re.compile(r"\s*(\d+)\s*([smhdw]?)\s*")

@@ -19,8 +19,8 @@ from gpu_monitor import host
 from gpu_monitor.api import (
     GPUMonitorAPIView,
     NotImplementedResponse,
+    ProcessesAPIView,
     ServiceUnavailable,
-    instances,
 )
 from gpu_monitor.conf import conf
 from gpu_monitor.manager import GPUNotFoundError, NVMLUnavailableError, get_manager
@@ -36,7 +36,7 @@ from gpu_monitor.serializers import (
 from gpu_monitor.types import GPUDevice, GPUDevicesResponse, GPUProcessesResponse
 
 if TYPE_CHECKING:
-    from rest_framework.permissions import _SupportsHasPermission
+    pass
 
 
 @document("devices")
@@ -96,14 +96,6 @@ class DeviceDetailView(GPUMonitorAPIView):
 
     def get(self, request: Request, gpu: str) -> Response:
         return Response(GPUDeviceSerializer(find_device(gpu)).data)
-
-
-class ProcessesAPIView(GPUMonitorAPIView):
-    """Base of the process views: they name users and commands, so a client needs both
-    ``PERMISSION_CLASSES`` and ``PROCESS_PERMISSION_CLASSES`` (default: admins only)."""
-
-    def get_permissions(self) -> Sequence[_SupportsHasPermission]:
-        return [*super().get_permissions(), *instances("PROCESS_PERMISSION_CLASSES")]
 
 
 @document("processes")

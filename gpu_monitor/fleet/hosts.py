@@ -24,10 +24,6 @@ from gpu_monitor.fleet.models import HostState
 from gpu_monitor.fleet.types import HostDetail, HostProblem, HostStateName, HostSummary
 from gpu_monitor.history.models import Event
 from gpu_monitor.params import iso
-from gpu_monitor.rules import GPU_UNAVAILABLE as GPU_UNAVAILABLE  # the fleet writer's
-from gpu_monitor.rules import gpu_problems
-from gpu_monitor.stored import from_stored
-from gpu_monitor.types import GPUDevice
 
 STALE_AFTER_INTERVALS = 3  # "stale" once more than 3 intervals passed without a tick
 # "down" no sooner than 6 intervals after the last tick (nor FLEET_DOWN_AFTER): a host
@@ -96,45 +92,6 @@ def in_state(state: HostStateName, at: int) -> Q:
     if state == "stale":
         return ~down & stale
     return ~down & ~stale
-
-
-def device_of(data: dict[str, Any]) -> GPUDevice:
-    """A stored device (the API's JSON) as the dataclass the rules read (without its MIG
-    devices, which no rule reads)."""
-    return from_stored(GPUDevice, data, mig_devices=[])
-
-
-def problems_of(devices: list[dict[str, Any]]) -> list[HostProblem]:
-    """One entry per GPU and condition, by ``rules.gpu_problems``: a GPU that does not
-    answer (lost, fallen off the bus), then its signs of failing hardware."""
-    return [
-        HostProblem(device.index, problem.kind, problem.message)
-        for device in map(device_of, devices)
-        for problem in gpu_problems(device)
-    ]
-
-
-def total(values: Iterable[int | None]) -> int | None:
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
-
-
-def summary_columns(devices: list[dict[str, Any]]) -> dict[str, Any]:
-    """The summary of a host's devices (as the API renders them), as HostState columns."""
-    utilization = [u for d in devices if (u := d.get("utilization_percent")) is not None]
-    temperatures = [t for d in devices if (t := d.get("temperature_c")) is not None]
-    problems = problems_of(devices)
-    return {
-        "gpu_count": len(devices),
-        "utilization_percent": (
-            round(sum(utilization) / len(utilization), 1) if utilization else None
-        ),
-        "used_memory_mb": total(d.get("used_memory_mb") for d in devices),
-        "total_memory_mb": total(d.get("total_memory_mb") for d in devices),
-        "max_temperature_c": max(temperatures) if temperatures else None,
-        "problems": [dataclasses.asdict(p) for p in problems],
-        "problem_count": len(problems),
-    }
 
 
 def summarize(row: HostState, at: int, xid_24h: int = 0) -> HostSummary:

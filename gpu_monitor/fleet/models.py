@@ -19,7 +19,7 @@ class HostState(models.Model):
     devices = models.JSONField()
     driver = models.JSONField(null=True)
     processes = models.JSONField(null=True)
-    # The devices summed up by the tick writer (gpu_monitor.fleet.hosts.summary_columns),
+    # The devices summed up by the tick writer (gpu_monitor.fleet.writer.summary_columns),
     # so that the list of hosts reads these, never the devices.
     gpu_count = models.PositiveIntegerField(default=0)
     utilization_percent = models.FloatField(null=True)  # mean over the GPUs reporting it

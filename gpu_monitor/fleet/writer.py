@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import connections
 
-from gpu_monitor.fleet.hosts import total
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.fleet.types import HostProblem
 from gpu_monitor.history.tick_writers import TickContext
@@ -79,6 +79,11 @@ def last_seen(context: TickContext, using: str) -> int:
             context.epoch - int(now),
         )
     return int(now)
+
+
+def total(values: Iterable[int | None]) -> int | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
 
 
 def summary_columns(devices: list[GPUDevice]) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from gpu_monitor.usage.schema import idle_docs, usage_docs
 from gpu_monitor.usage.types import BY, UNKNOWN_USER
 
 logger = logging.getLogger(__name__)
-__all__ = ["DEFAULT_SPAN_S", "MAX_IDLE_MINUTES"]  # gpu_usage's, until it reads usage.limits
 
 
 def is_reserved(name: str) -> bool:

@@ -40,7 +40,9 @@ SEED = """
 import json, sys, time
 import django
 django.setup()
-from gpu_monitor.fleet.hosts import summary_columns
+from gpu_monitor.fleet.writer import summary_columns
+from gpu_monitor.stored import from_stored
+from gpu_monitor.types import GPUDevice
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.params import moment
 from gpu_monitor.manager import GPUManager
@@ -65,7 +67,8 @@ for i, host in enumerate(spec["hosts"]):
         age, interval = (900, 10)
     rows.append(HostState(host=host, epoch=now - age, timestamp=moment(now - age),
                           interval_seconds=interval, devices=devices, driver=None,
-                          **summary_columns(devices)))
+                          **summary_columns([from_stored(GPUDevice, d, mig_devices=[])
+                                             for d in devices])))
 HostState.objects.bulk_create(rows)
 """
 

@@ -188,4 +188,4 @@ def test_gpu_fleet_shows_each_host_by_its_own_interval(record: Record, clock: Cl
     assert lines[0] == "2 up, 3 stale, 2 down"
     assert {line.split()[0]: line.split()[1] for line in lines[2:]} == expected
     assert "h900-0610  up     10 min ago" in out.getvalue()
-    assert json.loads(as_json.getvalue()) == results()
+    assert json.loads(as_json.getvalue())["results"] == results()

@@ -21,10 +21,10 @@ from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.conf import conf
 from gpu_monitor.params import SECONDS_PER_UNIT, parse_time, shown, whole_number
 from gpu_monitor.stored import MAX_HOST_LENGTH
+from gpu_monitor.usage.limits import DEFAULT_SPAN_S, MAX_IDLE_MINUTES
 from gpu_monitor.usage.models import MAX_USER_LENGTH
 from gpu_monitor.usage.report import idle_now, usage_report
 from gpu_monitor.usage.types import BY
-from gpu_monitor.usage.views import DEFAULT_SPAN_S, MAX_IDLE_MINUTES
 
 # The fields that name what a row is about (the others are null), as the table titles them.
 KEYS: dict[str, tuple[str, ...]] = {
