@@ -3,36 +3,30 @@
 When each host last recorded and at what interval, and how many hosts are in each state
 by the rules of ``GET hosts`` (``gpu_monitor.fleet.hosts.age_and_state``), read from the
 hosts' state rows in one query at scrape time: one alert rule on them catches a node
-that went silent. The
-core's metrics view registers ``FleetCollector`` through ``FleetConfig.gpu_monitor_collector``.
+that went silent. The fleet declares ``FleetCollector`` in its ``plugins.SubApp``
+(``collector``); the core's metrics view runs it so that it fails alone.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
-from django.db import DatabaseError
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gpu_monitor.api import ServiceUnavailable
 from gpu_monitor.conf import conf
 from gpu_monitor.fleet import hosts
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.fleet.types import STATES
-
-logger = logging.getLogger(__name__)
 
 
 class FleetCollector(Collector):
     """``gpu_monitor_fleet_host_last_seen_timestamp_seconds{host}``,
     ``gpu_monitor_fleet_host_interval_seconds{host}`` and
     ``gpu_monitor_fleet_hosts{state}`` (every state, 0 included) while ``METRICS_FLEET``
-    is True; nothing otherwise. A database that cannot answer makes the scrape a 503 (the
-    target is down, which the alert rules see), never a scrape without the fleet."""
-
-    failing = False  # whether the last scrape found the database failing (log once)
+    is True; nothing otherwise. A database that cannot answer raises: the core's metrics
+    view leaves the fleet's series out, logs it once a failure streak and says
+    ``gpu_monitor_scrape_collector_success{collector="fleet"} 0``."""
 
     def collect(self) -> Iterator[Metric]:
         if conf.get("METRICS_FLEET") is not True:
@@ -68,21 +62,7 @@ class FleetCollector(Collector):
         yield states
 
     def rows(self) -> list[tuple[str, int, int]]:
-        """Each host's name, last tick and interval, sorted by host; 503 when the
-        database cannot answer."""
-        try:
-            rows = list(
-                HostState.objects.order_by("host").values_list("host", "epoch", "interval_seconds")
-            )
-        except DatabaseError as exc:
-            if not FleetCollector.failing:
-                logger.error("The fleet's metrics cannot read the hosts: %s", exc)
-            FleetCollector.failing = True
-            raise ServiceUnavailable(
-                f"The fleet's metrics cannot read the hosts ({type(exc).__name__}); run "
-                "manage.py migrate, and check the database."
-            ) from exc
-        if FleetCollector.failing:
-            logger.info("The fleet's metrics read the hosts again.")
-        FleetCollector.failing = False
-        return rows
+        """Each host's name, last tick and interval, sorted by host."""
+        return list(
+            HostState.objects.order_by("host").values_list("host", "epoch", "interval_seconds")
+        )
