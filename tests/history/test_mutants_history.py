@@ -15,9 +15,9 @@ from django.test import Client, RequestFactory
 
 from gpu_monitor.history import partitions
 from gpu_monitor.history.admin import EventAdmin, SampleAdmin
+from gpu_monitor.history.limits import MAX_POINTS
 from gpu_monitor.history.models import Event, Sample
 from gpu_monitor.history.recorder import Recorder
-from gpu_monitor.history.views import MAX_POINTS
 from gpu_monitor.manager import GPUManager
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,7 @@ from gpu_monitor import host as host_details
 from gpu_monitor.history import maintenance, tick_writers
 from gpu_monitor.history.models import Event
 from gpu_monitor.history.tick_writers import TickContext
-from gpu_monitor.history.views import iso
+from gpu_monitor.params import iso
 from gpu_monitor.types import GPUDevice, GPUProcess, GPUProcessesResponse
 from gpu_monitor.usage.models import Hold, Usage
 from gpu_monitor.usage.report import idle_now, usage_report
