@@ -8,6 +8,7 @@ row stays.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -19,7 +20,6 @@ from typing import Any
 
 from gpu_monitor.manager import GPUManager
 from gpu_monitor.manager.fields import mib
-from gpu_monitor.manager.processes import new_process
 from gpu_monitor.params import iso
 from gpu_monitor.types import GPUProcess, GPUProcessesResponse
 
@@ -89,16 +89,9 @@ def describe(
 
 
 def with_host(process: GPUProcess, fields: dict[str, Any], errors: dict[str, str]) -> GPUProcess:
-    """``dataclasses.replace(process, **fields, field_errors=...)``, made the way the
-    manager makes the row (``new_process``): a copy of its attributes, not a second run of
-    the frozen dataclass's ``__init__`` (replace cost about 5 us a row)."""
-    return new_process(
-        {
-            **vars(process),
-            **fields,
-            "field_errors": {**process.field_errors, **errors} if errors else process.field_errors,
-        }
-    )
+    """``process`` with its host ``fields`` and their ``errors`` added."""
+    field_errors = {**process.field_errors, **errors} if errors else process.field_errors
+    return dataclasses.replace(process, **fields, field_errors=field_errors)
 
 
 class StaticDetails:
@@ -149,7 +142,7 @@ class ExitWatch:
     before then. So a pidfd opened before a process's details were read, and still not
     readable after NVML listed the pid again, proves the pid still names that process,
     for every cached pid in one system call. A psutil identity check instead reads
-    /proc for each pid: about 19 us a pid, 5 ms for 256 pids, on every request.
+    /proc for each pid on every request (docs/benchmarks.md has the costs).
     """
 
     MAX = 256  # open pidfds at most: a server's other files need descriptors too
@@ -227,8 +220,8 @@ class RecentDetails:
     names the same process.
 
     A dashboard, a scrape and an API client asking within the same second (or a busy
-    server) would otherwise read /proc for every process on every request: 256
-    processes took 8.5 ms of /proc reads per request on the development machine. The
+    server) would otherwise read /proc for every process on every request
+    (docs/benchmarks.md has the cost). The
     NVML list is still read each time, so a process that ends disappears at once; only
     its host memory can be up to ``SECONDS`` old. A hit is only given once the pid is
     known to still name the process it was read from: its pidfd has not signalled an
@@ -327,8 +320,8 @@ def process_now(pid: int) -> Any:
 
 def pid_taken(pid: int) -> bool:
     """Whether a process has ``pid`` now. Signal 0 sends nothing: kill(2) only looks the
-    pid up, about 1 us where ``psutil.Process`` failing on a pid that has no process
-    took 30 us here (a container without the host's PID namespace has many of those)."""
+    pid up, far cheaper than ``psutil.Process`` failing on a pid that has no process
+    (a container without the host's PID namespace has many of those)."""
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, OverflowError):  # OverflowError: above any pid_t

@@ -137,9 +137,3 @@ def _process(
         mig_uuid=slices.get((gpu_instance, compute_instance)),
         field_errors=errors,
     )
-
-
-def new_process(fields: dict[str, Any]) -> GPUProcess:
-    """The ``GPUProcess`` whose attributes are ``fields`` (every field by name):
-    ``gpu_monitor.host`` copies a row with its host fields added through it."""
-    return GPUProcess(**fields)
