@@ -1,5 +1,5 @@
 """The browser tests' fixtures: Debian's Chromium driven by Playwright (one browser for
-the session, a fresh context per page) and the example server on the fake NVML."""
+the e2e tests, a fresh context per page) and the example server on the fake NVML."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from tests.e2e import CHROMIUM_ARGS, Server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """Package-scoped, not session-scoped: sync Playwright runs an asyncio loop in this
+    thread while it is open, and pytest-django orders other folders' tests after these
+    (django-health-check's asyncio.run() fails under a running loop)."""
     chromium = shutil.which("chromium")
     assert chromium, "chromium is missing: install Debian's chromium package (scripts/test does)"
     with sync_playwright() as playwright:
