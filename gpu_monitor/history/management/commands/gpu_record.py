@@ -86,7 +86,7 @@ class Command(GPUMonitorCommand):
             type=host_name,
             default=socket.gethostname(),
             help="The host name to record under, 1 to 255 characters, no '/' or control "
-            f"character, not '.' or '.. (default: this machine's, {socket.gethostname()!r}).",
+            f"character, not '.' or '..' (default: this machine's, {socket.gethostname()!r}).",
         )
         parser.add_argument(
             "--processes",
