@@ -50,6 +50,10 @@ def test_the_items_are_what_the_serializer_renders_in_every_state(
 
     assert listed == expected
     assert [list(item) for item in listed] == [list(item) for item in expected]  # key order
+    # and inside each problem: PostgreSQL's jsonb gives stored keys back in an order of its own
+    assert [list(p) for item in listed for p in item["problems"]] == [
+        ["gpu_index", "kind", "message"]
+    ]
     assert {item["state"] for item in listed} == {"up", "stale", "down"}
     assert [item["xid_24h"] for item in listed] == [1, 0, 1]  # down, stale, up
 

@@ -12,6 +12,7 @@ from django.test import override_settings
 
 from gpu_monitor.history.models import Event
 from gpu_monitor.history.tick_writers import TickContext
+from gpu_monitor.types import GPUDevice, GPUProcess, GPUProcessesResponse
 from gpu_monitor.usage.models import Hold, Usage
 from gpu_monitor.usage.writer import write_usage
 from tests.usage.conftest import NOW
@@ -21,17 +22,19 @@ UUID = "GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772"
 
 
 def context(epoch: int, users: tuple[str, ...] = ("alice",)) -> TickContext:
+    processes = [
+        GPUProcess(
+            gpu_index=0, gpu_uuid=None, pid=1, type="compute", used_memory_mb=5, username=user
+        )
+        for user in users
+    ]
     return TickContext(
         host="node-1",
         epoch=epoch,
         interval=10,
-        devices={"devices": [{"index": 0, "uuid": UUID, "utilization_percent": 0}], "count": 1},
+        devices=[GPUDevice(index=0, name="GPU", uuid=UUID, utilization_percent=0)],
         driver=None,
-        processes={
-            "processes": [
-                {"gpu_index": 0, "pid": 1, "username": user, "used_memory_mb": 5} for user in users
-            ]
-        },
+        processes=GPUProcessesResponse(processes, len(processes), {}),
     )
 
 
