@@ -15,7 +15,6 @@ matter to a node: PostgreSQL checks them on the parent table that the ORM names.
 
 from __future__ import annotations
 
-import datetime
 import re
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from django.db import connections, transaction
 from django.db.models import QuerySet
 
 from gpu_monitor.history.models import Sample
+from gpu_monitor.params import moment
 
 DAY = 86400
 # How long a DROP or an ATTACH waits for its lock on the parent table before it gives up
@@ -64,11 +64,11 @@ def default_name() -> str:
 
 def day_name(start: int) -> str:
     """The name of the partition of the UTC day that starts at ``start``."""
-    return f"{table()}_p{datetime.datetime.fromtimestamp(start, datetime.timezone.utc):%Y%m%d}"
+    return f"{table()}_p{moment(start):%Y%m%d}"
 
 
 def day_label(epoch: int) -> str:
-    return f"{datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc):%Y-%m-%d}"
+    return f"{moment(epoch):%Y-%m-%d}"
 
 
 def day_start(epoch: int) -> int:

@@ -19,7 +19,7 @@ from rest_framework.exceptions import APIException
 from gpu_monitor import terminal
 from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.conf import conf
-from gpu_monitor.params import SECONDS_PER_UNIT, parse_time, shown, whole_number
+from gpu_monitor.params import SECONDS_PER_UNIT, moment, parse_time, shown, whole_number
 from gpu_monitor.stored import MAX_HOST_LENGTH
 from gpu_monitor.usage.limits import DEFAULT_SPAN_S, MAX_IDLE_MINUTES
 from gpu_monitor.usage.models import MAX_USER_LENGTH
@@ -319,6 +319,4 @@ class Command(GPUMonitorCommand):
 
 
 def when_epoch(epoch: int) -> str:
-    return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc).strftime(
-        "%Y-%m-%d %H:%M"
-    )
+    return moment(epoch).strftime("%Y-%m-%d %H:%M")
