@@ -16,10 +16,11 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import BigIntegerField, Count, F, Q, QuerySet, Value
+from django.db.models import BigIntegerField, Case, Count, F, Q, QuerySet, Value, When
 from django.db.models.functions import Greatest
 
 from gpu_monitor.conf import conf
+from gpu_monitor.fleet.limits import DEFAULT_SORT, HostFilters, HostSort
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.fleet.types import HostDetail, HostProblem, HostStateName, HostSummary
 from gpu_monitor.history.models import Event
@@ -130,8 +131,9 @@ def detail(row: HostState, at: int) -> HostDetail:
 
 def xid_counts(hosts: Iterable[str], at: int) -> dict[str, int]:
     """XID errors each of ``hosts`` recorded in the 24 hours before ``at``, in one query
-    over the range of their names (a page is sorted by host): two parameters, not one
-    per host, whose parsing and binding cost more than the query on a large fleet."""
+    over the range of their names (narrow for a page sorted by host, at most the
+    fleet's for another order): two parameters, not one per host, whose parsing and
+    binding cost more than the query on a large fleet."""
     wanted = set(hosts)
     if not wanted:
         return {}
@@ -149,17 +151,36 @@ def xid_counts(hosts: Iterable[str], at: int) -> dict[str, int]:
     return {host: n for host, n in rows if host in wanted}
 
 
+def order(rows: QuerySet[HostState], sort: HostSort, at: int) -> QuerySet[HostState]:
+    """``rows`` in the order ``sort`` names (``limits.SORTS``) at time ``at``, by host
+    within a rank: done by the database, so that the first page of ``GET hosts`` holds
+    the first hosts of the whole fleet in that order."""
+    if sort == "problems":
+        rank = Case(
+            When(in_state("down", at), then=Value(0)),
+            When(problem_count__gt=0, then=Value(1)),
+            When(in_state("stale", at), then=Value(2)),
+            default=Value(3),
+        )
+        return rows.alias(rank=rank).order_by("rank", "host")
+    if sort == "last_seen":
+        return rows.order_by("epoch", "host")
+    return rows.order_by("host")
+
+
 def selected(
     at: int,
     *,
     state: HostStateName | None = None,
     problem: bool | None = None,
     q: str | None = None,
+    sort: HostSort = DEFAULT_SORT,
 ) -> QuerySet[HostState]:
-    """The recorded hosts sorted by host, narrowed by ``state`` (at time ``at``),
-    ``problem`` (True: only hosts with problems; False: only those without) and ``q``
-    (a substring of the host name, any case); only the summary's columns are read."""
-    rows = HostState.objects.order_by("host").only(*SUMMARY_COLUMNS)
+    """The recorded hosts in the order ``sort`` names (by default by host), narrowed by
+    ``state`` (at time ``at``), ``problem`` (True: only hosts with problems; False: only
+    those without) and ``q`` (a substring of the host name, any case); only the
+    summary's columns are read."""
+    rows = order(HostState.objects.only(*SUMMARY_COLUMNS), sort, at)
     if q:
         rows = rows.filter(host__icontains=q)
     if state is not None:
@@ -167,6 +188,14 @@ def selected(
     if problem is not None:
         rows = rows.filter(problem_count__gt=0) if problem else rows.filter(problem_count=0)
     return rows
+
+
+def filtered(at: int, filters: HostFilters) -> QuerySet[HostState]:
+    """``selected`` by ``filters``: what ``GET hosts``, the fleet page and ``gpu_fleet``
+    list (``limits.host_filters`` reads their parameters)."""
+    return selected(
+        at, state=filters.state, problem=filters.problem, q=filters.q, sort=filters.sort
+    )
 
 
 def summaries(rows: Iterable[HostState], at: int) -> list[HostSummary]:

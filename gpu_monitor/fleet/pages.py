@@ -27,6 +27,7 @@ from gpu_monitor.dashboard import (
     url_prefix,
 )
 from gpu_monitor.fleet import hosts
+from gpu_monitor.fleet.limits import HostSort, host_filters
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.fleet.serializers import HostSummarySerializer
 from gpu_monitor.fleet.types import STATES, HostSummary
@@ -48,13 +49,23 @@ STRIP_MOST_GPUS = 64  # GPUs a tile's strip shows; a host with more shows its fi
 HOST_PLACEHOLDER = "__host__"  # in the host page's URL, replaced by fleet.js
 
 
-def fleet(at: int) -> dict[str, Any]:
+# The page's sort control: each of limits.SORTS, labelled, the page's default first.
+SORT_LABELS: dict[HostSort, str] = {
+    "problems": "Problems first",
+    "host": "Name",
+    "last_seen": "Last seen",
+}
+PAGE_SORT: HostSort = "problems"  # the page's order without ?sort=: the eye finds them
+
+
+def fleet(at: int, sort: HostSort = PAGE_SORT) -> dict[str, Any]:
     """The fleet page's JSON at time ``at``: ``counts`` (hosts up, stale and down),
-    ``problem_hosts`` (hosts with at least one problem), ``count`` and ``hosts``, sorted
-    by host: each as ``GET hosts`` gives it plus ``gpu_utilization``, each GPU's
+    ``problem_hosts`` (hosts with at least one problem), ``count`` and ``hosts`` in the
+    order ``sort`` names (``limits.SORTS``; down hosts and hosts with problems first
+    by default): each as ``GET hosts`` gives it plus ``gpu_utilization``, each GPU's
     utilisation at its last tick in the order of its devices (None where it gave none).
     One query reads the summary's columns and one value per GPU, never the devices."""
-    rows = hosts.selected(at)
+    rows = hosts.selected(at, sort=sort)
     most = min(STRIP_MOST_GPUS, HostState.objects.aggregate(n=Max("gpu_count"))["n"] or 0)
     strip = [f"gpu_{i}" for i in range(most)]
     values = list(
@@ -84,13 +95,16 @@ class FleetPageView(PageView, FleetAPIView):
 
 class FleetView(FleetPageView):
     """An HTML page with one tile per recorded host, refreshed in place from its own
-    JSON (``fleet``): ``?q=`` fills its filter box, ``?interval=SECONDS`` sets the
-    refresh period (default 10, 1 to 3600). Same permission settings as the API."""
+    JSON (``fleet``): ``?q=`` fills its filter box, ``?sort=`` orders the tiles (as
+    ``GET hosts``' ``sort``; by default ``problems``: down hosts and hosts with problems
+    first; 400 for another value), ``?interval=SECONDS`` sets the refresh period
+    (default 10, 1 to 3600). Same permission settings as the API."""
 
     template_name = "gpu_monitor/fleet/fleet.html"
 
     def get(self, request: Request) -> Response:
-        data = fleet(hosts.now())
+        sort = host_filters(sort=request.query_params.get("sort") or PAGE_SORT).sort
+        data = fleet(hosts.now(), sort)
         if not self.wants_page(request):
             return Response(data)
         prefix = url_prefix(request)
@@ -101,6 +115,9 @@ class FleetView(FleetPageView):
             "placeholder": HOST_PLACEHOLDER,
             "interval": refresh_interval(params.get("interval"), FLEET_INTERVAL_S),
             "q": params.get("q", ""),
+            "sort": sort,
+            "page_sort": PAGE_SORT,
+            "sorts": [{"value": value, "label": label} for value, label in SORT_LABELS.items()],
             "high_percent": HIGH_PERCENT,
             "hot_temperature_c": HOT_TEMPERATURE_C,
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gpu_monitor.fleet.hosts import DOWN_AFTER_INTERVALS, STALE_AFTER_INTERVALS
-from gpu_monitor.fleet.limits import HostPagination
+from gpu_monitor.fleet.limits import SORTS, HostPagination
 from gpu_monitor.fleet.types import STATES
 from gpu_monitor.schema import GPU_BURN, H100
 from gpu_monitor.stored import MAX_HOST_LENGTH, page_queries, query
@@ -60,7 +60,8 @@ def hosts_docs() -> dict[str, Any]:
     return {
         "summary": "Every recorded host and its state",
         "description": "Each host that gpu_record recorded (gpu_monitor.fleet), sorted by "
-        f"host: up, stale (no tick for more than {STALE_AFTER_INTERVALS} intervals) or down "
+        "host (or ?sort=): up, stale (no tick for more than "
+        f"{STALE_AFTER_INTERVALS} intervals) or down "
         "(none for GPU_MONITOR['FLEET_DOWN_AFTER'] seconds and "
         f"{DOWN_AFTER_INTERVALS} intervals, whichever is longer), "
         "its GPUs summed up at its last tick, "
@@ -85,6 +86,13 @@ def hosts_docs() -> dict[str, Any]:
                 f"{MAX_HOST_LENGTH} characters",
                 maxLength=MAX_HOST_LENGTH,
                 pattern="^[^\\u0000]*$",
+            ),
+            OpenApiParameter(
+                "sort",
+                {"type": "string", "enum": [*SORTS, ""], "default": "host"},
+                OpenApiParameter.QUERY,
+                description="the order of the hosts over every page (400 for another "
+                "value): " + "; ".join(f"{name}: {text}" for name, text in SORTS.items()),
             ),
             *page_queries("hosts", HostPagination),
             OpenApiParameter("format", exclude=True),

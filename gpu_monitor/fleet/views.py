@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rest_framework.exceptions import NotFound, ParseError
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -14,14 +14,14 @@ from gpu_monitor import host as host_details
 from gpu_monitor.api import ProcessesAPIView
 from gpu_monitor.conf import conf
 from gpu_monitor.fleet import hosts
-from gpu_monitor.fleet.limits import PROBLEM_VALUES, HostPagination
+from gpu_monitor.fleet.limits import HostFilters, HostPagination, host_filters
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.fleet.schema import host_docs, host_processes_docs, hosts_docs
 from gpu_monitor.fleet.serializers import (
     HostDetailSerializer,
     HostProcessesSerializer,
 )
-from gpu_monitor.fleet.types import STATES, HostProcesses
+from gpu_monitor.fleet.types import HostProcesses
 from gpu_monitor.params import iso, name_text, shown
 from gpu_monitor.schema import document
 from gpu_monitor.stored import MAX_HOST_LENGTH, StoredAPIView
@@ -45,24 +45,25 @@ def recorded_host(name: str) -> HostState:
     return row
 
 
+def request_filters(request: Request) -> HostFilters:
+    """``?state=&problem=&q=&sort=`` of ``request`` (``limits.host_filters``)."""
+    params = request.query_params
+    return host_filters(
+        params.get("state"), params.get("problem"), params.get("q", ""), params.get("sort")
+    )
+
+
 @document("hosts", hosts_docs)
 class HostListView(FleetAPIView):
-    """Every recorded host, sorted by host, paginated: ``?state=&problem=1&q=``."""
+    """Every recorded host, sorted by host (or ``?sort=``), paginated:
+    ``?state=&problem=1&q=&sort=``."""
 
     pagination_class = HostPagination
 
     def get(self, request: Request) -> Response:
-        params = request.query_params
-        state_text = params.get("state") or None
-        state = next((s for s in STATES if s == state_text), None)
-        if state_text is not None and state is None:
-            raise ParseError(f"state: one of {', '.join(STATES)}, not {shown(state_text)}")
-        problem_text = params.get("problem", "")
-        if problem_text not in PROBLEM_VALUES:
-            raise ParseError(f"problem: 1 or 0, not {shown(problem_text)}")
-        q = name_text("q", params.get("q", ""), MAX_HOST_LENGTH)
+        filters = request_filters(request)
         at = hosts.now()
-        rows = hosts.selected(at, state=state, problem=PROBLEM_VALUES[problem_text], q=q)
+        rows = hosts.filtered(at, filters)
         paginator = HostPagination()
         page = paginator.page_of(hosts.summary_values(rows), request, self)
         return paginator.get_paginated_response(hosts.summary_items(page, at))

@@ -73,11 +73,12 @@ def test_the_fleet_page_has_a_tile_per_host_and_the_counts(
     fleet = embedded(text, "fleet-data")
     assert fleet["counts"] == {"up": 1, "stale": 1, "down": 1}
     assert (fleet["count"], fleet["problem_hosts"]) == (3, 1)
-    assert [h["host"] for h in fleet["hosts"]] == ["node-a", "node-b", "node-c"]
-    assert [h["state"] for h in fleet["hosts"]] == ["up", "stale", "down"]
-    assert fleet["hosts"][0]["gpu_utilization"] == [20, 81]  # each GPU, for the strip
+    # Problems first by default: the down host, the stale one with a problem, the rest.
+    assert [h["host"] for h in fleet["hosts"]] == ["node-c", "node-b", "node-a"]
+    assert [h["state"] for h in fleet["hosts"]] == ["down", "stale", "up"]
+    assert fleet["hosts"][2]["gpu_utilization"] == [20, 81]  # each GPU, for the strip
     assert [p["gpu_index"] for p in fleet["hosts"][1]["problems"]] == [1]
-    assert fleet["hosts"][2]["age_seconds"] == 900
+    assert fleet["hosts"][0]["age_seconds"] == 900
     assert 'Up <b id="count-up">1</b>' in text and 'Down <b id="count-down">1</b>' in text
     assert 'Problems <b id="count-problem">1</b>' in text
     assert 'id="no-hosts" class="no-gpu" hidden' in text
@@ -98,7 +99,7 @@ def test_the_fleet_json_is_the_hosts_api_with_each_gpus_utilisation(
 
     fleet = as_json(client, "fleet/")
 
-    api = client.get("/api/gpu/hosts").json()["results"]
+    api = client.get("/api/gpu/hosts?sort=problems").json()["results"]
     assert [{k: v for k, v in h.items() if k != "gpu_utilization"} for h in fleet["hosts"]] == api
     assert [h["gpu_utilization"] for h in fleet["hosts"]] == [[20, 81]] * 3 + [[0, 55, 100]]
     assert fleet == as_json(client, "fleet?format=json")

@@ -1,6 +1,7 @@
 // The fleet's pages. On the fleet page: one tile per host, drawn from the page's own
 // JSON (embedded at load, then fetched every interval) and updated in place; a filter
-// box and the state buttons hide tiles without asking the server. On a host's page
+// box and the state buttons hide tiles without asking the server; the sort control asks
+// it for the hosts in another order (?sort=, kept in the URL). On a host's page
 // (the dashboard's, which dashboard.js refreshes): the header's state and last seen.
 (function () {
   "use strict";
@@ -26,6 +27,7 @@
   const tiles = $("tiles");
   const byHost = new Map(); // host -> its tile, in the order of the last data
   let show = "all";
+  let sort = config.sort; // the server's order of the tiles (limits.SORTS)
 
   const hostURL = (host) => config.host_page.replace(config.placeholder, encodeURIComponent(host));
   const gib = (mb, total) => (mb / 1024).toFixed(total >= 10240 ? 0 : 1);
@@ -133,10 +135,22 @@
 
   $("filter").addEventListener("input", () => {
     applyFilter();
+    keepInURL("q", $("filter").value, "");
+  });
+  // The page's URL says its sort (none for the page's default) and its filter, so that
+  // a reload keeps them.
+  function keepInURL(name, value, fallback) {
     const url = new URL(window.location.href);
-    const q = $("filter").value;
-    if (q) url.searchParams.set("q", q); else url.searchParams.delete("q");
+    if (value && value !== fallback) url.searchParams.set(name, value); else url.searchParams.delete(name);
     window.history.replaceState(null, "", url);
+  }
+
+  const fleetURL = () => `${config.fleet}?sort=${encodeURIComponent(sort)}`;
+
+  $("sort").addEventListener("change", () => {
+    sort = $("sort").value;
+    keepInURL("sort", sort, config.page_sort);
+    refresher.run(); // at once, in the new order; a slower answer of the old one is dropped
   });
   document.querySelectorAll("[data-show]").forEach((button) => {
     button.addEventListener("click", () => {
@@ -147,7 +161,7 @@
   });
 
   const refresher = page.refresher({
-    load: () => page.getJSON(config.fleet),
+    load: () => page.getJSON(fleetURL()),
     draw: render,
     every: config.interval * 1000,
     banner: page.banner($("api-error")),
