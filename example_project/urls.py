@@ -3,10 +3,13 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from gpu_monitor.dashboard import FrontPageView
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="gpu_monitor:dashboard")),  # the site's root
+    # The site's root: the first page with something to show (the dashboard on a GPU
+    # node, the fleet on a central site without NVML).
+    path("", FrontPageView.as_view()),
     path("admin/", admin.site.urls),  # read-only GPU history: samples and events
     path("api/gpu/", include("gpu_monitor.urls")),
     path("api-auth/", include("rest_framework.urls")),  # log in to the browsable API

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from rest_framework import serializers
@@ -182,14 +182,24 @@ def refresh_interval(text: str | None, default: int = DEFAULT_INTERVAL_S) -> int
 
 
 DASHBOARD_PAGE = ("Dashboard", "dashboard")
+DASHBOARD_TITLE = "GPUs"
 
 
-def page_links(request: Request) -> list[dict[str, str]]:
+def has_nvml() -> bool:
+    """Whether the dashboard has something to show: NVML works in this process (read
+    without a call to NVML)."""
+    return get_manager().error_message is None
+
+
+def page_links(request: Request, prefix: str | None = None) -> list[dict[str, str]]:
     """The pages' nav: the dashboard, then each installed sub-app's page
     (``plugins.pages()``) that the viewer may open (``Page.may_open``: an anonymous
-    viewer sees no link to a page that would refuse them). ``current``: ``page`` on that
-    page, ``true`` under it (a fleet host's page)."""
-    prefix = url_prefix(request)
+    viewer sees no link to a page that would refuse them). Only pages with something to
+    show: where NVML is unavailable in this process (``has_nvml``) and another page is
+    listed (a central site), the dashboard is left out. ``current``: ``page`` on that page,
+    ``true`` under it (a fleet host's page). ``prefix``: the URL namespace (``url_prefix``
+    of the request by default)."""
+    prefix = url_prefix(request) if prefix is None else prefix
     opened = [(p.label, p.url_name) for p in plugins.pages() if p.may_open(request)]
     links = []
     for label, name in (DASHBOARD_PAGE, *opened):
@@ -199,8 +209,26 @@ def page_links(request: Request) -> list[dict[str, str]]:
             continue
         path, base = request.path.rstrip("/"), url.rstrip("/")
         current = "page" if path == base else "true" if path.startswith(f"{base}/") else ""
-        links.append({"label": label, "url": url, "current": current})
+        links.append({"label": label, "url": url, "current": current, "name": name})
+    if len(links) > 1 and links[0]["name"] == DASHBOARD_PAGE[1] and not has_nvml():
+        return links[1:]
     return links
+
+
+def page_title(request: Request) -> str:
+    """The name of the page ``request`` is on or under, for its error page's title and
+    heading: a sub-app's page by its label (``Page.label``, opened or refused alike),
+    else the dashboard's "GPUs"."""
+    prefix = url_prefix(request)
+    path = request.path.rstrip("/")
+    for page in plugins.pages():
+        try:
+            base = reverse(f"{prefix}{page.url_name}").rstrip("/")
+        except NoReverseMatch:
+            continue
+        if path == base or path.startswith(f"{base}/"):
+            return page.label
+    return DASHBOARD_TITLE
 
 
 def sign_in_url(request: Request) -> str | None:
@@ -240,6 +268,7 @@ class DashboardRenderer(TemplateHTMLRenderer):
         context = {**context, "nav": page_links(request)}
         response = renderer_context["response"]
         if response.exception:
+            context["page_title"] = page_title(request)
             if response.status_code in (401, 403):
                 context["sign_in"] = sign_in_url(request)
             back = getattr(renderer_context.get("view"), "error_back_link", None)
@@ -348,4 +377,29 @@ class DashboardView(PageView):
         # This server's history and events only: a fleet may share the database.
         data_url = reverse(f"{url_prefix(request)}dashboard")
         config = page_config(request, data_url, host=socket.gethostname())
-        return Response(page_context(devices, status, driver, processes, config))
+        context = page_context(devices, status, driver, processes, config)
+        # Without NVML here, the site's other pages (a central site): a notice, no error.
+        elsewhere = page_links(request) if status.error_message else []
+        context["elsewhere"] = [link for link in elsewhere if link["name"] != "dashboard"]
+        return Response(context)
+
+
+class FrontPageView(GPUMonitorAPIView):
+    """A site's front page (``path("", FrontPageView.as_view())``): a redirect (302) to
+    the first page of the nav (``page_links``) this viewer may open and that has
+    something to show: the dashboard on a GPU node, the first sub-app page on a central
+    site without a GPU. The dashboard when the viewer may open none (it says why).
+
+    ``namespace``: where the project included ``gpu_monitor.urls`` (``gpu_monitor``)."""
+
+    namespace = "gpu_monitor"
+    schema = None  # a redirect, not an operation of the JSON API
+
+    def get_permissions(self) -> Sequence[Any]:
+        return ()  # the page it leads to applies its own
+
+    def get(self, request: Request) -> HttpResponse:
+        prefix = f"{self.namespace}:" if self.namespace else ""
+        links = page_links(request, prefix)
+        url = links[0]["url"] if links else reverse(f"{prefix}{DASHBOARD_PAGE[1]}")
+        return HttpResponseRedirect(url)

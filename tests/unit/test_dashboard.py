@@ -59,7 +59,10 @@ def test_lost_gpu_card_is_marked_with_its_error(fake_nvml: ModuleType, client: C
     assert '<span data-field="error_message">GPU is lost</span>' in html
 
 
-def test_without_nvml_the_page_says_why(fake_nvml: ModuleType, client: Client) -> None:
+def test_without_nvml_the_page_says_why(
+    without_fleet_and_usage: None, fake_nvml: ModuleType, client: Client
+) -> None:
+    """The dashboard alone (no other page to go to): a red error."""
     fake_nvml.STATE.init_error = fake_nvml.NVML_ERROR_DRIVER_NOT_LOADED
 
     html = page(client)
@@ -113,6 +116,7 @@ def test_assets_are_local_static_files() -> None:
     texts += [p.read_text() for p in package.glob("**/templates/**/*.html")]
     assert len(texts) >= 16
     for text in texts:
+        text = text.replace('xmlns="http://www.w3.org/2000/svg"', "")  # a name, not a fetch
         assert "http://" not in text and "https://" not in text and "@import" not in text
     css = (package / "static" / "gpu_monitor" / "dashboard.css").read_text()
     assert "prefers-color-scheme: dark" in css
@@ -476,6 +480,128 @@ def test_an_error_page_has_the_nav_too(fake_nvml: ModuleType, client: Client) ->
     assert response["Content-Type"].startswith("text/html")
     # The sub-apps' pages would refuse too (a GPU_MONITOR the checks reject): not listed.
     assert [label for label, _, _ in nav_links(response.content.decode())] == ["Dashboard"]
+
+
+def test_without_a_gpu_the_nav_leaves_the_dashboard_out(
+    fake_nvml: ModuleType, client: Client, db: None
+) -> None:
+    """A central site (no NVML here, other pages installed): only the pages that have
+    something to show; the dashboard still answers, with a notice that links them."""
+    fake_nvml.configure(gpus=1, scenario="no_nvml")
+    client.force_login(User.objects.create_superuser("root", password="pw-root-123"))
+
+    html = page(client)
+
+    assert nav_links(html) == [("Fleet", "/api/gpu/fleet", ""), ("Usage", "/api/gpu/usage", "")]
+    assert nav_links(client.get("/api/gpu/fleet/").content.decode())[0] == (
+        "Fleet",
+        "/api/gpu/fleet",
+        "page",
+    )
+    notice = re.search(r'<p id="no-gpu" class="no-gpu-here" role="status">(.*?)</p>', html, re.S)
+    assert notice, html
+    assert '<span id="no-gpu-reason">NVML Shared Library Not Found</span>' in notice.group(1)
+    assert re.findall(r'<a href="([^"]+)">(\w+)</a>', notice.group(1)) == [
+        ("/api/gpu/fleet", "Fleet"),
+        ("/api/gpu/usage", "Usage"),
+    ]
+    assert 'class="no-gpu"' not in html and 'role="alert">' not in html.split("</header>")[1]
+
+
+def test_without_a_gpu_an_anonymous_viewer_is_led_to_the_pages_they_may_open(
+    fake_nvml: ModuleType, client: Client
+) -> None:
+    fake_nvml.configure(gpus=1, scenario="no_nvml")
+
+    assert nav_links(page(client)) == [("Fleet", "/api/gpu/fleet", "")]
+
+
+def test_a_gpu_node_without_nvml_and_without_other_pages_keeps_its_dashboard(
+    without_fleet_and_usage: None, fake_nvml: ModuleType, client: Client
+) -> None:
+    fake_nvml.configure(gpus=1, scenario="no_nvml")
+
+    html = page(client)
+
+    assert nav_links(html) == [("Dashboard", "/api/gpu/dashboard", "page")]
+    assert 'id="no-gpu" class="no-gpu" >' in html
+
+
+@override_settings(ROOT_URLCONF="tests.unit.front_page_urls")
+@pytest.mark.parametrize(
+    ("scenario", "login", "front"),
+    [
+        ("healthy", False, "/api/gpu/dashboard"),
+        ("no_nvml", False, "/api/gpu/fleet"),
+        ("no_nvml", True, "/api/gpu/fleet"),
+    ],
+)
+def test_the_front_page_leads_to_the_first_page_with_something_to_show(
+    fake_nvml: ModuleType, client: Client, db: None, scenario: str, login: bool, front: str
+) -> None:
+    fake_nvml.configure(gpus=1, scenario=scenario)
+    if login:
+        client.force_login(User.objects.create_superuser("root", password="pw-root-123"))
+
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == front
+
+
+@override_settings(ROOT_URLCONF="tests.unit.front_page_urls")
+def test_the_front_page_leads_to_the_dashboard_when_the_viewer_may_open_nothing(
+    fake_nvml: ModuleType, client: Client
+) -> None:
+    """The dashboard then says why (403 and a way to sign in)."""
+    fake_nvml.configure(gpus=1, scenario="no_nvml")
+    with override_settings(GPU_MONITOR=LOCKED):
+        response = client.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/api/gpu/dashboard"
+
+
+@pytest.mark.parametrize(
+    ("path", "title"),
+    [("/api/gpu/usage/", "Usage"), ("/api/gpu/fleet/", "Fleet"), ("/api/gpu/dashboard/", "GPUs")],
+)
+def test_a_refused_pages_title_names_the_page(
+    fake_nvml: ModuleType, client: Client, path: str, title: str
+) -> None:
+    with override_settings(GPU_MONITOR=LOCKED):
+        response = client.get(path, HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert f"<title>{title} · error 403</title>" in html
+    assert f"<h1>{title}</h1>" in html
+
+
+def test_an_unknown_hosts_page_is_titled_by_the_fleet(
+    fake_nvml: ModuleType, client: Client, db: None
+) -> None:
+    response = client.get("/api/gpu/fleet/no-such-host/", HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 404
+    assert "<title>Fleet · error 404</title>" in response.content.decode()
+
+
+def test_every_page_links_its_favicon(fake_nvml: ModuleType, client: Client, db: None) -> None:
+    """No browser asks for /favicon.ico (a 404 in every page's log)."""
+    client.force_login(User.objects.create_superuser("root", password="pw-root-123"))
+    link = '<link rel="icon" href="/static/gpu_monitor/favicon.svg" type="image/svg+xml">'
+    for path in (
+        "/api/gpu/dashboard/",
+        "/api/gpu/fleet/",
+        "/api/gpu/usage/",
+        "/api/gpu/fleet/no-such-host/",  # error.html
+    ):
+        response = client.get(path, HTTP_ACCEPT="text/html")
+        assert response["Content-Type"].startswith("text/html"), path
+        assert link in response.content.decode(), path
+    icon = finders.find("gpu_monitor/favicon.svg")
+    assert icon and Path(icon).read_text().startswith("<svg xmlns=")
 
 
 LOCKED = {"PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]}
