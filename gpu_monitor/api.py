@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 from django.db import DatabaseError
 from django.utils.module_loading import import_string
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from gpu_monitor.conf import conf
+from gpu_monitor.negotiation import QualityNegotiation
 
 if TYPE_CHECKING:
     from rest_framework.permissions import _SupportsHasPermission
@@ -108,7 +109,21 @@ class GPUMonitorAPIView(APIView):
 
     Fails closed: while ``GPU_MONITOR`` is misconfigured every request is a 503 (in the
     negotiated format), raised before authentication, permissions and the handler.
+
+    Otherwise a method the view has no handler for is a 405 with ``Allow`` before
+    authentication runs: a write with a session cookie is not a 403 "CSRF Failed" (DRF
+    authenticates, and so checks CSRF, before it looks for the handler). The format
+    follows ``negotiation.QualityNegotiation`` (the client's ``q`` values decide).
     """
+
+    content_negotiation_class = QualityNegotiation
+    any_method = False  # True: a view that answers every method alike (the JSON 404s)
+
+    def allows(self, request: Request) -> bool:
+        """Whether the view has a handler for the request's method (DRF's own test, which
+        DRF makes only after authentication, permissions and throttles)."""
+        method = (request.method or "").lower()
+        return self.any_method or (method in self.http_method_names and hasattr(self, method))
 
     @functools.cached_property
     def configuration_error(self) -> str | None:
@@ -124,9 +139,13 @@ class GPUMonitorAPIView(APIView):
     def perform_authentication(self, request: Request) -> None:
         """A user who cannot be read (database-backed sessions or users while the
         database is away) is a 503, never a 500; the request goes on anonymous so the
-        error page needs no database either."""
+        error page needs no database either. A method without a handler is a 405 first
+        (after a misconfiguration's 503), before any authentication class runs."""
         if self.configuration_error:
             raise ServiceUnavailable(self.configuration_error)
+        if not self.allows(request):
+            signed_out(request)  # never read: the 405's page must not check CSRF
+            raise MethodNotAllowed(request.method or "")
         try:
             super().perform_authentication(request)
         except DatabaseError as exc:

@@ -229,6 +229,7 @@ class NotFoundView(GPUMonitorAPIView):
 
     schema = None  # not an API operation: keep it out of the OpenAPI schema
     patterns: Sequence[URLPattern | URLResolver] = ()
+    any_method = True
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -245,6 +246,7 @@ class NotInstalledView(GPUMonitorAPIView):
 
     schema = None
     detail = ""
+    any_method = True
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

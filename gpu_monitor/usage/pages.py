@@ -4,8 +4,9 @@
 for HTML (a browser's ``Accept: text/html``, or ``?format=html``) gets the page, which
 fills itself from the same URL as JSON and from ``usage/idle``; every other client
 (``Accept: application/json``, ``*/*`` as curl sends, none, ``?format=json``) gets the
-API's ``UsageView``, unchanged. DRF's own content negotiation decides, between the JSON
-renderer (first: the default) and the page's.
+API's ``UsageView``, unchanged. The API's one rule decides
+(``negotiation.QualityNegotiation``: the client's ``q`` values, then the JSON renderer,
+first, for ``*/*`` or ties), between the JSON renderer and the page's.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from rest_framework.exceptions import NotAcceptable
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from gpu_monitor.conf import conf
 from gpu_monitor.dashboard import DashboardRenderer, url_prefix
+from gpu_monitor.negotiation import QualityNegotiation
 from gpu_monitor.usage.views import UsageAPIView, UsageView
 
 # The page's windows: (``since`` as the API takes it, the button's label).
@@ -62,12 +63,12 @@ class UsagePageView(UsageAPIView):
 
 
 def wants_page(request: HttpRequest) -> bool:
-    """Whether DRF's content negotiation picks HTML over JSON for ``request``."""
+    """Whether the API's content negotiation picks HTML over JSON for ``request``."""
     if request.method not in ("GET", "HEAD"):
         return False
     renderers = [JSONRenderer(), DashboardRenderer()]
     try:
-        renderer, _ = DefaultContentNegotiation().select_renderer(Request(request), renderers)
+        renderer, _ = QualityNegotiation().select_renderer(Request(request), renderers)
     except (Http404, NotAcceptable):  # ``?format=`` of neither: the API answers
         return False
     return isinstance(renderer, DashboardRenderer)
