@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from gpu_monitor.admin import ReadOnlyAdmin
+from gpu_monitor.admin import ReadOnlyAdmin, time_column
 from gpu_monitor.history.models import Event, Sample
 
 
@@ -13,7 +13,7 @@ class SampleAdmin(ReadOnlyAdmin):
     """Samples by host, GPU and time."""
 
     list_display = (
-        "timestamp",
+        time_column("timestamp"),
         "host",
         "gpu_index",
         "name",
@@ -32,7 +32,7 @@ class SampleAdmin(ReadOnlyAdmin):
 class EventAdmin(ReadOnlyAdmin):
     """Events by host, GPU, kind and time."""
 
-    list_display = ("timestamp", "host", "gpu_index", "kind", "xid", "message")
+    list_display = (time_column("timestamp"), "host", "gpu_index", "kind", "xid", "message")
     list_filter = ("kind", "host", "gpu_index")
     date_hierarchy = "timestamp"
     ordering = ("-timestamp",)  # each filter has an index on (its column, timestamp)

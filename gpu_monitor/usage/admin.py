@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from gpu_monitor.admin import ReadOnlyAdmin
+from gpu_monitor.admin import ReadOnlyAdmin, time_column
 from gpu_monitor.usage.models import Hold, Usage
 
 
@@ -12,7 +12,14 @@ from gpu_monitor.usage.models import Hold, Usage
 class UsageAdmin(ReadOnlyAdmin):
     """Usage rows, newest period first; written by gpu_record only."""
 
-    list_display = ("period", "user", "host", "gpu_index", "seconds_held", "idle_seconds")
+    list_display = (
+        time_column("period"),
+        "user",
+        "host",
+        "gpu_index",
+        "seconds_held",
+        "idle_seconds",
+    )
     search_fields = ("user", "host")
     ordering = ("-period",)  # the period index
 
@@ -25,10 +32,10 @@ class HoldAdmin(ReadOnlyAdmin):
         "host",
         "gpu_index",
         "user",
-        "held_since",
-        "idle_since",
-        "last_epoch",
-        "ended_epoch",
+        time_column("held_since"),
+        time_column("idle_since"),
+        time_column("last_epoch", "last tick"),
+        time_column("ended_epoch", "ended"),
     )
     search_fields = ("user", "host")
     ordering = ("host", "gpu_index", "user")
