@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand
@@ -66,14 +66,24 @@ def reader_gone(stream: Any) -> None:
     os.close(devnull)
 
 
+def no_color(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``NO_COLOR`` asks for output without ANSI colour: set and not empty,
+    whatever its value (no-color.org)."""
+    return bool((os.environ if environ is None else environ).get("NO_COLOR"))
+
+
 class GPUMonitorCommand(BaseCommand):
     """A management command whose ``--verbosity`` sets what the ``gpu_monitor`` loggers
     say while it runs (:func:`log_verbosity`); its records at INFO and DEBUG go to the
-    command's stderr when ``LOGGING`` gives them no handler. A reader of its output that
+    command's stderr when ``LOGGING`` gives them no handler. ``NO_COLOR`` (set and not
+    empty) is ``--no-color``, unless ``--force-color`` is given (a command-line option
+    wins over the environment, as no-color.org asks). A reader of its output that
     goes away (``| head -1``) ends it quietly with status 0, as nvidia-smi and gpustat
     end, never with a BrokenPipe traceback."""
 
     def execute(self, *args: Any, **options: Any) -> Any:
+        if no_color() and not options.get("force_color"):
+            options["no_color"] = True
         with log_verbosity(options.get("verbosity", 1), options.get("stderr")):
             try:
                 return super().execute(*args, **options)

@@ -1,5 +1,6 @@
 """What the app's management commands share in a terminal: the ``--watch`` loop, aligned
-tables in which a wide character takes two columns, the API's JSON, and the marks that
+tables in which a wide character takes two columns and which fit the terminal's width
+(:func:`columns`: a long name cut with an ellipsis), the API's JSON, and the marks that
 follow the thresholds of :mod:`gpu_monitor.rules`.
 
 ``gpu_devices``, ``gpu_fleet`` and ``gpu_usage`` build on it; a sub-app's command does
@@ -12,10 +13,11 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, NoReturn
 
 from django.conf import settings
@@ -30,6 +32,8 @@ CLEAR_SCREEN = "\x1b[H\x1b[J"  # cursor home, clear to the end: redraw in place
 GAP = "  "  # between two columns
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 control characters
 SOFT_HYPHEN = "\xad"  # a format character that terminals show as a hyphen
+ELLIPSIS = "\u2026"  # the end of a cut cell: one column
+MIN_CUT = 10  # a column that is cut keeps at least this many columns (or its title's)
 
 
 # --- arguments ------------------------------------------------------------------------
@@ -171,13 +175,70 @@ def column_widths(rows: Sequence[Sequence[str]]) -> list[int]:
     return [max(width(row[c]) for row in aligned if c < len(row)) for c in range(columns)]
 
 
+def columns(stdout: Any) -> int | None:
+    """The width a table must fit on ``stdout`` (a command's OutputWrapper): ``COLUMNS``
+    when it is set to a whole number, else the terminal's when ``stdout`` is one; None (no
+    limit) for a pipe or a file, as ``ps`` does, so that ``grep`` and ``awk`` see whole
+    names (``--json`` and ``--csv`` are never cut)."""
+    given = os.environ.get("COLUMNS", "")
+    if given.isascii() and given.isdigit() and int(given) > 0:
+        return int(given)
+    try:
+        if stdout.isatty():
+            return os.get_terminal_size(stdout.fileno()).columns or None
+    except (AttributeError, OSError, ValueError):
+        pass
+    return None
+
+
+def cut(text: str, size: int) -> str:
+    """``text`` in at most ``size`` columns: when longer, its start and an ellipsis."""
+    if width(text) <= size:
+        return text
+    kept, used = [], 0
+    for char in text:
+        used += char_width(char)
+        if used > size - 1:
+            break
+        kept.append(char)
+    return "".join(kept) + ELLIPSIS
+
+
+def fit(
+    widths: Sequence[int], cuttable: Sequence[bool], limit: int | None, floors: Sequence[int]
+) -> list[int]:
+    """``widths`` narrowed to fit a line of ``limit`` columns (None: as they are): the
+    widest ``cuttable`` column loses a column at a time, none below its floor (its
+    title's width or MIN_CUT); a table that cannot fit so is as narrow as it can be."""
+    fitted = list(widths)
+    if limit is None:
+        return fitted
+    over = sum(fitted) + len(GAP) * (len(fitted) - 1) - limit
+    while over > 0:
+        shrinking = [
+            c
+            for c, size in enumerate(fitted)
+            if c < len(cuttable) and cuttable[c] and size > max(floors[c], MIN_CUT)
+        ]
+        if not shrinking:
+            break
+        widest = max(shrinking, key=lambda c: fitted[c])
+        fitted[widest] -= 1
+        over -= 1
+    return fitted
+
+
 def line(cells: Sequence[Cell], widths: Sequence[int], left: Sequence[bool]) -> str:
     """One line of a table: each cell but the last padded to its column's width (on the
     right when ``left``, else on the left), then styled; two spaces between cells;
-    nothing after the last visible character."""
+    nothing after the last visible character. A cell wider than its column (one that
+    :func:`fit` narrowed) is cut, but for the last cell of a row that ends early (a
+    message that runs over the columns it lacks)."""
     last = len(cells) - 1
     shown = []
     for number, (text, style) in enumerate(cells):
+        if number < len(widths) and (number < last or last == len(widths) - 1):
+            text = cut(text, widths[number])
         padded = text if number == last else pad(text, widths[number], left[number])
         shown.append(style(padded) if style else padded)
     return GAP.join(shown).rstrip()
@@ -189,13 +250,36 @@ def plain(texts: Sequence[str]) -> list[Cell]:
 
 
 def table(
-    rows: Sequence[Sequence[str]], titles: Sequence[str], left_aligned: set[str]
+    rows: Sequence[Sequence[str]],
+    titles: Sequence[str],
+    left_aligned: set[str],
+    *,
+    limit: int | None = None,
+    cuttable: Collection[str] = (),
 ) -> list[str]:
     """``rows`` (the first one the titles' row, or not) as aligned lines of plain text;
-    a column whose title is in ``left_aligned`` is aligned on the left."""
-    widths = column_widths(rows)
+    a column whose title is in ``left_aligned`` is aligned on the left. With a ``limit``
+    (:func:`columns`), the columns whose titles are ``cuttable`` (names, not numbers)
+    are narrowed so that a line fits it, their long cells cut (:func:`fit`)."""
+    widths = fitted_widths(rows, titles, limit=limit, cuttable=cuttable)
     left = [title in left_aligned for title in titles]
     return [line(plain(row), widths, left) for row in rows]
+
+
+def fitted_widths(
+    rows: Sequence[Sequence[str]],
+    titles: Sequence[str],
+    *,
+    limit: int | None,
+    cuttable: Collection[str],
+) -> list[int]:
+    """:func:`column_widths` of ``rows``, narrowed by :func:`fit` to ``limit``."""
+    return fit(
+        column_widths(rows),
+        [title in cuttable for title in titles],
+        limit,
+        [width(title) for title in titles],
+    )
 
 
 # --- marks that follow gpu_monitor.rules ----------------------------------------------

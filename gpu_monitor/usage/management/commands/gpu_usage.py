@@ -37,6 +37,8 @@ KEY_TITLES = {"host": "Host", "gpu_index": "GPU", "gpu_uuid": "UUID", "user": "U
 IDLE_FIELDS = ("host", "gpu_index", "gpu_uuid", "user", "idle_since", "memory_mb")
 _DURATION = re.compile(r"[0-9]+[" + "".join(SECONDS_PER_UNIT) + "]")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection characters
+# The years of an ISO time that params.TIME_PATTERN accepts (a test holds them together).
+YEARS = "1971 to 9998"
 
 
 def hours(value: float | None) -> str:
@@ -86,6 +88,7 @@ METRICS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("Last seen", "last_seen", when),
 )
 LEFT_ALIGNED = {"Host", "UUID", "User", "First seen", "Last seen", "Idle since", "Idle for"}
+CUTTABLE = {"Host", "UUID", "User"}  # cut to fit the terminal (terminal.fit); never a number
 
 
 def cell(value: Any) -> Any:
@@ -110,8 +113,8 @@ def time_argument(name: str) -> Callable[[str], str]:
             parse_time(name, value, 0, 0)
         except APIException as exc:
             raise argparse.ArgumentTypeError(
-                f"not a time or a duration like 30d, 12h, 2w, an ISO 8601 time or 'now': "
-                f"{shown(text)}"
+                f"not a time or a duration like 30d, 12h, 2w, an ISO 8601 time of the years "
+                f"{YEARS} or 'now': {shown(text)}"
             ) from exc
         return value
 
@@ -165,7 +168,9 @@ class Command(GPUMonitorCommand):
         parser.add_argument(
             "--by",
             choices=BY,
-            help="One row per user, host, GPU, or host and user (default: user).",
+            metavar="BY",
+            help=f"One row per {', '.join(BY[:-1])} or {BY[-1]} (one per host and user pair) "
+            "(default: user).",
         )
         parser.add_argument(
             "--host",
@@ -280,12 +285,22 @@ class Command(GPUMonitorCommand):
             ["Total"] + [""] * (len(keys) - 1) + [show(total.get(f)) for _, f, show in METRICS]
         )
         self.stdout.write(f"GPU usage by {found['by'].replace(',', ' and ')}, {window}")
-        for number, line in enumerate(terminal.table(lines, titles, LEFT_ALIGNED)):
+        for number, line in enumerate(self.table(lines, titles)):
             if number == 0:
                 line = self.style.MIGRATE_HEADING(line)
             elif number == len(lines) - 1:
                 line = self.style.MIGRATE_LABEL(line)
             self.stdout.write(line)
+
+    def table(self, lines: list[list[str]], titles: list[str]) -> list[str]:
+        """The table's lines, names cut to fit the terminal (terminal.columns)."""
+        return terminal.table(
+            lines,
+            titles,
+            LEFT_ALIGNED,
+            limit=terminal.columns(self.stdout),
+            cuttable=CUTTABLE,
+        )
 
     def idle_table(self, found: dict[str, Any]) -> None:
         gpus = found["gpus"]
@@ -312,7 +327,7 @@ class Command(GPUMonitorCommand):
         self.stdout.write(
             f"{len(gpus)} GPU(s) held with every sample idle for {minutes} min or more (UTC)"
         )
-        for number, line in enumerate(terminal.table(lines, titles, LEFT_ALIGNED)):
+        for number, line in enumerate(self.table(lines, titles)):
             self.stdout.write(
                 self.style.MIGRATE_HEADING(line) if number == 0 else self.style.WARNING(line)
             )
