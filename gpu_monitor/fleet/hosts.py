@@ -25,6 +25,7 @@ from gpu_monitor.fleet.models import HostState
 from gpu_monitor.fleet.types import HostDetail, HostProblem, HostStateName, HostSummary
 from gpu_monitor.history.models import Event
 from gpu_monitor.params import iso
+from gpu_monitor.types import DriverInfo, GPUDevice, GPUProcess, MIGDevice
 
 STALE_AFTER_INTERVALS = 3  # "stale" once more than 3 intervals passed without a tick
 # "down" no sooner than 6 intervals after the last tick (nor FLEET_DOWN_AFTER): a host
@@ -114,8 +115,34 @@ def summarize(row: HostState, at: int, xid_24h: int = 0) -> HostSummary:
     )
 
 
+def in_field_order(cls: type, stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored object of dataclass ``cls`` (a device, a process, the driver) with its
+    keys in ``cls``' field order, as the node's API wrote them (PostgreSQL's jsonb gives
+    them back in an order of its own); keys ``cls`` does not declare (a newer node's)
+    after them, as stored. The values are not touched: ``field_errors`` is a map."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    ordered = {name: stored[name] for name in names if name in stored}
+    ordered.update((key, value) for key, value in stored.items() if key not in ordered)
+    return ordered
+
+
+def stored_device(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored device in ``GPUDevice``'s field order, its MIG devices in
+    ``MIGDevice``'s."""
+    device = in_field_order(GPUDevice, stored)
+    if isinstance(device.get("mig_devices"), list):
+        device["mig_devices"] = [in_field_order(MIGDevice, mig) for mig in device["mig_devices"]]
+    return device
+
+
+def stored_processes(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored processes, each in ``GPUProcess``' field order."""
+    return [in_field_order(GPUProcess, process) for process in stored]
+
+
 def detail(row: HostState, at: int) -> HostDetail:
-    """``row`` as ``GET hosts/<host>`` shows it at time ``at``."""
+    """``row`` as ``GET hosts/<host>`` shows it at time ``at``: its devices and driver
+    with their keys in the node's order, on every database."""
     age, state = age_and_state(row.epoch, row.interval_seconds, at)
     return HostDetail(
         host=row.host,
@@ -123,8 +150,8 @@ def detail(row: HostState, at: int) -> HostDetail:
         age_seconds=age,
         state=state,
         interval_seconds=row.interval_seconds,
-        driver=row.driver,
-        devices=row.devices,
+        driver=in_field_order(DriverInfo, row.driver) if row.driver is not None else None,
+        devices=[stored_device(device) for device in row.devices],
         count=len(row.devices),
     )
 

@@ -111,7 +111,7 @@ class HostProcessListView(ProcessesAPIView, FleetAPIView):
         found = HostProcesses(
             host=row.host,
             recorded_at=iso(row.epoch),
-            processes=shown_processes(stored),
+            processes=hosts.stored_processes(shown_processes(stored)),
             count=len(stored),
             gpu_errors=row.processes.get("gpu_errors", {}),
         )
