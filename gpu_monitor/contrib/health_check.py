@@ -12,7 +12,8 @@ path("health/", HealthCheckView.as_view(checks=[
 
 A central site (the fleet, no GPU: ``GPUHealthCheck`` would always fail there) lists
 ``gpu_monitor.contrib.health_check.DatabaseHealthCheck`` instead: what it serves is its
-database.
+database. A project that runs on machines with and without GPUs (the example project)
+passes ``"nvml_required": False``: without NVML the check passes and says "no GPU".
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ class GPUHealthCheck(HealthCheck):
     - ``retired_pages_pending``: retired pages are pending (GPUs before the A100);
     - ``hardware_slowdown``: ``hw_slowdown``, ``hw_thermal_slowdown`` or
       ``hw_power_brake_slowdown`` holds the clocks down.
+
+    ``nvml_required=False``, for a machine that may have no GPU: where NVML is not
+    available in this process (no driver, no GPU: the system check gpu_monitor.W001)
+    the check passes, and its name in the report says ``no GPU: <reason>``
+    (django-health-check 4 answers 500 for any raised exception, a ``ServiceWarning``
+    too, and renders no status but "OK" for a check that passes). Every other fault (a
+    GPU that NVML sees and that fails, fewer than ``min_gpu_count`` GPUs, a hardware
+    problem) still fails. Left out of the name otherwise, so that the default's report
+    is unchanged.
     """
 
     min_gpu_count: int = 1
@@ -50,10 +60,25 @@ class GPUHealthCheck(HealthCheck):
     remap_pending: bool = True
     retired_pages_pending: bool = True
     hardware_slowdown: bool = True
+    nvml_required: bool = dataclasses.field(default=True, repr=False)
+    state: str | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        """The dataclass's repr (the check's name in every report), and ``no GPU:
+        <reason>`` after it while that is why the check passed."""
+        shown = (f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr)
+        text = f"{type(self).__qualname__}({', '.join(shown)})"
+        return f"{text} {self.state}" if self.state else text
+
+    def pretty_status(self) -> str:
+        return self.state or "OK"
 
     def run(self) -> None:
         manager = get_manager()
         reason = manager.error_message
+        if reason is not None and not self.nvml_required:
+            self.state = f"no GPU: {reason}"
+            return
         if reason is not None:
             raise ServiceUnavailable(f"NVML is not available: {reason}")
         devices = manager.get_devices()

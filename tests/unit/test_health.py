@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
@@ -282,3 +282,101 @@ def test_the_database_check_without_a_sub_app_says_so(db: None) -> None:
         DatabaseHealthCheck(app_labels=["no_such_app"]).run()
 
     assert "No gpu_monitor sub-app with tables is installed" in str(raised.value.message)
+
+
+# -- a machine that may have no GPU (nvml_required=False; the example project) --------
+
+
+def test_without_nvml_a_check_that_does_not_require_it_passes_and_says_no_gpu(
+    fake_nvml: ModuleType,
+) -> None:
+    fake_nvml.configure(gpus=1, scenario="no_nvml")
+    check = GPUHealthCheck(nvml_required=False)
+
+    assert run(check) is None
+    assert repr(check) == (
+        "GPUHealthCheck(min_gpu_count=1, max_temperature_c=None, uncorrected_ecc=True, "
+        "remap_pending=True, retired_pages_pending=True, hardware_slowdown=True) "
+        "no GPU: NVML Shared Library Not Found"
+    )
+    assert check.pretty_status() == "no GPU: NVML Shared Library Not Found"
+    assert check.labels == {"check": "GPUHealthCheck", **GPUHealthCheck().labels}
+
+
+@pytest.mark.parametrize(
+    ("scenario", "gpus", "minimum", "error"),
+    [
+        ("lost", 2, 1, "Unavailable: GPU 1: GPU is lost"),
+        ("healthy", 1, 2, "Unavailable: 1 GPU(s) found, at least 2 expected"),
+    ],
+)
+def test_a_real_fault_fails_a_check_that_does_not_require_nvml(
+    fake_nvml: ModuleType, scenario: str, gpus: int, minimum: int, error: str
+) -> None:
+    fake_nvml.configure(gpus=gpus, scenario=scenario)
+    check = GPUHealthCheck(min_gpu_count=minimum, nvml_required=False)
+
+    assert run(check) == error
+    assert "no GPU" not in repr(check)
+
+
+def test_the_default_still_fails_without_nvml_and_keeps_its_name(fake_nvml: ModuleType) -> None:
+    fake_nvml.configure(gpus=1, scenario="no_nvml")
+    check = GPUHealthCheck()
+
+    assert run(check) == "Unavailable: NVML is not available: NVML Shared Library Not Found"
+    assert repr(check) == (
+        "GPUHealthCheck(min_gpu_count=1, max_temperature_c=None, uncorrected_ecc=True, "
+        "remap_pending=True, retired_pages_pending=True, hardware_slowdown=True)"
+    )
+
+
+@pytest.fixture
+def example_urls() -> Iterator[None]:
+    """The example project's URLs, health/ included (tests.settings has no HEALTH)."""
+    import importlib
+
+    from django.test import override_settings
+    from django.urls import clear_url_caches
+
+    with override_settings(HEALTH=True, ROOT_URLCONF="example_project.urls"):
+        importlib.reload(importlib.import_module("example_project.urls"))
+        clear_url_caches()
+        yield
+    clear_url_caches()
+
+
+def test_the_examples_health_is_a_200_without_a_gpu_and_logs_no_error(
+    fake_nvml: ModuleType,
+    example_urls: None,
+    client: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A central site or a laptop: django-health-check's 500 was logged as "Internal
+    Server Error" by Django on every probe."""
+    fake_nvml.configure(gpus=1, scenario="no_nvml")
+    caplog.set_level(logging.INFO)
+
+    response = client.get("/health/?format=json")
+
+    assert response.status_code == 200
+    ((label, result),) = json.loads(response.content).items()
+    assert label.endswith(") no GPU: NVML Shared Library Not Found")
+    assert result == "OK"
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_the_examples_health_fails_for_a_lost_gpu(
+    fake_nvml: ModuleType, example_urls: None, client: Any
+) -> None:
+    fake_nvml.configure(gpus=2, scenario="lost")
+
+    response = client.get("/health/?format=json")
+
+    assert response.status_code == 500
+    assert json.loads(response.content) == {
+        "GPUHealthCheck(min_gpu_count=1, max_temperature_c=None, uncorrected_ecc=True, "
+        "remap_pending=True, retired_pages_pending=True, hardware_slowdown=True)": (
+            "Unavailable: GPU 1: GPU is lost"
+        )
+    }
