@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from gpu_monitor.admin import ReadOnlyAdmin
+from gpu_monitor.admin import ReadOnlyAdmin, time_column
 from gpu_monitor.fleet.models import HostState, NodeRole
 
 
@@ -19,7 +19,7 @@ class HostStateAdmin(ReadOnlyAdmin):
     the one edit allowed here is deleting the row, to whoever may delete host states.
     """
 
-    list_display = ("host", "timestamp", "interval_seconds")
+    list_display = ("host", time_column("timestamp", "last tick"), "interval_seconds")
     search_fields = ("host",)
     ordering = ("host",)
 
