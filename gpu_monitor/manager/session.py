@@ -80,7 +80,9 @@ class NVMLSession:
 
     def _init_failed(self, reason: str) -> None:
         self.error_message = reason
-        logger.warning("NVML initialization failed: %s. GPU features disabled.", reason)
+        # A caller that shows the reason itself (gpu_devices' error) is not repeated.
+        level = logging.DEBUG if _failures_shown.get() else logging.WARNING
+        logger.log(level, "NVML initialization failed: %s. GPU features disabled.", reason)
 
     def ensure(self) -> bool:
         """Initialise again in a process forked after initialisation; True if usable."""

@@ -44,6 +44,8 @@ MIG_HEADERS = ("MIG", "Name", "Memory", "UUID")
 PROCESS_HEADERS = ("PID", "User", "Name", "GPU memory", "SM", "Type", "Command")
 LEFT_ALIGNED = {"Name", "Bus ID", "UUID", "State", "Remap", "Clock events", "MIG", "User", "Type"}
 INDENT = "     "  # MIG devices and processes: under their GPU's row
+# Cut to fit the terminal (terminal.fit): names and texts, never a number or a UUID.
+CUTTABLE = {"Name", "Clock events", "User", "Command"}
 
 
 def devices_json(devices: list[GPUDevice]) -> str:
@@ -71,11 +73,14 @@ class Command(GPUMonitorCommand):
             help="Print the JSON document of GET api/gpu/devices instead of a table "
             "(default: table). With --watch, one document per line (JSON Lines).",
         )
+        added = [column for column in WIDE_COLUMNS if column not in COLUMNS]
         parser.add_argument(
             "--wide",
             action="store_true",
-            help="Add power, fan, memory utilisation, performance state, clocks, PCI bus id "
-            "and UUID to the table (default: off).",
+            help=f"Add the columns {', '.join(added[:-1])} and {added[-1]} (memory "
+            "utilisation, power draw / limit, fan, performance state, clocks, uncorrected "
+            "volatile ECC errors, row remapping, clock event reasons, PCI bus id) to the "
+            "table (default: off).",
         )
         parser.add_argument(
             "-p",
@@ -103,7 +108,8 @@ class Command(GPUMonitorCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         watch = terminal.Watch.from_options(options, self._usage_error)
-        manager = get_manager()
+        with failures_shown_by_caller():  # a failed NVML init: said once, as the error
+            manager = get_manager()
 
         def frame() -> None:
             # Each failure is in the output (a row's error, N/A, the JSON's error_message
@@ -174,9 +180,10 @@ class Command(GPUMonitorCommand):
         except NVMLUnavailableError:
             versions = "Driver N/A   CUDA N/A"
         headers = WIDE_COLUMNS if wide else COLUMNS
+        limit = terminal.columns(self.stdout)
         rows: list[list[Cell]] = [[(h, self.style.MIGRATE_HEADING) for h in headers]]
         rows += [self._row(device, wide) for device in devices]
-        widths = _widths(rows)
+        widths = _widths(rows, headers, limit)
         lines = [self.style.MIGRATE_HEADING(f"{versions}   {gpus} GPU(s)")]
         lines.append(self._line(rows[0], widths, headers))
         mig_rows = [[self._mig_row(mig) for mig in d.mig_devices] for d in devices]
@@ -185,8 +192,11 @@ class Command(GPUMonitorCommand):
             (h, self.style.MIGRATE_HEADING)
             for h in PROCESS_HEADERS[: None if _command_lines(options) else -1]
         ]
-        mig_widths = _widths([row for group in mig_rows for row in group])
-        process_widths = _widths([process_header, *(row for g in process_rows for row in g)])
+        under = None if limit is None else max(1, limit - len(INDENT))
+        mig_widths = _widths([row for group in mig_rows for row in group], MIG_HEADERS, under)
+        process_widths = _widths(
+            [process_header, *(row for g in process_rows for row in g)], PROCESS_HEADERS, under
+        )
         for row, migs, procs in zip(rows[1:], mig_rows, process_rows, strict=True):
             lines.append(self._line(row, widths, headers))
             lines += [INDENT + self._line(mig, mig_widths, MIG_HEADERS) for mig in migs]
@@ -208,7 +218,7 @@ class Command(GPUMonitorCommand):
             memory = f"{mig.used_memory_mb} / {mig.total_memory_mb} MiB ({percent}%)"
         return [
             (f"MIG {_na(mig.gpu_instance_id, '{}')}/{_na(mig.compute_instance_id, '{}')}", None),
-            (_na(mig.name, "{}"), None),
+            (terminal.printable(_na(mig.name, "{}")), None),
             (memory, None),
             (_na(mig.uuid, "{}"), None),
         ]
@@ -228,21 +238,21 @@ class Command(GPUMonitorCommand):
                 continue
             row: list[Cell] = [
                 (str(p.pid), None),
-                (_na(p.username, "{}"), None),
-                (_na(p.name, "{}"), None),
+                (terminal.printable(_na(p.username, "{}")), None),
+                (terminal.printable(_na(p.name, "{}")), None),
                 (_na(p.used_memory_mb, "{} MiB"), None),
                 (_na(p.sm_utilization_percent, "{}%"), None),
                 (self._process_type(p), None),
             ]
             if p.command_line:
-                row.append((shlex.join(p.command_line), None))
+                row.append((terminal.printable(shlex.join(p.command_line)), None))
             elif p.name is None and "name" in p.field_errors:  # say why the host is silent
                 row.append((f"({p.field_errors['name']})", None))
             rows.append(row)
         return rows
 
     def _row(self, device: GPUDevice, wide: bool) -> list[Cell]:
-        first: list[Cell] = [(str(device.index), None), (device.name, None)]
+        first: list[Cell] = [(str(device.index), None), (terminal.printable(device.name), None)]
         if not device.is_available:
             return [*first, (f"unavailable: {device.error_message}", self.style.ERROR)]
         memory, memory_style = "N/A", None
@@ -306,9 +316,12 @@ class Command(GPUMonitorCommand):
         return ",".join(reasons) or "none", self.style.WARNING if hardware else None
 
 
-def _widths(rows: list[list[Cell]]) -> list[int]:
-    """The width of each column over ``rows`` (terminal.column_widths of their texts)."""
-    return terminal.column_widths([[text for text, _ in row] for row in rows])
+def _widths(rows: list[list[Cell]], headers: Sequence[str], limit: int | None) -> list[int]:
+    """The width of each column over ``rows`` (terminal.column_widths of their texts),
+    the names narrowed to fit ``limit`` columns (terminal.fit)."""
+    return terminal.fitted_widths(
+        [[text for text, _ in row] for row in rows], headers, limit=limit, cuttable=CUTTABLE
+    )
 
 
 def _command_lines(options: dict[str, Any]) -> bool:
