@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Response
+from playwright.sync_api import Browser, Page, Response, Route
 
 from tests.e2e import ROOT
 
@@ -229,6 +229,37 @@ def test_api_docs_are_styled_and_rendered_under_gunicorn_with_debug_off(
     unstyled = shoot(bare, screenshots / "api-docs-unstyled.png")
     bare.close()
     assert styled[1] > 2 * unstyled[1], (styled, unstyled)  # a blank page without its script
+
+
+def requests_beyond(page: Page, origin: str) -> list[str]:
+    """Collects (and aborts) every request of the page to another origin than ``origin``:
+    an offline cluster cannot answer it."""
+    seen: list[str] = []
+
+    def refuse(route: Route) -> None:
+        seen.append(route.request.url)
+        route.abort()
+
+    page.route(lambda url: url.startswith("http") and not url.startswith(f"{origin}/"), refuse)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("path", "drawn"),
+    [("/api/redoc/", "text=API docs by Redocly"), ("/api/docs/", ".opblock-get")],
+)
+def test_the_api_docs_ask_nothing_of_another_site(
+    deployed: Deployed, browser: Browser, path: str, drawn: str
+) -> None:
+    """ReDoc's sidebar fetched its logo from cdn.redoc.ly: the example works offline."""
+    page = open_page(browser)
+    beyond = requests_beyond(page, deployed.url)
+    page.goto(f"{deployed.url}{path}")
+    page.locator(drawn).first.wait_for(timeout=10_000)
+    page.wait_for_load_state("networkidle")
+
+    assert beyond == []
+    page.close()
 
 
 def test_static_files_are_hashed_compressed_and_cached_for_ever(deployed: Deployed) -> None:
