@@ -2,7 +2,8 @@
 
 The example server (fake NVML, its own SQLite) gets 1,000 host rows written straight
 into its database (bulk_create: some stale, some down, some with problems) and one real
-recorder; the page must show the counts, 1,000 tiles, narrow them with the filter box,
+recorder; the page must show the counts, 1,000 tiles (down hosts and hosts with problems
+first, in another order from the sort control), narrow them with the filter box,
 grey a down host with "last seen", follow a change in the database without a reload and
 open a host's page with its cards. The time to draw the 1,000 tiles (the page's scripts,
 from the navigation timing) is printed, and a screenshot is saved
@@ -131,6 +132,14 @@ def visible_tiles(page: Page) -> int:
     return count
 
 
+def order(page: Page) -> list[str]:
+    """The hosts of the tiles, in the page's order."""
+    hosts: list[str] = page.evaluate(
+        "Array.from(document.querySelectorAll('#tiles .tile')).map((t) => t.dataset.host)"
+    )
+    return hosts
+
+
 def png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
@@ -160,6 +169,39 @@ def test_a_thousand_hosts_on_the_fleet_page(fleet: Server, page: Page, tmp_path:
     assert page.locator("#count-problem").inner_text() == str(len(PROBLEMS))
     assert visible_tiles(page) == 1000
     assert page.locator("#shown").inner_text() == ""
+
+    # Problems first by default: the down hosts, then those with a problem, then the stale
+    # ones, then the rest, each by name: GET hosts?sort=problems' order over every page.
+    rest = sorted(set(order(page)) - DOWN - PROBLEMS - STALE)
+    problems_first = [*sorted(DOWN), *sorted(PROBLEMS - DOWN), *sorted(STALE), *rest]
+    assert order(page) == problems_first
+    assert page.locator("#sort").input_value() == "problems"
+    assert "sort=" not in page.url  # the page's default
+
+    # The sort control asks the server for another order at once, keeps it in the address
+    # (a reload keeps it), and back.
+    for sort, first in (("host", "rack00-node00"), ("last_seen", sorted(DOWN)[0])):
+        started = time.monotonic()
+        page.select_option("#sort", sort)
+        page.wait_for_function(f"document.querySelector('#tiles .tile').dataset.host === {first!r}")
+        print(f"sort {sort}: 1,000 tiles reordered in {time.monotonic() - started:.2f} s")
+        assert page.url.endswith(f"?interval=1&sort={sort}")
+    page.reload()
+    page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 1000")
+    assert page.locator("#sort").input_value() == "last_seen"
+    assert order(page)[: len(DOWN)] == sorted(DOWN)  # the longest silent first
+    assert order(page)[len(DOWN) : len(DOWN) + len(STALE)] == sorted(STALE)
+    page.select_option("#sort", "host")
+    page.wait_for_function(
+        "document.querySelector('#tiles .tile').dataset.host === 'rack00-node00'"
+    )
+    assert order(page) == sorted(order(page))
+    page.select_option("#sort", "problems")
+    page.wait_for_function(
+        f"document.querySelector('#tiles .tile').dataset.host === {problems_first[0]!r}"
+    )
+    assert order(page) == problems_first
+    assert page.url.endswith("?interval=1")
 
     # A down host: greyed, with when it was last seen; a host with a problem says it in red.
     down = page.locator('.tile[data-host="rack03-node05"]')
