@@ -577,3 +577,45 @@ def test_the_first_render_and_the_refresh_say_the_same(
     assert {name: card_text(page, 0, name) for name in first} == first
     assert first["memory"] == "1 / 200 MiB (1%)"
     assert first["power"] == "71 W / 700 W"
+
+
+def test_no_page_asks_for_a_favicon_that_is_not_there(
+    start_server: StartServer, page: Page
+) -> None:
+    """base.html links gpu_monitor/favicon.svg: no /favicon.ico 404 in any page's log
+    or Chromium's console (the usage page opened to anyone by the test settings)."""
+    server = start_server(scenario="healthy", gpus=1, settings="tests.e2e.settings_open_processes")
+    asked: list[tuple[int, str]] = []
+    page.on("response", lambda r: asked.append((r.status, r.url)))
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+    for path in ("/api/gpu/dashboard/", "/api/gpu/fleet/", "/api/gpu/usage/"):
+        page.goto(f"{server.url}{path}")
+        page.wait_for_load_state("networkidle")
+
+    icons = [(status, url.removeprefix(server.url)) for status, url in asked if "favicon" in url]
+    assert icons == [(200, "/static/gpu_monitor/favicon.svg")] * 3  # not /favicon.ico
+    assert [text for text in errors if "favicon" in text] == []
+
+
+def test_a_central_site_without_nvml_leads_to_its_pages_not_to_a_red_dashboard(
+    start_server: StartServer, page: Page
+) -> None:
+    """No NVML in the server (a central site): the site's root opens the fleet, the nav
+    leaves the dashboard out, and the dashboard's own URL says why calmly and links on."""
+    server = start_server(scenario="no_nvml", gpus=1)
+
+    page.goto(f"{server.url}/")
+    assert page.url == f"{server.url}/api/gpu/fleet"
+    assert page.locator("nav.pages a").all_inner_texts() == ["Fleet"]  # usage: admins only
+
+    page.goto(f"{server.url}/api/gpu/dashboard/?interval=1")
+    page.wait_for_function("document.getElementById('updated').textContent.startsWith('Updated')")
+    notice = page.locator("#no-gpu")
+    assert notice.is_visible()
+    assert "No NVIDIA GPU on this server" in notice.inner_text()
+    assert notice.evaluate("e => getComputedStyle(e).fontWeight") == "400"  # not the red error
+    assert page.locator("nav.pages a").all_inner_texts() == ["Fleet"]
+    notice.get_by_role("link", name="Fleet").click()
+    page.wait_for_url(f"{server.url}/api/gpu/fleet")
