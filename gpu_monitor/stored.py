@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.core.paginator import Paginator
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -85,7 +85,9 @@ class StoredAPIView(GPUMonitorAPIView):
 
 class PagePagination(PageNumberPagination):
     """100 rows a page (``?page=``), 1 to 1000 with ``?page_size=`` (400 otherwise); a
-    sub-app's list sets its own ``page_size``."""
+    sub-app's list sets its own ``page_size``. A ``page`` that is not a whole number from
+    1, or past the last page, is a 400 naming ``page`` (page 1 of an empty list is an
+    empty page)."""
 
     page_size = 100
     page_size_query_param = "page_size"
@@ -109,8 +111,22 @@ class PagePagination(PageNumberPagination):
             return 1
         number = whole_number(text)
         if number is None or number < 1:
-            raise NotFound(f"page: a whole number from 1, not {shown(text)}")
+            raise ParseError(f"page: a whole number from 1, not {shown(text)}")
+        self.last_page = paginator.num_pages
         return number
+
+    def paginate_queryset(
+        self, queryset: Any, request: Request, view: APIView | None = None
+    ) -> list[Any] | None:
+        """DRF's, with a page past the last a 400 naming ``page`` and the last page."""
+        self.last_page = 1
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except NotFound as exc:
+            text = request.query_params.get(self.page_query_param, "")
+            raise ParseError(
+                f"page: {shown(text)} is past the last page ({self.last_page})"
+            ) from exc
 
     def page_of(self, queryset: QuerySet[Any], request: Request, view: APIView) -> list[Any]:
         """The requested page (DRF's None means "no page size", which never happens
@@ -129,6 +145,19 @@ def host_parameter(request: Request, name: str = "host") -> str | None:
     """A recorded host named by the query parameter ``name`` (``?host=``): None when
     absent or empty; a 400 when longer than ``MAX_HOST_LENGTH`` or holding a NUL."""
     return name_parameter(request, name, MAX_HOST_LENGTH)
+
+
+def known_host_parameter(
+    request: Request, models: Sequence[type[Model]], what: str, name: str = "host"
+) -> str | None:
+    """``host_parameter``, and a 404 naming the host when no row of ``models`` (a
+    sub-app's own tables, each with a ``host`` column) has it: a host never recorded,
+    often a typo. A host known but with no rows in a window is the caller's empty answer.
+    ``what`` names the data in the 404 (``GPU history``)."""
+    host = host_parameter(request, name)
+    if host is not None and not any(m._default_manager.filter(host=host).exists() for m in models):
+        raise NotFound(f"No host {shown(host)} has recorded {what} (gpu_record --host).")
+    return host
 
 
 # -- the OpenAPI descriptions of the parameters ---------------------------------------
@@ -159,7 +188,7 @@ def page_queries(what: str, pagination: Any) -> list[Any]:
             "page",
             {"type": "integer", "minimum": 1},
             OpenApiParameter.QUERY,
-            description="page number (default 1); 404 past the last page",
+            description="page number (default 1); 400 past the last page",
         ),
         OpenApiParameter(
             "page_size",

@@ -57,7 +57,8 @@ def gpu_query() -> Any:
 def host_query(default: str = "this server's") -> Any:
     return query(
         "host",
-        f"recorded host name (default: {default})",
+        f"recorded host name (default: {default}); 404 naming a host that never "
+        "recorded a sample or an event",
         maxLength=MAX_HOST_LENGTH,
         pattern="^[^\\u0000]*$",
     )
@@ -95,7 +96,8 @@ def history_docs() -> dict[str, Any]:
             ),
             400: error_response("Bad parameter", "points: a whole number from 1 to 2000, not '0'"),
             404: error_response(
-                "No such recorded GPU", "No GPU with index 7 recorded on host 'gpu-node-1'."
+                "No such recorded host or GPU",
+                "No GPU with index 7 recorded on host 'gpu-node-1'.",
             ),
             **common_responses(),
         },
@@ -135,8 +137,14 @@ def events_docs() -> dict[str, Any]:
                     OpenApiExample("An XID 79", value=EXAMPLE_EVENT)
                 ],
             ),
-            400: error_response("Bad parameter", "kind: one of xid, gpu_lost, ..., not 'x'"),
-            404: error_response("No such page or GPU", "Invalid page."),
+            400: error_response(
+                "Bad parameter (a page past the last too)",
+                "page: '9' is past the last page (2)",
+            ),
+            404: error_response(
+                "No such recorded host or GPU",
+                "No host 'gpu-nod-1' has recorded GPU history (gpu_record --host).",
+            ),
             **common_responses(),
         },
     }

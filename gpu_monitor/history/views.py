@@ -42,7 +42,7 @@ from gpu_monitor.params import (
     whole_number,
 )
 from gpu_monitor.schema import document
-from gpu_monitor.stored import PagePagination, StoredAPIView, host_parameter
+from gpu_monitor.stored import PagePagination, StoredAPIView, known_host_parameter
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,10 @@ class HistoryAPIView(StoredAPIView):
 
 
 def host_of(request: Request) -> str:
-    """The recorded host a request asks about (``?host=``), this server's by default."""
-    return host_parameter(request) or socket.gethostname()
+    """The recorded host a request asks about (``?host=``), this server's by default; a
+    404 naming a ``?host=`` that never recorded a sample, a rollup or an event."""
+    host = known_host_parameter(request, (Sample, Rollup, Event), "GPU history")
+    return host or socket.gethostname()
 
 
 @dataclass(frozen=True)

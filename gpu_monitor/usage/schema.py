@@ -50,13 +50,23 @@ PERMISSIONS = (
 )
 
 
+def unknown_host() -> Any:
+    from gpu_monitor.schema import error_response
+
+    return error_response(
+        "No such recorded host",
+        "No host 'gpu-nod-1' has recorded GPU usage (gpu_record --host).",
+    )
+
+
 def name_queries() -> list[Any]:
     from gpu_monitor.usage.models import MAX_USER_LENGTH
 
     return [
         query(
             "host",
-            f"only this recorded host (gpu_record --host); at most {MAX_HOST_LENGTH} characters",
+            f"only this recorded host (gpu_record --host); at most {MAX_HOST_LENGTH} "
+            "characters; 404 naming a host that never recorded usage",
             maxLength=MAX_HOST_LENGTH,
             pattern="^[^\\u0000]*$",
         ),
@@ -79,8 +89,9 @@ def usage_docs() -> dict[str, Any]:
     return {
         "summary": "GPU-hours per user, host or GPU",
         "description": "Recorded by gpu_record with gpu_monitor.usage installed, in "
-        "five-minute periods: the periods from since (rounded down to five minutes) to "
-        "until. Rows sorted by GPU-hours, most first; a GPU shared by two users counts as "
+        "five-minute periods: the whole periods holding any moment from since to until, "
+        "which the body's since and until give (since rounded down, until rounded up to "
+        "five minutes). Rows sorted by GPU-hours, most first; a GPU shared by two users counts as "
         "held by both (shared_gpu_hours says how long). idle: the GPU's utilisation at or "
         f"below USAGE_IDLE_PERCENT. {PERMISSIONS}",
         "parameters": [
@@ -103,6 +114,7 @@ def usage_docs() -> dict[str, Any]:
             400: error_response(
                 "Bad parameter", "by: one of user, host, gpu, host,user, not 'team'"
             ),
+            404: unknown_host(),
             **common_responses(),
         },
     }
@@ -137,6 +149,7 @@ def idle_docs() -> dict[str, Any]:
                 examples=[OpenApiExample("One GPU held idle", value=EXAMPLE_IDLE)],
             ),
             400: error_response("Bad parameter", "minutes: a whole number from 1 to 10080"),
+            404: unknown_host(),
             **common_responses(),
         },
     }

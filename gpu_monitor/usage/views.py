@@ -14,9 +14,9 @@ from gpu_monitor.api import refused_process_permissions
 from gpu_monitor.conf import conf
 from gpu_monitor.params import parse_window, shown, whole_number
 from gpu_monitor.schema import document
-from gpu_monitor.stored import StoredAPIView, host_parameter, name_parameter
+from gpu_monitor.stored import StoredAPIView, known_host_parameter, name_parameter
 from gpu_monitor.usage.limits import DEFAULT_SPAN_S, MAX_IDLE_MINUTES
-from gpu_monitor.usage.models import MAX_USER_LENGTH
+from gpu_monitor.usage.models import MAX_USER_LENGTH, Hold, Usage
 from gpu_monitor.usage.report import idle_now, usage_report
 from gpu_monitor.usage.schema import idle_docs, usage_docs
 from gpu_monitor.usage.types import BY, UNKNOWN_USER
@@ -29,6 +29,12 @@ def is_reserved(name: str) -> bool:
     cannot name (``unknown``, a bare uid such as ``1000``, nothing): rows under it are
     nobody's, so no signed-in user is matched to them by self-service."""
     return not name or name.isdecimal() or name == UNKNOWN_USER
+
+
+def recorded_host(request: Request) -> str | None:
+    """``?host=``: None when absent; a 404 naming a host that never recorded usage (no
+    period and no hold: a host whose GPUs no process ever used too)."""
+    return known_host_parameter(request, (Usage, Hold), "GPU usage")
 
 
 class UsageAPIView(StoredAPIView):
@@ -81,7 +87,7 @@ class UsageView(UsageAPIView):
         by = params.get("by") or "user"
         if by not in BY:
             raise ParseError(f"by: one of {', '.join(BY)}, not {shown(by)}")
-        host = host_parameter(request)
+        host = recorded_host(request)
         body = usage_report(
             since=since, until=until, by=by, host=host, user=self.user_filter(request)
         )
@@ -100,5 +106,5 @@ class IdleView(UsageAPIView):
             raise ParseError(
                 f"minutes: a whole number from 1 to {MAX_IDLE_MINUTES}, not {shown(text or '')}"
             )
-        host = host_parameter(request)
+        host = recorded_host(request)
         return Response(idle_now(minutes=minutes, host=host, user=self.user_filter(request)))
