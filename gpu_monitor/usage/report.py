@@ -5,9 +5,11 @@
 body (a dict), so they agree by construction:
 
 - ``usage_report(since=, until=, by=, host=None, user=None, using=None)``: the rows of
-  the periods from ``since`` (Unix seconds, rounded down to a five-minute period) to
+  the whole five-minute periods that hold any moment from ``since`` (Unix seconds) to
   ``until`` (excluded), grouped ``by`` one of ``BY``, optionally of one host and/or one
-  user, in ONE aggregate query; the total is summed from the rows.
+  user, in ONE aggregate query; the total is summed from the rows. The body's
+  ``since`` and ``until`` are that window (``period_window``): ``since`` rounded down
+  and ``until`` rounded up to a period boundary.
 - ``idle_now(minutes=, host=None, user=None, now=None, using=None)``: the holds not
   ended, seen at the host's last ticks, whose every sample of the last ``minutes`` was
   idle.
@@ -79,13 +81,19 @@ def usage_row(values: dict[str, Any]) -> UsageRow:
     )
 
 
+def period_window(since: int, until: int) -> tuple[int, int]:
+    """The window of the periods counted from ``since`` to ``until``: the start of the
+    period holding ``since``, the end of the period holding the last second before
+    ``until`` (``until`` itself when it is a period boundary)."""
+    return since // PERIOD_SECONDS * PERIOD_SECONDS, -(-until // PERIOD_SECONDS) * PERIOD_SECONDS
+
+
 def grouped(
     since: int, until: int, by: str, host: str | None, user: str | None, using: str
 ) -> list[dict[str, Any]]:
-    """The sums per group: one aggregate query, most GPU-hours first."""
-    rows = Usage.objects.using(using).filter(
-        period__gte=since // PERIOD_SECONDS * PERIOD_SECONDS, period__lt=until
-    )
+    """The sums per group of the periods from ``since`` to ``until`` (period bounds):
+    one aggregate query, most GPU-hours first."""
+    rows = Usage.objects.using(using).filter(period__gte=since, period__lt=until)
     if host is not None:
         rows = rows.filter(host=host)
     if user is not None:
@@ -107,10 +115,12 @@ def usage_report(
     user: str | None = None,
     using: str | None = None,
 ) -> dict[str, Any]:
-    """``GET usage``'s body: ``{"since", "until", "by", "rows": [...], "total": {...}}``;
-    ValueError for a ``by`` not in ``BY``."""
+    """``GET usage``'s body: ``{"since", "until", "by", "rows": [...], "total": {...}}``,
+    ``since`` and ``until`` the window counted (``period_window``); ValueError for a
+    ``by`` not in ``BY``."""
     if by not in KEYS:
         raise ValueError(f"by: one of {', '.join(BY)}, not {by!r}")
+    since, until = period_window(since, until)
     groups = grouped(since, until, by, host, user, using or router.db_for_read(Usage))
     total: dict[str, Any] = {name: sum(g[name] or 0 for g in groups) for name in TOTALLED}
     firsts = [g["first"] for g in groups if g["first"] is not None]
