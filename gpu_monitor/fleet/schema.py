@@ -103,7 +103,10 @@ def hosts_docs() -> dict[str, Any]:
                 description="A page of hosts",
                 examples=[OpenApiExample("A host with a problem", value=EXAMPLE_HOST)],
             ),
-            400: error_response("Bad parameter", "state: one of up, stale, down, not 'x'"),
+            400: error_response(
+                "Bad parameter (a page past the last too)",
+                "state: one of up, stale, down, not 'x'",
+            ),
             404: error_response("No such page", "Invalid page."),
             **common_responses(),
         },

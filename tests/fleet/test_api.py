@@ -229,10 +229,13 @@ def test_bad_parameters_are_400_naming_them(record: Record, query: str, says: st
     assert response.json()["detail"].startswith(says)
 
 
-def test_a_page_past_the_last_is_404(record: Record) -> None:
+def test_a_page_past_the_last_is_400_naming_page(record: Record) -> None:
     record("node-1")
 
-    assert get("hosts?page=2").status_code == 404
+    response = get("hosts?page=2")
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("page: ")
 
 
 def test_no_host_yet_is_an_empty_page() -> None:
