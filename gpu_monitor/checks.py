@@ -8,7 +8,9 @@
   permission, authentication or throttle class instantiable without arguments).
 - gpu_monitor.E005: an installed app's ``gpu_monitor`` declaration (``plugins.SubApp``)
   has a field of the wrong type, or a dotted path that does not import.
-- gpu_monitor.W001: NVML is not available in this process.
+- gpu_monitor.W001: NVML is not available in this process (one that serves the GPU
+  endpoints or checks them: ``commands.nvml_at_start``; ``migrate`` and the like need no
+  NVML, and say nothing of it).
 - gpu_monitor.W002 (deploy): the GPU endpoints are open to anonymous users.
 """
 
@@ -19,14 +21,17 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from gpu_monitor import plugins
+from gpu_monitor import commands, plugins
 from gpu_monitor.conf import conf
 from gpu_monitor.manager import get_manager
 
 
 @register("gpu_monitor")
 def check_nvml(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """gpu_monitor.W001: NVML is not available in this process."""
+    """gpu_monitor.W001: NVML is not available in this process, where it serves the GPU
+    endpoints or checks them (not in ``migrate``, which needs no NVML)."""
+    if not commands.nvml_at_start():
+        return []
     reason = get_manager().error_message
     if reason is None:
         return []

@@ -1,5 +1,6 @@
 """What every ``gpu_monitor`` management command shares: ``--verbosity`` sets what the
-``gpu_monitor`` loggers say while it runs.
+``gpu_monitor`` loggers say while it runs, and ``NO_COLOR``; and the rule of which
+processes initialise NVML at start (:func:`nvml_at_start`).
 
 The library logs at its own levels (``NVML initialized successfully`` at INFO); a
 command is quiet the way Django's are: ``-v 0`` nothing, ``-v 1`` (the default) warnings
@@ -14,12 +15,17 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand
 
 LOGGER = "gpu_monitor"  # the package's logger: every module's logger is below it
+# The management commands that serve the GPU endpoints or check a deployment: NVML at
+# start and check gpu_monitor.W001 (any other command initialises it when it needs it).
+SERVING = frozenset({"runserver", "testserver", "check"})
+HELP = frozenset({"help", "--help", "-h", "version", "--version"})  # manage.py's own
+RELOADER = "RUN_MAIN"  # set to "true" by Django's autoreloader in the child that serves
 SILENT = logging.CRITICAL + 1
 THRESHOLDS = {0: SILENT, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG}
 
@@ -51,6 +57,45 @@ def log_verbosity(verbosity: int, stream: TextIO | None = None) -> Iterator[None
         package.setLevel(configured)
         if handler is not None:
             package.removeHandler(handler)
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The management command that ``argv`` runs (``manage.py X``, ``django-admin X``,
+    ``python -m django X``; ``help X`` is X's help, ``help`` and ``--version`` are
+    ``help``): None for a process that runs none (a
+    WSGI or ASGI server, a script, a test runner)."""
+    from django.core.management import get_commands  # cached: manage.py reads it too
+
+    commands = get_commands()
+    words = list(argv[1:3])
+    if words[:1] == ["help"] and len(words) == 2 and words[1] in commands:
+        return words[1]
+    if words and words[0] in HELP:
+        return "help"  # the list of commands, or Django's version
+    return words[0] if words and words[0] in commands else None
+
+
+def nvml_at_start(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> bool:
+    """Whether this process (``argv``, default ``sys.argv``) initialises NVML when the
+    apps are ready and reports check gpu_monitor.W001: one that serves the GPU endpoints
+    (a WSGI or ASGI server, ``runserver`` in the child of its autoreloader or with
+    ``--noreload``, ``testserver``), ``check``, or one that runs no management command (a
+    script, a test runner). Not another command: the database's (``migrate``,
+    ``gpu_fleet``, ``gpu_usage``, ``gpu_history_maintain``) never need NVML, and
+    ``gpu_devices`` and ``gpu_record`` initialise it once their ``--verbosity`` is set;
+    ``get_manager()`` still initialises it wherever it is first used."""
+    argv = sys.argv if argv is None else argv
+    environ = os.environ if environ is None else environ
+    command = command_of(argv)
+    if command is None:
+        return True
+    if command not in SERVING:
+        return False
+    if command == "runserver" and "--noreload" not in argv:
+        return environ.get(RELOADER) == "true"  # the reloader's parent serves nothing
+    return True
 
 
 def reader_gone(stream: Any) -> None:

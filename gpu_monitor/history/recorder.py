@@ -23,7 +23,7 @@ from django.db import router
 from django.db.backends.signals import connection_created
 
 from gpu_monitor import database
-from gpu_monitor.history.buffer import TickBuffer
+from gpu_monitor.history.buffer import Tick, TickBuffer
 from gpu_monitor.history.models import Sample
 from gpu_monitor.history.retention import Retention
 from gpu_monitor.history.sampler import Sampler
@@ -68,6 +68,7 @@ class Recorder:
         # until ``stop_requested + STOP_WITHIN_S``.
         self.stopping = threading.Event()
         self.stop_requested: float | None = None
+        self.last_taken: Tick | None = None  # the last snapshot read (gpu_record --once)
 
     # What gpu_record reads once run() returns.
 
@@ -153,7 +154,8 @@ class Recorder:
 
     def take(self, epoch: int) -> None:
         """Read one snapshot into the buffer (which drops the oldest tick when full)."""
-        self.buffer.add(self.sampler.snapshot(epoch))
+        self.last_taken = self.sampler.snapshot(epoch)
+        self.buffer.add(self.last_taken)
         self.writer.wake.set()
 
     def watch_writer(self) -> None:

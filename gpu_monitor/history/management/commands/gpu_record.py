@@ -15,9 +15,11 @@ from django.core.management.base import CommandError, CommandParser
 from gpu_monitor import plugins
 from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.conf import conf
+from gpu_monitor.history.buffer import Tick
 from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import get_manager
-from gpu_monitor.params import MAX_RETENTION, duration, retention, shown
+from gpu_monitor.manager.session import failures_shown_by_caller
+from gpu_monitor.params import MAX_RETENTION, duration, iso, retention, shown
 
 MAX_INTERVAL = ("1d", 86400)  # a tick a day is the least that still draws a chart
 MAX_HOST_LENGTH = 255  # the host columns' max_length
@@ -116,9 +118,15 @@ class Command(GPUMonitorCommand):
                 f"{app.name}: gpu_monitor.{field} {text}" for app, field, text in wrong
             )
             raise CommandError(f"A sub-app's declaration is wrong: {said}; run manage.py check")
+        # NVML's failed initialisation is said in this command's own line (below), once,
+        # not again as a warning on stderr.
+        with failures_shown_by_caller():
+            manager = get_manager()
+        nvml_error = manager.error_message
+        without = "" if nvml_error is None else f", without GPUs (NVML unavailable: {nvml_error})"
         try:
             recorder = Recorder(
-                get_manager(),
+                manager,
                 host=options["host"],
                 interval=options["interval"],
                 retention_s=options["retention"],
@@ -141,7 +149,7 @@ class Command(GPUMonitorCommand):
             keeping = "retention off" if kept is None else f"keeping {kept} s"
             self.stdout.write(
                 f"Recording host {options['host']!r} every {options['interval']} s, "
-                f"{keeping}; SIGTERM or Ctrl-C stops."
+                f"{keeping}{without}; SIGTERM or Ctrl-C stops."
             )
         try:
             recorder.run(once=options["once"])
@@ -161,3 +169,16 @@ class Command(GPUMonitorCommand):
                     else f"is unreachable ({recorder.last_error})."
                 )
             )
+        if options["once"] and recorder.last_taken is not None and options["verbosity"] >= 1:
+            self.stdout.write(written(options["host"], recorder.last_taken))
+
+
+def written(host: str, tick: Tick) -> str:
+    """What ``--once`` wrote: the host, its GPUs (those lost too) and the tick's time."""
+    if tick.nvml_error is not None:
+        gpus = f"no GPU (NVML unavailable: {tick.nvml_error})"
+    else:
+        gpus = f"{len(tick.found)} GPU(s)"
+        if tick.lost:
+            gpus += f", {len(tick.lost)} lost"
+    return f"Recorded host {host!r} at {iso(tick.epoch)}: {gpus}."
