@@ -5,11 +5,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
+import textwrap
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError
+from django.utils.html import escape
 from django.utils.module_loading import import_string
+from django.utils.safestring import mark_safe
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException, MethodNotAllowed
 from rest_framework.request import Request
@@ -103,6 +107,23 @@ def signed_out(request: Request) -> None:
     request.auth = None
 
 
+_LITERAL = re.compile(r"``(.+?)``")
+
+
+def docstring_html(text: str) -> str:
+    """A view's docstring (reST, dedented) as HTML: a paragraph per block, ``literals``
+    as code, an indented block as preformatted text; everything else escaped."""
+    parts = []
+    for block in re.split(r"\n[ \t]*\n", text.strip()):
+        lines = block.splitlines()
+        if all(line.startswith("    ") for line in lines):
+            parts.append(f"<pre>{escape(textwrap.dedent(block))}</pre>")
+            continue
+        words = str(escape(" ".join(line.strip() for line in lines)))
+        parts.append("<p>" + _LITERAL.sub(r"<code>\1</code>", words) + "</p>")
+    return mark_safe("".join(parts))  # every part escaped above
+
+
 class GPUMonitorAPIView(APIView):
     """Base view: authentication, permission and throttle classes from ``GPU_MONITOR``,
     falling back to the project's ``REST_FRAMEWORK`` defaults.
@@ -118,6 +139,12 @@ class GPUMonitorAPIView(APIView):
 
     content_negotiation_class = QualityNegotiation
     any_method = False  # True: a view that answers every method alike (the JSON 404s)
+
+    def get_view_description(self, html: bool = False) -> str:
+        """The docstring as the project's ``VIEW_DESCRIPTION_FUNCTION`` gives it; for the
+        browsable API as HTML (``docstring_html``), not as raw reST."""
+        text: str = super().get_view_description(html=False)
+        return docstring_html(text) if html else text
 
     def allows(self, request: Request) -> bool:
         """Whether the view has a handler for the request's method (DRF's own test, which

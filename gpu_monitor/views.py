@@ -230,6 +230,7 @@ class NotFoundView(GPUMonitorAPIView):
     schema = None  # not an API operation: keep it out of the OpenAPI schema
     patterns: Sequence[URLPattern | URLResolver] = ()
     any_method = True
+    name = "GPU monitor API"  # the browsable API's breadcrumb of the app's root
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
