@@ -69,7 +69,9 @@ def test_w001_is_not_checked_where_nvml_is_not_used(
     assert [m.id for m in check_nvml()] == ["gpu_monitor.W001"]
 
 
-def manage(*argv: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], str]:
+def manage(
+    *argv: str, tmp_path: Path, settings: str = "example_project.settings"
+) -> tuple[subprocess.CompletedProcess[str], str]:
     """``argv`` as manage.py runs it, in a process of its own on the fake pynvml made to
     fail its init (the example project's LOGGING: gpu_monitor at INFO on stderr), on an
     in-memory database migrated first in the same process; and how often nvmlInit was
@@ -88,7 +90,7 @@ def manage(*argv: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "fakes"), str(ROOT)]),
-        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+        "DJANGO_SETTINGS_MODULE": settings,
         "DJANGO_SQLITE_PATH": ":memory:",
         "FAKE_NVML_SCENARIO": "no_nvml",
     }
@@ -118,6 +120,13 @@ def test_a_database_command_never_initialises_nvml(argv: list[str], tmp_path: Pa
     result, calls = manage(*argv, tmp_path=tmp_path)
 
     assert (result.stderr, calls) == ("", "0")
+
+
+def test_without_logging_a_database_command_says_nothing_of_nvml(tmp_path: Path) -> None:
+    # tests.settings has no LOGGING: Python's last-resort handler would print a WARNING.
+    result, calls = manage("gpu_usage", "--help", tmp_path=tmp_path, settings="tests.settings")
+
+    assert (result.returncode, result.stderr, calls) == (0, "", "0")
 
 
 @pytest.mark.xfail(
