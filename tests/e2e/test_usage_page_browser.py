@@ -196,3 +196,206 @@ def test_a_program_at_the_same_url_gets_json(server: Server) -> None:
     assert body["by"] == "host"
     assert [row["host"] for row in body["rows"]] == ["node-1"]
     assert server.get("/api/gpu/usage/")["rows"][0]["user"] == "alice"  # no Accept header
+
+
+# The issue's trial: 160 users (some with long names, GPU-hours in the thousands) and 25
+# GPUs held idle, on a page that shows the first 20 of each until asked for all.
+CROWD = 160
+IDLE_HELD = 25
+TOP = 20
+CROWD_WRITE = """
+import sys, time
+from gpu_monitor.usage.models import Hold, Usage
+users, holds = int(sys.argv[1]), int(sys.argv[2])
+now = int(time.time())
+rows = []
+for i in range(users):
+    user = f"visiting-researcher-{i:03d}" if i % 8 == 0 else f"user-{i:03d}"
+    period = (now - (i % 5 + 1) * 86400) // 300 * 300
+    held = (users - i) * 36000 + 900  # user-000 the most: 1600.25 GPU-hours
+    rows.append(Usage(
+        host=f"node-{i % 40}", gpu_uuid=f"GPU-{i:08d}", gpu_index=i % 8, user=user,
+        period=period, seconds_held=held, idle_seconds=held // (i % 3 + 2),
+        shared_seconds=held // 7, utilization_sum=(i % 97) * held, utilization_seconds=held,
+        max_memory_mb=81559 - i, memory_mib_seconds=81559 * held, first_epoch=period + 10,
+        last_epoch=period + 300 - i,
+    ))
+Usage.objects.bulk_create(rows)
+for i in range(holds):
+    Hold.objects.create(
+        host=f"node-{i:02d}", gpu_uuid=f"GPU-9{i:07d}", gpu_index=0, user=f"user-{i:03d}",
+        held_since=now - 86400, idle_since=now - 7200, last_epoch=now,
+        interval_seconds=3600, memory_mb=40960,
+    )
+"""
+ONE_MORE = """
+import time
+from gpu_monitor.usage.models import Usage
+now = int(time.time())
+Usage.objects.create(
+    host="node-new", gpu_uuid="GPU-NEW", gpu_index=0, user="user-0100-new",
+    period=now // 300 * 300 - 300, seconds_held=3600, idle_seconds=0, shared_seconds=0,
+    utilization_sum=0, utilization_seconds=3600, max_memory_mb=1, memory_mib_seconds=3600,
+    first_epoch=now - 600, last_epoch=now - 300,
+)
+"""
+SETUP = "import django; django.setup(); exec(open(0).read())"
+LOADED = "document.getElementById('updated').textContent.startsWith('Updated')"
+FITS = "(e => e.scrollWidth <= e.clientWidth)(document.querySelector('{}'))"
+
+
+@pytest.fixture
+def crowd(start_server: StartServer) -> Server:
+    running = start_server(scenario="healthy", settings="tests.e2e.settings_open_processes")
+    running.run(SETUP, str(CROWD), str(IDLE_HELD), stdin=CROWD_WRITE)
+    return running
+
+
+def open_crowd(page: Page, crowd: Server) -> None:
+    page.goto(f"{crowd.url}/api/gpu/usage/")
+    page.wait_for_function(LOADED)
+
+
+def first_column(page: Page) -> list[str]:
+    return [cells[0] for cells in shown_rows(page)]
+
+
+def test_many_users_show_the_top_rows_until_show_all(crowd: Server, page: Page) -> None:
+    open_crowd(page, crowd)
+    users = [row["user"] for row in api(crowd, "/api/gpu/usage?since=-7d")["rows"]]
+    assert len(users) == CROWD
+
+    # The first 20 by GPU-hours in the table and the bars; the rest behind a button.
+    assert first_column(page) == users[:TOP]
+    assert page.locator("#bars li").count() == TOP
+    assert page.locator("#bars-more").is_visible()
+    more = page.locator("#show-all")
+    assert more.text_content() == f"Show all ({CROWD})"
+    assert more.get_attribute("aria-pressed") == "false"
+    assert page.locator("#shown").text_content() == f"{TOP} of {CROWD} users"
+    assert page.locator("#total th").first.text_content() == "Total"
+
+    more.focus()
+    page.keyboard.press("Enter")  # a button: the keyboard works
+    assert first_column(page) == users
+    assert more.get_attribute("aria-pressed") == "true"
+    assert more.text_content() == f"Show the first {TOP}"
+    more.click()
+    assert first_column(page) == users[:TOP]
+
+    # The GPUs held idle: the first 20, then all of them.
+    assert page.locator("#idle li").count() == TOP
+    page.locator("#idle-all").click()
+    assert page.locator("#idle li").count() == IDLE_HELD
+    assert page.locator("#idle-all").get_attribute("aria-pressed") == "true"
+
+
+def test_the_filter_narrows_the_rows_as_one_types(crowd: Server, page: Page) -> None:
+    open_crowd(page, crowd)
+    page.locator("#filter").press_sequentially("user-01")
+    assert first_column(page) == [f"user-{i:03d}" for i in range(10, 20) if i % 8]
+    assert page.locator("#shown").text_content() == f"9 of 9 users ({CROWD} in all)"
+    assert page.locator("#show-all").is_hidden()  # nine rows: nothing more to show
+
+    page.locator("#filter").fill("RESEARCHER")  # any case
+    assert first_column(page) == [f"visiting-researcher-{i:03d}" for i in range(0, 160, 8)]
+    page.locator("#filter").fill("nobody")
+    assert shown_rows(page) == []
+    assert page.locator("#rows-none").is_visible()
+    page.locator("#filter").fill("")
+    assert len(shown_rows(page)) == TOP
+
+
+def test_a_header_sorts_its_column_and_again_reverses_it(crowd: Server, page: Page) -> None:
+    open_crowd(page, crowd)
+    rows = api(crowd, "/api/gpu/usage?since=-7d")["rows"]
+    hours = page.locator('th[data-key="gpu_hours"]')
+    assert hours.get_attribute("aria-sort") == "descending"  # the API's order
+
+    hours.locator("button").click()  # numbers as numbers: 23.31 before 123.31
+    assert hours.get_attribute("aria-sort") == "ascending"
+    assert first_column(page) == [row["user"] for row in reversed(rows)][:TOP]
+    assert [float(cells[1]) for cells in shown_rows(page)] == sorted(
+        row["gpu_hours"] for row in rows
+    )[:TOP]
+    hours.locator("button").click()
+    assert hours.get_attribute("aria-sort") == "descending"
+    assert first_column(page) == [row["user"] for row in rows][:TOP]
+
+    user = page.locator('th[data-key="user"]')
+    user.locator("button").click()
+    assert user.get_attribute("aria-sort") == "ascending"
+    assert hours.get_attribute("aria-sort") is None
+    assert first_column(page) == sorted(row["user"] for row in rows)[:TOP]
+    user.locator("button").press("Enter")
+    assert user.get_attribute("aria-sort") == "descending"
+    assert first_column(page) == sorted((row["user"] for row in rows), reverse=True)[:TOP]
+
+    # Times by time, the newest first; the cell says how long ago, its title when.
+    seen = page.locator('th[data-key="last_seen"]')
+    seen.locator("button").click()
+    assert seen.get_attribute("aria-sort") == "descending"
+    newest = sorted(rows, key=lambda row: row["last_seen"], reverse=True)
+    assert first_column(page) == [row["user"] for row in newest][:TOP]
+    cell = page.locator("#rows tr").first.locator("td").last
+    assert (cell.text_content() or "").endswith(" ago")
+    assert len(cell.get_attribute("title") or "") == len("2026-11-28 14:05")
+
+
+@pytest.mark.parametrize("width", [1280, 1400, 1920])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_table_fits_its_panel(
+    crowd: Server, new_page: NewPage, width: int, scheme: str, tmp_path: Path
+) -> None:
+    page = new_page(width, 900, color_scheme=scheme)
+    open_crowd(page, crowd)
+    assert len(shown_rows(page)) >= TOP  # the longest names and numbers are among the first
+    assert page.evaluate(FITS.format(".table-scroll")), "the table scrolls sideways"
+    assert page.evaluate(FITS.format("#table-panel"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    seen = page.locator("#table thead th").last.bounding_box()  # "Last seen" whole
+    panel = page.locator("#table-panel").bounding_box()
+    assert seen and panel and seen["x"] + seen["width"] <= panel["x"] + panel["width"]
+    if width == 1280:
+        shots = Path(os.environ.get("GPU_MONITOR_SCREENSHOT_DIR", tmp_path))
+        page.screenshot(path=str(shots / f"usage-crowd-1280-{scheme}.png"), full_page=True)
+
+
+def test_a_phone_reads_each_user_as_a_block(
+    crowd: Server, new_page: NewPage, tmp_path: Path
+) -> None:
+    page = new_page(390, 844)
+    open_crowd(page, crowd)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate(FITS.format(".table-scroll"))
+    first = page.locator("#rows tr").first
+    assert first.locator("td").first.evaluate("e => getComputedStyle(e, '::before').content") == (
+        '"GPU-hours"'
+    )
+    name = first.locator("th").bounding_box()
+    value = first.locator("td").first.bounding_box()
+    assert name and value and name["y"] + name["height"] <= value["y"] + 1  # the name on top
+    page.locator('th[data-key="user"] button').click()  # the headers: sort buttons
+    assert page.locator('th[data-key="user"]').get_attribute("aria-sort") == "ascending"
+    shots = Path(os.environ.get("GPU_MONITOR_SCREENSHOT_DIR", tmp_path))
+    page.screenshot(path=str(shots / "usage-crowd-390.png"), full_page=True)
+
+
+def test_a_refresh_keeps_the_filter_the_sort_and_show_all(crowd: Server, page: Page) -> None:
+    page.clock.install()
+    open_crowd(page, crowd)
+    page.locator("#filter").fill("user-0")
+    page.locator('th[data-key="user"] button').click()
+    page.locator("#show-all").click()
+    before = first_column(page)
+    assert len(before) > TOP and before == sorted(before)
+
+    crowd.run(SETUP, stdin=ONE_MORE)
+    page.clock.run_for(61_000)  # the page refreshes every 60 s
+    page.wait_for_function("document.getElementById('shown').textContent.includes('161 in all')")
+    after = first_column(page)
+    assert "user-0100-new" in after
+    assert [user for user in after if user != "user-0100-new"] == before
+    assert page.locator("#filter").input_value() == "user-0"
+    assert page.locator('th[data-key="user"]').get_attribute("aria-sort") == "ascending"
+    assert page.locator("#show-all").get_attribute("aria-pressed") == "true"

@@ -1,11 +1,20 @@
 // The usage page: fills itself from GET usage (by user) and GET usage/idle as JSON.
 // Every name from the data is set as text (textContent), never parsed as HTML.
+// The table shows its first TOP rows in the chosen order (at first the most GPU-hours)
+// and the rest on "Show all"; the filter, the sort and "show all" live here, so a
+// refresh or another window redraws the new data the same way.
 (function () {
   "use strict";
   const page = window.gpuMonitor; // page.js
   const { $, element, getJSON } = page;
   const config = page.embedded("gpu-usage-config");
   let usageWindow = config.window;
+
+  const TOP = 20; // rows of the table, bars and idle GPUs before "Show all"
+  const TEXT_KEYS = new Set(["user"]);
+  const TIME_KEYS = new Set(["first_seen", "last_seen"]);
+  const view = { sort: "gpu_hours", descending: true, all: false, idleAll: false };
+  let last = null; // the last data drawn: the controls redraw it without a fetch
 
   const pad = (n) => String(n).padStart(2, "0");
   function localTime(iso) { // 2026-11-28 14:05, local time
@@ -39,9 +48,18 @@
       li.title = g.gpu_uuid || "";
       return li;
     });
-    $("idle").replaceChildren(...items);
+    $("idle").replaceChildren(...(view.idleAll ? items : items.slice(0, TOP)));
     $("idle-none").hidden = items.length > 0;
     $("idle-panel").classList.toggle("alert", items.length > 0);
+    showAll($("idle-all"), $("idle-more"), view.idleAll, items.length, "GPUs");
+  }
+
+  // A "Show all (160)" / "Show the first 20" toggle, hidden while everything fits.
+  function showAll(button, box, pressed, count, what) {
+    box.hidden = count <= TOP;
+    button.setAttribute("aria-pressed", String(pressed));
+    page.setText(button, pressed ? `Show the first ${TOP}` : `Show all (${count})`);
+    button.title = pressed ? "" : `${count - TOP} more ${what}`;
   }
 
   function fillBars(rows) {
@@ -67,9 +85,21 @@
       li.append(name, stack, numbers);
       return li;
     });
-    $("bars").replaceChildren(...items);
+    $("bars").replaceChildren(...items.slice(0, TOP));
     $("bars-none").hidden = items.length > 0;
+    $("bars-more").hidden = items.length <= TOP;
+    page.setText($("bars-more"), `The ${TOP} users with the most GPU-hours; all ${items.length} are in the table.`);
   }
+
+  // Times as their age ("3 h ago", as gpu_fleet says it), the local time in the title.
+  function timeCell(tag, iso) {
+    if (!iso) return element(tag, "text", "N/A");
+    const cell = element(tag, "text time", page.ago(Math.max(0, Math.floor((Date.now() - Date.parse(iso)) / 1000))));
+    cell.title = localTime(iso);
+    return cell;
+  }
+
+  const labels = [...document.querySelectorAll("#table thead th")].map((th) => th.textContent.trim());
 
   function cells(row, first, tag) {
     const tr = element("tr");
@@ -82,14 +112,55 @@
       hours(row.memory_gib_hours),
     ];
     for (const value of values) tr.append(element(tag, "", value));
-    tr.append(element(tag, "text", localTime(row.first_seen)), element(tag, "text", localTime(row.last_seen)));
+    tr.append(timeCell(tag, row.first_seen), timeCell(tag, row.last_seen));
+    [...tr.children].forEach((cell, i) => { cell.dataset.label = labels[i]; });
     return tr;
   }
 
+  // The value a column sorts by: text for the user, the epoch for times, else the number.
+  function sortValue(row, key) {
+    if (TEXT_KEYS.has(key)) return who(row.user);
+    const value = row[key];
+    if (value === null || value === undefined) return null;
+    return TIME_KEYS.has(key) ? Date.parse(value) : value;
+  }
+
+  function sorted(rows) {
+    const sign = view.descending ? -1 : 1;
+    const text = TEXT_KEYS.has(view.sort);
+    // Array.prototype.sort is stable: equal values keep the API's order (most GPU-hours).
+    return [...rows].sort((a, b) => {
+      const x = sortValue(a, view.sort);
+      const y = sortValue(b, view.sort);
+      if (x === null || y === null) return (x === null) - (y === null); // unknown last
+      if (text) return sign * x.localeCompare(y, undefined, { numeric: true, sensitivity: "base" });
+      return sign * (x - y);
+    });
+  }
+
+  function matching(rows) {
+    const wanted = $("filter").value.trim().toLocaleLowerCase();
+    return wanted ? rows.filter((r) => who(r.user).toLocaleLowerCase().includes(wanted)) : rows;
+  }
+
+  function markSort() {
+    document.querySelectorAll("#table thead th").forEach((th) => {
+      if (th.dataset.key === view.sort) th.setAttribute("aria-sort", view.descending ? "descending" : "ascending");
+      else th.removeAttribute("aria-sort");
+    });
+  }
+
   function fillTable(report) {
-    $("rows").replaceChildren(...report.rows.map((r) => cells(r, who(r.user), "td")));
+    const found = sorted(matching(report.rows));
+    const shown = view.all ? found : found.slice(0, TOP);
+    $("rows").replaceChildren(...shown.map((r) => cells(r, who(r.user), "td")));
     $("total").replaceChildren(...(report.rows.length ? [cells(report.total, "Total", "th")] : []));
     $("table-panel").hidden = report.rows.length === 0; // the bars say "no GPU was held"
+    $("rows-none").hidden = found.length > 0;
+    const of = found.length === report.rows.length ? "" : ` (${report.rows.length} in all)`;
+    page.setText($("shown"), `${shown.length} of ${found.length} users${of}`);
+    showAll($("show-all"), $("show-all"), view.all, found.length, "users");
+    markSort();
   }
 
   async function load() {
@@ -101,7 +172,9 @@
     return { report, idle };
   }
 
-  function draw({ report, idle }) {
+  function draw(data) {
+    last = data;
+    const { report, idle } = data;
     fillIdle(idle);
     fillBars(report.rows);
     fillTable(report);
@@ -126,5 +199,27 @@
     });
   });
 
+  // The table's controls redraw what was fetched last; the next refresh keeps them.
+  $("filter").addEventListener("input", () => { if (last) fillTable(last.report); });
+  $("show-all").addEventListener("click", () => {
+    view.all = !view.all;
+    if (last) fillTable(last.report);
+  });
+  $("idle-all").addEventListener("click", () => {
+    view.idleAll = !view.idleAll;
+    if (last) fillIdle(last.idle);
+  });
+  document.querySelectorAll("#table thead th").forEach((th) => {
+    th.querySelector("button").addEventListener("click", () => {
+      const key = th.dataset.key;
+      // The same column again: the other way; a new one: names A to Z, the rest most first.
+      view.descending = key === view.sort ? !view.descending : !TEXT_KEYS.has(key);
+      view.sort = key;
+      if (last) fillTable(last.report);
+      else markSort();
+    });
+  });
+
+  markSort();
   refresher.run();
 })();
