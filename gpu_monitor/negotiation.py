@@ -1,13 +1,14 @@
 """One rule of content negotiation for every GPU monitor URL, the ones that serve both a
-page and JSON (``dashboard/``, the fleet's pages, ``usage/``) included.
+page and JSON (``dashboard/`` and the sub-apps' pages) included.
 
 The client's quality values decide, as HTTP says (RFC 9110, 12.5.1): each renderer of
 the URL gets the ``q`` of the most specific media range of ``Accept`` that matches its
 media type, and the renderer with the highest ``q`` answers. Of renderers with the same
 ``q``, the one matched by the more specific range wins (``application/json, */*`` is
 JSON), then the URL's first renderer (``*/*``, or no ``Accept``: the page of
-``dashboard/``, the JSON of ``usage/``). A range with ``q=0`` accepts nothing; nothing
-accepted is a 406. ``?format=`` narrows the renderers first (none: a 404), as DRF's.
+``dashboard/``, the JSON of a URL whose API comes first). A range with ``q=0`` accepts
+nothing; nothing accepted is a 406. ``?format=`` narrows the renderers first (none: a
+404), as DRF's.
 
 DRF's ``DefaultContentNegotiation`` orders ranges by specificity only and ignores
 ``q``: ``Accept: text/html;q=0.9, application/json`` was the page at a URL whose first
