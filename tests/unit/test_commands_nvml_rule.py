@@ -129,11 +129,6 @@ def test_without_logging_a_database_command_says_nothing_of_nvml(tmp_path: Path)
     assert (result.returncode, result.stderr, calls) == (0, "", "0")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs gpu_monitor/apps.py: ready() initialises NVML only where "
-    "commands.nvml_at_start() says so (today: every command but the app's own)",
-)
 @pytest.mark.parametrize("argv", [["help", "gpu_fleet"], ["migrate"]])
 def test_help_of_a_command_and_migrate_never_initialise_nvml(
     argv: list[str], tmp_path: Path

@@ -536,8 +536,11 @@ def test_log_init_success(fake_nvml: ModuleType, caplog: pytest.LogCaptureFixtur
         (["manage.py", "gpu_history_maintain"], True),
         (["manage.py", "gpu_fleet"], True),
         (["manage.py", "gpu_usage"], True),
-        (["manage.py", "runserver"], False),
-        (["manage.py", "migrate"], False),
+        (["manage.py", "runserver"], True),  # the autoreloader's parent serves nothing
+        (["manage.py", "runserver", "--noreload"], False),
+        (["manage.py", "check"], False),
+        (["manage.py", "migrate"], True),
+        (["manage.py", "help", "gpu_fleet"], True),
         (["manage.py"], False),
         (["gunicorn", "example_project.wsgi"], False),
         ([], False),
@@ -546,10 +549,13 @@ def test_log_init_success(fake_nvml: ModuleType, caplog: pytest.LogCaptureFixtur
 def test_ready_leaves_nvml_to_the_apps_own_commands(
     fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch, argv: list[str], own: bool
 ) -> None:
-    """A gpu_monitor command initialises NVML itself, once its --verbosity is set."""
+    """NVML starts with the apps only where the GPU endpoints are served or checked
+    (commands.nvml_at_start): a gpu_monitor command initialises it itself once its
+    --verbosity is set, a database command never."""
     from django.apps import apps
 
     monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.delenv("RUN_MAIN", raising=False)
     apps.get_app_config("gpu_monitor").ready()
 
     assert fake_nvml.CALLS["nvmlInit"] == (0 if own else 1)
