@@ -145,3 +145,20 @@ def test_a_wide_host_name_keeps_the_columns_aligned(record: Record, clock: Clock
 
     assert [columns(line[: line.index("up")]) for line in lines[1:]] == [11, 11]
     assert columns(lines[0][: lines[0].index("State")]) == 11
+
+
+def test_a_255_character_host_is_cut_to_the_terminal_and_whole_in_a_pipe(
+    record: Record, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    long_host = "node-" + "x" * 250  # the longest a host name can be
+    record(long_host)
+    clock.now = NOW + 4
+    monkeypatch.setenv("COLUMNS", "100")
+
+    lines = run().splitlines()
+
+    assert max(map(terminal.width, lines)) <= 100
+    assert lines[2].startswith("node-xxx") and terminal.ELLIPSIS in lines[2]
+    assert "4 s ago" in lines[2]  # only the name is cut
+    monkeypatch.delenv("COLUMNS")
+    assert long_host in run()  # not a terminal, no COLUMNS: nothing is cut

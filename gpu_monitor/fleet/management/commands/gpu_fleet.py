@@ -18,6 +18,7 @@ from gpu_monitor.fleet.types import STATES, HostSummary
 
 COLUMNS = ("Host", "State", "Last seen", "GPUs", "Util", "Memory", "Hottest", "Problems")
 LEFT_ALIGNED = {"Host", "State", "Last seen", "Problems"}
+CUTTABLE = {"Host", "Problems"}  # cut to fit the terminal (terminal.fit); never a number
 
 
 def ago(age_seconds: int) -> str:
@@ -131,7 +132,13 @@ class Command(GPUMonitorCommand):
             return
         counts = {state: sum(h.state == state for h in found) for state in ("up", "stale", "down")}
         self.stdout.write(", ".join(f"{n} {state}" for state, n in counts.items()))
-        lines = terminal.table([COLUMNS, *(row(host) for host in found)], COLUMNS, LEFT_ALIGNED)
+        lines = terminal.table(
+            [COLUMNS, *(row(host) for host in found)],
+            COLUMNS,
+            LEFT_ALIGNED,
+            limit=terminal.columns(self.stdout),
+            cuttable=CUTTABLE,
+        )
         for number, line in enumerate(lines):
             if number == 0:
                 line = self.style.MIGRATE_HEADING(line)
