@@ -92,7 +92,9 @@ def test_host_narrows(client: Client) -> None:
     fleet_events()
 
     assert seen(client, host="node-b") == [("node-b", T0 + 3), ("node-b", T0 + 1)]
-    assert seen(client, host="nowhere") == []
+    assert seen(client, host="node-b", kind="gpu_lost") == []  # known, nothing: a 200
+    # A host that never recorded (a typo) is a 404 that names it (issue 32).
+    assert client.get("/api/gpu/events", {"host": "nowhere"}).status_code == 404
 
 
 def test_since_and_kind_apply_to_the_fleet(client: Client) -> None:
