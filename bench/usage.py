@@ -182,7 +182,7 @@ def request_and_floor(
         "request": request,
         "sql": run_sql,
         "function": lambda: usage_report(since=start, until=end, by="user"),
-        "empty": lambda: request(f"{path}&host=no-such-host"),
+        "empty": lambda: request(f"{path}&user=no-such-user"),
     }
     times: dict[str, list[float]] = {name: [] for name in runs}
     run_sql()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -153,9 +154,15 @@ def known_host_parameter(
     """``host_parameter``, and a 404 naming the host when no row of ``models`` (a
     sub-app's own tables, each with a ``host`` column) has it: a host never recorded,
     often a typo. A host known but with no rows in a window is the caller's empty answer.
-    ``what`` names the data in the 404 (``GPU history``)."""
+    ``what`` names the data in the 404 (``GPU history``). This server's own host name
+    (what ``gpu_record`` records as by default) is always known: its dashboard asks
+    for it before the recorder beside it has written a tick."""
     host = host_parameter(request, name)
-    if host is not None and not any(m._default_manager.filter(host=host).exists() for m in models):
+    if (
+        host is not None
+        and host != socket.gethostname()
+        and not any(m._default_manager.filter(host=host).exists() for m in models)
+    ):
         raise NotFound(f"No host {shown(host)} has recorded {what} (gpu_record --host).")
     return host
 

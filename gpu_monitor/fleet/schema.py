@@ -107,7 +107,6 @@ def hosts_docs() -> dict[str, Any]:
                 "Bad parameter (a page past the last too)",
                 "state: one of up, stale, down, not 'x'",
             ),
-            404: error_response("No such page", "Invalid page."),
             **common_responses(),
         },
     }

@@ -4,6 +4,8 @@ nothing in the window is still a 200 with nothing."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from django.test import Client
 
@@ -63,6 +65,12 @@ def test_a_host_known_by_its_rollups_only_is_known(client: Client, path: str) ->
 def test_without_host_the_server_s_own_history_is_a_200_even_if_empty(client: Client) -> None:
     assert client.get("/api/gpu/history").status_code == 200
     assert client.get("/api/gpu/events").status_code == 200
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_this_server_s_own_host_is_known_before_its_first_tick(client: Client, path: str) -> None:
+    """The dashboard asks for ?host=<this server> before the recorder beside it wrote."""
+    assert client.get(path, {"host": socket.gethostname()}).status_code == 200
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)

@@ -7,6 +7,7 @@ import io
 import json
 import re
 import time
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -204,7 +205,7 @@ def test_a_signed_in_user_refused_gets_no_sign_in_link(client: Client) -> None:
 
 
 @override_settings(GPU_MONITOR=OPEN)
-def test_the_nav_marks_the_usage_page(client: Client) -> None:
+def test_the_nav_marks_the_usage_page(fake_nvml: ModuleType, client: Client) -> None:
     text = client.get("/api/gpu/usage/", HTTP_ACCEPT=BROWSER).content.decode()
 
     nav = re.search(r'<nav class="pages"[^>]*>(.*?)</nav>', text, re.S)
