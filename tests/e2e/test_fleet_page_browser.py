@@ -377,3 +377,34 @@ def test_the_nav_links_the_pages_and_a_long_host_name_wraps(
     page.goto(f"{server.url}/api/gpu/fleet/nobody/")
     page.locator("#back").click()
     page.wait_for_url("**/api/gpu/fleet")
+
+
+EVENTS = """
+import sys, time, django
+django.setup()
+from gpu_monitor.history.models import Event
+from gpu_monitor.params import moment
+now = int(time.time())
+for age, kind in ((600, "nvml_unavailable"), (300, "nvml_available"), (200, "gpu_lost"),
+                  (100, "nvml_unavailable")):
+    message = "NVML Shared Library Not Found" if kind == "nvml_unavailable" else ""
+    Event.objects.create(host="node-a", epoch=now - age, timestamp=moment(now - age),
+                         kind=kind, message=message)
+"""
+
+
+def test_a_host_header_shows_an_ended_nvml_outage_but_not_in_red(
+    start_server: StartServer, page: Page
+) -> None:
+    server = start_server(scenario="healthy", gpus=2)
+    server.run(SEED, json.dumps({"hosts": ["node-a"], "stale": [], "down": [], "problems": []}))
+    server.run(EVENTS)
+
+    page.goto(f"{server.url}/api/gpu/fleet/node-a/")
+    page.wait_for_function("document.querySelectorAll('#host-events li').length === 4")
+
+    items = page.locator("#host-events li")
+    kinds = [text.split(" ", 3)[-1].split(":")[0] for text in items.all_inner_texts()]
+    red = [items.nth(i).get_attribute("class") == "bad" for i in range(4)]
+    assert kinds == ["nvml unavailable", "gpu lost", "nvml available", "nvml unavailable"]
+    assert red == [True, True, False, False]  # the oldest outage ended: listed, not red

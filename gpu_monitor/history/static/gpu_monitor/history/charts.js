@@ -207,10 +207,17 @@
     return `${when} ${what}${e.message && e.kind !== "xid" ? `: ${e.message}` : ""}`;
   }
 
+  // A bad event that a later one ended (nvml_unavailable then nvml_available, gpu_lost
+  // then gpu_recovered of the same GPU) is the past: listed, not red. ``events``: newest first.
+  const ENDED_BY = { nvml_unavailable: "nvml_available", gpu_lost: "gpu_recovered" };
+  const superseded = (e, i, events) => ENDED_BY[e.kind] !== undefined && events.slice(0, i)
+    .some((later) => later.kind === ENDED_BY[e.kind] && later.gpu_index === e.gpu_index);
+
   function fillEvents(list, events) {
     if (!list) return;
-    list.replaceChildren(...events.slice(0, 5).map((e) => {
-      const li = page.element("li", BAD_EVENTS.has(e.kind) ? "bad" : "", eventText(e));
+    list.replaceChildren(...events.slice(0, 5).map((e, i) => {
+      const bad = BAD_EVENTS.has(e.kind) && !superseded(e, i, events);
+      const li = page.element("li", bad ? "bad" : "", eventText(e));
       li.title = li.textContent;
       return li;
     }));
