@@ -13,7 +13,10 @@ nothing; nothing accepted is a 406. ``?format=`` narrows the renderers first (no
 DRF's ``DefaultContentNegotiation`` orders ranges by specificity only and ignores
 ``q``: ``Accept: text/html;q=0.9, application/json`` was the page at a URL whose first
 renderer is the page and JSON at one whose first renderer is JSON. Where every ``q`` is
-equal the two rules choose the same renderer.
+equal the two rules choose the same renderer. Django's own
+``HttpRequest.get_preferred_type`` (5.2) honours ``q`` but cannot stand in: a range with
+parameters (``application/json; indent=4``, which DRF's JSON renderer reads) matches no
+renderer there, a 406.
 """
 
 from __future__ import annotations
