@@ -16,6 +16,7 @@ from django.utils.module_loading import import_string
 from django.utils.safestring import mark_safe
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException, MethodNotAllowed
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
@@ -139,6 +140,19 @@ class GPUMonitorAPIView(APIView):
 
     content_negotiation_class = QualityNegotiation
     any_method = False  # True: a view that answers every method alike (the JSON 404s)
+
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
+        """DRF's, but an error whose negotiation failed (``force``) is rendered by
+        ``Accept`` alone (``QualityNegotiation.error_renderer``), not by the first
+        renderer: ``dashboard/?format=xml`` asked for JSON is a JSON 404."""
+        try:
+            return super().perform_content_negotiation(request)
+        except Exception:
+            if not force:
+                raise
+            return QualityNegotiation().error_renderer(request, list(self.get_renderers()))
 
     def get_view_description(self, html: bool = False) -> str:
         """The docstring as the project's ``VIEW_DESCRIPTION_FUNCTION`` gives it; for the

@@ -26,10 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.utils.http import parse_header_parameters
-from rest_framework.exceptions import NotAcceptable
+from rest_framework.exceptions import NotAcceptable, NotFound
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
+
+from gpu_monitor.params import shown
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,24 @@ class QualityNegotiation(DefaultContentNegotiation):
         offered = list(renderers)
         format_name = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
         if format_name:
-            offered = list(self.filter_renderers(offered, format_name))
+            kept = [r for r in offered if r.format == format_name]
+            if not kept:  # DRF's 404, naming the parameter and what it takes
+                formats = ", ".join(dict.fromkeys(str(r.format) for r in offered))
+                raise NotFound(f"format: one of {formats}, not {shown(format_name)}")
+            offered = kept
         return choose(offered, self.get_accept_list(request))
+
+    def error_renderer(
+        self, request: Request, renderers: list[BaseRenderer]
+    ) -> tuple[BaseRenderer, str]:
+        """The renderer of an error whose negotiation failed (a ``?format=`` of no
+        renderer, an ``Accept`` of none): by ``Accept`` alone, so that a JSON client's
+        404 for a bad ``?format=`` is JSON, not the page; else the URL's first renderer
+        (DRF's fallback)."""
+        try:
+            return choose(renderers, self.get_accept_list(request))
+        except NotAcceptable:
+            return renderers[0], renderers[0].media_type
 
 
 def choose(renderers: list[Any], accept: list[str]) -> tuple[Any, str]:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from rest_framework.exceptions import NotAcceptable
+from rest_framework.exceptions import NotAcceptable, NotFound
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -69,7 +69,7 @@ def wants_page(request: HttpRequest) -> bool:
     renderers = [JSONRenderer(), DashboardRenderer()]
     try:
         renderer, _ = QualityNegotiation().select_renderer(Request(request), renderers)
-    except (Http404, NotAcceptable):  # ``?format=`` of neither: the API answers
+    except (NotFound, NotAcceptable):  # ``?format=`` of neither: the API answers
         return False
     return isinstance(renderer, DashboardRenderer)
 

@@ -123,3 +123,20 @@ def test_choose_refuses_what_no_renderer_serves() -> None:
 )
 def test_quality_is_read_leniently(text: str, quality: float) -> None:
     assert MediaRange.parse(text).quality == quality
+
+
+@pytest.mark.parametrize("path", [*PAGES, "/api/gpu/devices/"])
+def test_a_format_of_no_renderer_is_a_404_naming_it_in_the_accepted_format(
+    get: Any, path: str
+) -> None:
+    response = get(f"{path}?format=xml", "application/json")
+
+    assert (response.status_code, kind(response)) == (404, "json")
+    assert response.json()["detail"].startswith("format: one of ")
+    assert response.json()["detail"].endswith(", not 'xml'")
+
+
+def test_a_browser_s_bad_format_on_a_page_is_the_page_s_404(get: Any) -> None:
+    response = get("/api/gpu/dashboard/?format=xml", BROWSER)
+
+    assert (response.status_code, kind(response)) == (404, "page")
