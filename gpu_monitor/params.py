@@ -73,8 +73,9 @@ _OFFSET = "(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)"
 ISO_TIME = f"{_DATE}([T ]{_CLOCK}{_OFFSET}?)?"
 # Empty is the default (a form's empty field).
 TIME_PATTERN = f"^(now|{RELATIVE_TIME}|{ISO_TIME})?$"
+YEARS = "1971 to 9998"  # the years of _YEAR, as the messages name them
 TIME_HELP = (
-    "ISO 8601 (2026-11-28T08:00:00Z; UTC without an offset; years 1971 to 9998), 'now', "
+    f"ISO 8601 (2026-11-28T08:00:00Z; UTC without an offset; years {YEARS}), 'now', "
     "or relative to now: -90s, -30m, -1h, -7d, -2w"
 )
 _TIME = re.compile(TIME_PATTERN)
@@ -87,7 +88,8 @@ def parse_time(name: str, text: str | None, now: int, default: int) -> int:
         return default
     if not _TIME.fullmatch(text):
         raise ParseError(
-            f"{name}: not an ISO 8601 time, 'now' or a relative time like -1h: {shown(text)}"
+            f"{name}: not an ISO 8601 time of the years {YEARS}, 'now' or a relative time "
+            f"like -1h (at most 999999999s, 999w): {shown(text)}"
         )
     if text == "now":
         return now

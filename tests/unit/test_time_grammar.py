@@ -96,3 +96,12 @@ def test_every_accepted_time_is_in_range_and_agrees_with_datetime(text: str) -> 
         zone = datetime.timezone(-offset if sign == "-" else offset)
         numbers = (int(n or 0) for n in (year, month, day, hour, minute, second))
         assert epoch == int(datetime.datetime(*numbers, tzinfo=zone).timestamp())
+
+
+@pytest.mark.parametrize("text", ["1970-01-01", "9999-01-01", "2026-13-01", "-1000000000s"])
+def test_a_time_out_of_range_is_refused_naming_the_range_it_takes(text: str) -> None:
+    with pytest.raises(ParseError) as refused:
+        parse_time("since", text, 0, 0)
+
+    assert "of the years 1971 to 9998" in str(refused.value.detail)
+    assert "at most 999999999s" in str(refused.value.detail)

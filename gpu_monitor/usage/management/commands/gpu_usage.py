@@ -19,7 +19,7 @@ from rest_framework.exceptions import APIException
 from gpu_monitor import terminal
 from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.conf import conf
-from gpu_monitor.params import SECONDS_PER_UNIT, moment, parse_time, shown, whole_number
+from gpu_monitor.params import SECONDS_PER_UNIT, YEARS, moment, parse_time, shown, whole_number
 from gpu_monitor.stored import MAX_HOST_LENGTH
 from gpu_monitor.usage.limits import DEFAULT_SPAN_S, MAX_IDLE_MINUTES
 from gpu_monitor.usage.models import MAX_USER_LENGTH
@@ -38,7 +38,6 @@ IDLE_FIELDS = ("host", "gpu_index", "gpu_uuid", "user", "idle_since", "memory_mb
 _DURATION = re.compile(r"[0-9]+[" + "".join(SECONDS_PER_UNIT) + "]")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection characters
 # The years of an ISO time that params.TIME_PATTERN accepts (a test holds them together).
-YEARS = "1971 to 9998"
 
 
 def hours(value: float | None) -> str:
