@@ -38,7 +38,7 @@ def test_once_counts_a_lost_gpu(fake_nvml: ModuleType) -> None:
 
     out, _ = record("--once", "--host", "node-9")
 
-    assert out.endswith(": 1 GPU(s), 1 lost.\n")
+    assert out.endswith(": 2 GPU(s), 1 lost.\n")  # as gpu_devices and GET hosts count
 
 
 def test_once_at_verbosity_0_says_nothing(fake_nvml: ModuleType) -> None:

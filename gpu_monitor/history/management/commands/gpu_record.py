@@ -178,7 +178,8 @@ def written(host: str, tick: Tick) -> str:
     if tick.nvml_error is not None:
         gpus = f"no GPU (NVML unavailable: {tick.nvml_error})"
     else:
-        gpus = f"{len(tick.found)} GPU(s)"
+        # Every GPU NVML lists, the lost ones too, as gpu_devices and GET hosts count them.
+        gpus = f"{len(tick.found) + len(tick.lost)} GPU(s)"
         if tick.lost:
             gpus += f", {len(tick.lost)} lost"
     return f"Recorded host {host!r} at {iso(tick.epoch)}: {gpus}."
