@@ -408,3 +408,57 @@ def test_a_host_header_shows_an_ended_nvml_outage_but_not_in_red(
     red = [items.nth(i).get_attribute("class") == "bad" for i in range(4)]
     assert kinds == ["nvml unavailable", "gpu lost", "nvml available", "nvml unavailable"]
     assert red == [True, True, False, False]  # the oldest outage ended: listed, not red
+
+
+# Colours as the browser computes them: var(--bad) of the page, a tile's edge, a text.
+RED = """() => { const probe = document.createElement('span');
+  probe.style.color = getComputedStyle(document.documentElement).getPropertyValue('--bad');
+  document.body.append(probe); const c = getComputedStyle(probe).color;
+  probe.remove(); return c; }"""
+
+
+def test_a_stale_or_down_host_with_a_problem_keeps_it_red(
+    start_server: StartServer, page: Page
+) -> None:
+    server = start_server(scenario="healthy", gpus=8)
+    spec = {
+        "hosts": ["node-stale", "node-down", "node-gone"],
+        "stale": ["node-stale"],
+        "down": ["node-down", "node-gone"],
+        "problems": ["node-stale", "node-down"],
+    }
+    server.run(SEED, json.dumps(spec))
+    page.goto(f"{server.url}/api/gpu/fleet/")
+    page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 3")
+    red = page.evaluate(RED)
+
+    seen_at = {"node-stale": "last seen 1 min ago", "node-down": "last seen 15 min ago"}
+    for host, seen in seen_at.items():
+        tile = page.locator(f'.tile[data-host="{host}"]')
+        assert tile.get_attribute("data-problem") == "1"
+        # The red edge, the first problem in red, and under it when it was last seen.
+        assert tile.evaluate("(t) => getComputedStyle(t).borderLeftColor") == red, host
+        status = tile.locator(".status")
+        assert status.inner_text() == "GPU 3: 2 uncorrected ECC error(s)"
+        assert status.evaluate("(e) => getComputedStyle(e).color") == red, host
+        assert tile.locator(".seen").inner_text() == seen
+        assert tile.locator(".seen").evaluate("(e) => getComputedStyle(e).color") != red
+        # The GPU with the problem keeps its red outline; the other GPUs are greyed.
+        cells = tile.locator(".strip span")
+        assert cells.nth(3).evaluate("(e) => getComputedStyle(e).boxShadow").startswith(red)
+        assert tile.evaluate("(t) => getComputedStyle(t.querySelector('.strip')).filter") == "none"
+        assert cells.nth(3).evaluate("(e) => getComputedStyle(e).filter") == "none"
+        assert cells.nth(0).evaluate("(e) => getComputedStyle(e).filter") == "grayscale(1)"
+        assert tile.locator(".host").evaluate("(e) => getComputedStyle(e).color") != red
+
+    # A down host without a problem: grey all over, "last seen" its last line.
+    gone = page.locator('.tile[data-host="node-gone"]')
+    assert gone.evaluate("(t) => getComputedStyle(t).borderLeftColor") != red
+    assert gone.locator(".status").inner_text() == "last seen 15 min ago"
+    assert gone.locator(".seen").is_hidden()
+    assert gone.evaluate("(t) => getComputedStyle(t.querySelector('.strip')).filter") == (
+        "grayscale(1)"
+    )
+    assert page.evaluate(OVERFLOWING) == []
+    page.locator('[data-show="problem"]').click()
+    assert visible_tiles(page) == 2

@@ -39,6 +39,9 @@
       tile.dataset.host = host;
       tile.href = hostURL(host);
       tile.querySelector(".host").textContent = host;
+      const seen = document.createElement("span"); // a stale host's last seen, under its problem
+      seen.className = "seen";
+      tile.append(seen);
     }
     return tile;
   }
@@ -58,15 +61,18 @@
     });
   }
 
-  // The last line: when a stale or down host was last seen, else its problems in red.
-  function fillStatus(status, h) {
+  // The last line: a host's first problem in red, else when a stale or down host was
+  // last seen; a stale or down host with a problem says both, on two lines.
+  function fillStatus(status, seen, h) {
     const problems = h.problems.map((p) => `GPU ${p.gpu_index}: ${p.message}`);
     if (h.xid_24h) problems.push(`${h.xid_24h} XID error(s) in 24 h`);
-    let text = problems.length > 1 ? `${problems[0]} (+${problems.length - 1})` : problems[0] || "";
-    if (h.state !== "up") text = `last seen ${ago(h.age_seconds)}`;
-    setText(status, text);
-    status.className = `status ${h.state === "up" ? "bad" : h.state}`;
+    const text = problems.length > 1 ? `${problems[0]} (+${problems.length - 1})` : problems[0] || "";
+    const lastSeen = h.state === "up" ? "" : `last seen ${ago(h.age_seconds)}`;
+    setText(status, text || lastSeen);
+    status.className = `status ${text || h.state === "up" ? "bad" : h.state}`;
     status.title = problems.join("\n");
+    setText(seen, text ? lastSeen : "");
+    seen.className = `seen ${h.state}`;
   }
 
   function fill(tile, h) {
@@ -87,7 +93,7 @@
     const temp = tile.querySelector(".temp");
     setText(temp, h.max_temperature_c === null ? "" : `${h.max_temperature_c} °C`);
     temp.classList.toggle("hot", h.max_temperature_c !== null && h.max_temperature_c >= config.hot_temperature_c);
-    fillStatus(tile.querySelector(".status"), h);
+    fillStatus(tile.querySelector(".status"), tile.querySelector(".seen"), h);
   }
 
   function matches(tile, q) {
