@@ -402,3 +402,35 @@ def test_a_refresh_keeps_the_filter_the_sort_and_show_all(crowd: Server, page: P
     assert page.locator("#filter").input_value() == "user-0"
     assert page.locator('th[data-key="user"]').get_attribute("aria-sort") == "ascending"
     assert page.locator("#show-all").get_attribute("aria-pressed") == "true"
+
+
+# Each value cell of a row on a phone: its ::before label, and whether its value starts on
+# the cell's first line (beside the label, not wrapped under it) on one line.
+PHONE_CELLS = """(row) => [...row.children].slice(1).map((cell) => {
+  const range = document.createRange();
+  range.selectNodeContents(cell);
+  const lines = [...range.getClientRects()].filter((r) => r.width > 0);
+  const text = lines[lines.length - 1];
+  return {label: getComputedStyle(cell, '::before').content, want: cell.dataset.label,
+          value: cell.textContent, lines: new Set(lines.map((r) => Math.round(r.top))).size,
+          top: Math.round(text.top - cell.getBoundingClientRect().top)};
+})"""
+
+
+def test_a_phone_labels_the_total_and_keeps_each_value_on_one_line(
+    crowd: Server, new_page: NewPage, tmp_path: Path
+) -> None:
+    page = new_page(390, 844)
+    open_crowd(page, crowd)
+    total = page.locator("#total tr")
+    assert total.locator("th").first.inner_text() == "Total"
+    rows = [total, *page.locator("#rows tr").all()[:TOP]]
+    for row in rows:
+        for cell in row.evaluate(PHONE_CELLS):
+            assert cell["label"] == f'"{cell["want"]}"', cell
+            assert cell["lines"] == 1, cell
+            assert cell["top"] <= 4, cell  # the value beside its label, not under it
+    memory = [c for c in total.evaluate(PHONE_CELLS) if c["want"] == "Max memory"]
+    assert memory and memory[0]["value"].endswith(" MiB")
+    shots = Path(os.environ.get("GPU_MONITOR_SCREENSHOT_DIR", tmp_path))
+    page.locator("#total").screenshot(path=str(shots / "usage-crowd-390-total.png"))
