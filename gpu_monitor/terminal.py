@@ -191,10 +191,16 @@ def columns(stdout: Any) -> int | None:
     return None
 
 
-def cut(text: str, size: int) -> str:
-    """``text`` in at most ``size`` columns: when longer, its start and an ellipsis."""
+def cut(text: str, size: int, *, middle: bool = False) -> str:
+    """``text`` in at most ``size`` columns: when longer, its start and an ellipsis; with
+    ``middle``, its start, an ellipsis and its end (host names: ``rack0…node17``, where
+    names differ at the end)."""
     if width(text) <= size:
         return text
+    if middle:
+        head = cut(text, (size + 1) // 2)[:-1]  # the start, without cut()'s ellipsis
+        tail = cut(text[::-1], size - width(head))[:-1][::-1]
+        return head + ELLIPSIS + tail
     kept, used = [], 0
     for char in text:
         used += char_width(char)
@@ -228,17 +234,23 @@ def fit(
     return fitted
 
 
-def line(cells: Sequence[Cell], widths: Sequence[int], left: Sequence[bool]) -> str:
+def line(
+    cells: Sequence[Cell],
+    widths: Sequence[int],
+    left: Sequence[bool],
+    middle: Sequence[bool] = (),
+) -> str:
     """One line of a table: each cell but the last padded to its column's width (on the
     right when ``left``, else on the left), then styled; two spaces between cells;
     nothing after the last visible character. A cell wider than its column (one that
     :func:`fit` narrowed) is cut, but for the last cell of a row that ends early (a
-    message that runs over the columns it lacks)."""
+    message that runs over the columns it lacks). A column marked in ``middle`` keeps the
+    end of a cut cell too (:func:`cut`)."""
     last = len(cells) - 1
     shown = []
     for number, (text, style) in enumerate(cells):
         if number < len(widths) and (number < last or last == len(widths) - 1):
-            text = cut(text, widths[number])
+            text = cut(text, widths[number], middle=number < len(middle) and middle[number])
         padded = text if number == last else pad(text, widths[number], left[number])
         shown.append(style(padded) if style else padded)
     return GAP.join(shown).rstrip()
@@ -256,14 +268,17 @@ def table(
     *,
     limit: int | None = None,
     cuttable: Collection[str] = (),
+    cut_middle: Collection[str] = (),
 ) -> list[str]:
     """``rows`` (the first one the titles' row, or not) as aligned lines of plain text;
     a column whose title is in ``left_aligned`` is aligned on the left. With a ``limit``
     (:func:`columns`), the columns whose titles are ``cuttable`` (names, not numbers)
-    are narrowed so that a line fits it, their long cells cut (:func:`fit`)."""
+    are narrowed so that a line fits it, their long cells cut (:func:`fit`): in the
+    middle for the titles in ``cut_middle`` (host names), else at the end."""
     widths = fitted_widths(rows, titles, limit=limit, cuttable=cuttable)
     left = [title in left_aligned for title in titles]
-    return [line(plain(row), widths, left) for row in rows]
+    middle = [title in cut_middle for title in titles]
+    return [line(plain(row), widths, left, middle) for row in rows]
 
 
 def fitted_widths(

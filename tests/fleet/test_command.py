@@ -162,3 +162,20 @@ def test_a_255_character_host_is_cut_to_the_terminal_and_whole_in_a_pipe(
     assert "4 s ago" in lines[2]  # only the name is cut
     monkeypatch.delenv("COLUMNS")
     assert long_host in run()  # not a terminal, no COLUMNS: nothing is cut
+
+
+def test_at_80_columns_host_names_are_cut_in_the_middle(
+    fake_nvml: ModuleType, record: Record, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_nvml.STATE.gpus[1].ecc_uncorrected_volatile = 2
+    record("node-cmd-nofake")
+    record("node-cmd-fake")
+    clock.now = NOW + 4
+    monkeypatch.setenv("COLUMNS", "80")
+
+    lines = run().splitlines()
+
+    assert max(map(terminal.width, lines)) <= 80
+    # Cut in the middle: two names that share their start stay apart.
+    assert [line.split()[0] for line in lines[2:]] == ["node-…-fake", "node-…ofake"]
+    assert lines[2].endswith(terminal.ELLIPSIS)  # "GPU 1: 2 uncorrected ECC error(s)", cut

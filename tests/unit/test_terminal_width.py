@@ -97,3 +97,20 @@ def test_columns_is_the_terminal_width_in_a_terminal(monkeypatch: pytest.MonkeyP
 )
 def test_no_color_is_set_and_not_empty(environ: dict[str, str], expected: bool) -> None:
     assert commands.no_color(environ) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "size", "shown"),
+    [
+        ("rack01-node17", 9, "rack…de17"),
+        ("rack01-node17", 13, "rack01-node17"),
+        ("計算ノード-17", 8, "計…ド-17"),  # wide characters: two columns each
+    ],
+)
+def test_cut_in_the_middle_keeps_both_ends_in_size_columns(
+    text: str, size: int, shown: str
+) -> None:
+    cut = terminal.cut(text, size, middle=True)
+
+    assert cut == shown
+    assert terminal.width(cut) <= size

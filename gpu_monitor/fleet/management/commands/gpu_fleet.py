@@ -138,6 +138,7 @@ class Command(GPUMonitorCommand):
             LEFT_ALIGNED,
             limit=terminal.columns(self.stdout),
             cuttable=CUTTABLE,
+            cut_middle={"Host"},  # names of one fleet differ at the end (node-01, node-02)
         )
         for number, line in enumerate(lines):
             if number == 0:

@@ -299,6 +299,7 @@ class Command(GPUMonitorCommand):
             LEFT_ALIGNED,
             limit=terminal.columns(self.stdout),
             cuttable=CUTTABLE,
+            cut_middle={"Host"},  # names of one fleet differ at the end (node-01, node-02)
         )
 
     def idle_table(self, found: dict[str, Any]) -> None:
