@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError
+from django.http import HttpResponse, HttpResponseBase
 from django.utils.html import escape
 from django.utils.module_loading import import_string
 from django.utils.safestring import mark_safe
@@ -18,6 +19,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException, MethodNotAllowed
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
@@ -125,6 +127,14 @@ def docstring_html(text: str) -> str:
     return mark_safe("".join(parts))  # every part escaped above
 
 
+def without_body(response: HttpResponseBase) -> None:
+    """Empty a rendered answer to HEAD; ``Content-Length`` keeps the length GET sends."""
+    if isinstance(response, HttpResponse):
+        length = len(response.content)
+        response.content = b""
+        response.headers["Content-Length"] = str(length)
+
+
 class GPUMonitorAPIView(APIView):
     """Base view: authentication, permission and throttle classes from ``GPU_MONITOR``,
     falling back to the project's ``REST_FRAMEWORK`` defaults.
@@ -159,6 +169,21 @@ class GPUMonitorAPIView(APIView):
         browsable API as HTML (``docstring_html``), not as raw reST."""
         text: str = super().get_view_description(html=False)
         return docstring_html(text) if html else text
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        """DRF's, and an answer to HEAD without its body, as RFC 9110 has it (WSGI leaves
+        that to the application; gunicorn drops the bytes and logs a line per request):
+        ``Content-Length`` says what GET would send."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method != "HEAD":
+            return response
+        if getattr(response, "is_rendered", True):  # a plain HttpResponse is rendered
+            without_body(response)
+        else:
+            response.add_post_render_callback(without_body)
+        return response
 
     def allows(self, request: Request) -> bool:
         """Whether the view has a handler for the request's method (DRF's own test, which

@@ -300,3 +300,15 @@ def test_the_sites_root_leads_to_the_dashboard(deployed: Deployed) -> None:
     assert status == 200
     assert headers["Content-Type"].startswith("text/html")
     assert b'id="cards"' in body
+
+
+def test_head_answers_leave_gunicorn_nothing_to_drop(deployed: Deployed) -> None:
+    """A probe's HEAD gets the headers and no body: gunicorn logged "WSGI app sent body
+    bytes on a no-body response" for each one when the app sent the GET's body."""
+    for path in ("/api/gpu/status", "/api/gpu/dashboard/", "/api/gpu/devices"):
+        request = urllib.request.Request(f"{deployed.url}{path}", method="HEAD")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+            assert int(response.headers["Content-Length"]) > 0  # what GET would send
+    deployed.log.flush()
+    assert "no-body response" not in deployed.log_path.read_text()
