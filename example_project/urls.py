@@ -2,9 +2,21 @@
 
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from gpu_monitor.dashboard import FrontPageView
+
+
+class FaviconView(RedirectView):
+    """/favicon.ico: the app's icon, by its static URL (hashed once collected)."""
+
+    permanent = False
+
+    def get_redirect_url(self, *args: object, **kwargs: object) -> str:
+        return static("gpu_monitor/favicon.svg")
+
 
 urlpatterns = [
     # The site's root: the first page with something to show (the dashboard on a GPU
@@ -13,6 +25,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),  # read-only GPU history: samples and events
     path("api/gpu/", include("gpu_monitor.urls")),
     path("api-auth/", include("rest_framework.urls")),  # log in to the browsable API
+    # The icon browsers ask for on pages that link none (the admin, health/, the API docs).
+    path("favicon.ico", FaviconView.as_view()),
 ]
 
 if settings.OPENAPI:

@@ -312,3 +312,11 @@ def test_head_answers_leave_gunicorn_nothing_to_drop(deployed: Deployed) -> None
             assert int(response.headers["Content-Length"]) > 0  # what GET would send
     deployed.log.flush()
     assert "no-body response" not in deployed.log_path.read_text()
+
+
+def test_favicon_ico_leads_to_the_app_s_icon(deployed: Deployed) -> None:
+    """Pages that link no icon (the admin, health/, the API docs): no 404 in the log."""
+    status, headers, body = deployed.get("/favicon.ico")  # urllib follows the redirect
+    assert status == 200
+    assert headers["Content-Type"].startswith("image/svg+xml")
+    assert body.startswith(b"<svg")
