@@ -8,14 +8,36 @@ from types import ModuleType
 import pytest
 
 from gpu_monitor.fleet import hosts, writer
+from gpu_monitor.fleet.models import HostState
 from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.manager import GPUManager
+from gpu_monitor.params import moment
 from tests.history.conftest import (  # noqa: F401 (postgres tests; recorder threads)
     close_recorder_thread_connections,
     pytest_collection_modifyitems,
 )
 
 NOW = 1_795_856_000  # the fake clock's time: a multiple of 10
+
+
+PROBLEM = [{"gpu_index": 0, "kind": "uncorrected_ecc", "message": "1 uncorrected ECC error(s)"}]
+
+
+def seed_host_states(hosts: dict[str, tuple[int, bool]]) -> None:
+    """One HostState row per host, without the recorder: (age of its last tick in
+    seconds before NOW, has a problem); 10 s ticks."""
+    HostState.objects.bulk_create(
+        HostState(
+            host=host,
+            epoch=NOW - age,
+            timestamp=moment(NOW - age),
+            interval_seconds=10,
+            devices=[],
+            problems=PROBLEM if problem else [],
+            problem_count=int(problem),
+        )
+        for host, (age, problem) in hosts.items()
+    )
 
 
 class Clock:

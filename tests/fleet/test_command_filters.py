@@ -14,26 +14,9 @@ from gpu_monitor.fleet.limits import PROBLEM_VALUES, SORTS
 from gpu_monitor.fleet.models import HostState
 from gpu_monitor.fleet.types import STATES
 from gpu_monitor.params import moment
-from tests.fleet.conftest import NOW, Clock
+from tests.fleet.conftest import NOW, Clock, seed_host_states
 
 pytestmark = pytest.mark.django_db
-PROBLEM = [{"gpu_index": 1, "kind": "uncorrected_ecc", "message": "2 uncorrected ECC error(s)"}]
-
-
-def seed(hosts: dict[str, tuple[int, bool]]) -> None:
-    """One row per host: (age of its last tick in seconds, has a problem); 10 s ticks."""
-    HostState.objects.bulk_create(
-        HostState(
-            host=host,
-            epoch=NOW - age,
-            timestamp=moment(NOW - age),
-            interval_seconds=10,
-            devices=[],
-            problems=PROBLEM if problem else [],
-            problem_count=int(problem),
-        )
-        for host, (age, problem) in hosts.items()
-    )
 
 
 FLEET = {
@@ -73,7 +56,7 @@ def listed(*args: str) -> list[str]:
 def test_filters_and_sort_are_get_hosts_byte_for_byte(
     clock: Clock, args: tuple[str, ...], query: str
 ) -> None:
-    seed(FLEET)
+    seed_host_states(FLEET)
 
     api = APIClient().get(f"/api/gpu/hosts?{query}", HTTP_ACCEPT="application/json")
 
@@ -81,7 +64,7 @@ def test_filters_and_sort_are_get_hosts_byte_for_byte(
 
 
 def test_the_table_is_filtered_and_sorted(clock: Clock) -> None:
-    seed(FLEET)
+    seed_host_states(FLEET)
 
     table = run("--sort", "problems", "--state", "down")
     lines = table.splitlines()

@@ -10,28 +10,9 @@ from rest_framework.test import APIClient
 
 from gpu_monitor.fleet import pages
 from gpu_monitor.fleet.limits import SORTS
-from gpu_monitor.fleet.models import HostState
-from gpu_monitor.params import moment
-from tests.fleet.conftest import NOW, Clock
+from tests.fleet.conftest import NOW, Clock, seed_host_states
 
 pytestmark = pytest.mark.django_db
-PROBLEM = [{"gpu_index": 0, "kind": "uncorrected_ecc", "message": "1 uncorrected ECC error(s)"}]
-
-
-def seed(hosts: dict[str, tuple[int, bool]]) -> None:
-    """One row per host: (age of its last tick in seconds, has a problem); 10 s ticks."""
-    HostState.objects.bulk_create(
-        HostState(
-            host=host,
-            epoch=NOW - age,
-            timestamp=moment(NOW - age),
-            interval_seconds=10,
-            devices=[],
-            problems=PROBLEM if problem else [],
-            problem_count=int(problem),
-        )
-        for host, (age, problem) in hosts.items()
-    )
 
 
 FLEET = {
@@ -52,14 +33,14 @@ def names(path: str) -> list[str]:
 
 
 def test_the_default_order_stays_by_host(clock: Clock) -> None:
-    seed(FLEET)
+    seed_host_states(FLEET)
 
     assert names("hosts") == sorted(FLEET)
     assert names("hosts?sort=host") == names("hosts?sort=") == sorted(FLEET)
 
 
 def test_problems_first_puts_down_then_problem_then_stale_hosts_first(clock: Clock) -> None:
-    seed(FLEET)
+    seed_host_states(FLEET)
 
     assert names("hosts?sort=problems") == [
         "b-down",
@@ -73,7 +54,7 @@ def test_problems_first_puts_down_then_problem_then_stale_hosts_first(clock: Clo
 
 
 def test_last_seen_puts_the_longest_silent_first(clock: Clock) -> None:
-    seed({**FLEET, "h-up": (5, False)})
+    seed_host_states({**FLEET, "h-up": (5, False)})
 
     assert names("hosts?sort=last_seen") == [
         "f-down-problem",
@@ -91,7 +72,7 @@ def test_the_first_page_holds_the_problem_hosts_of_the_whole_fleet(clock: Clock)
     fleet = {f"node-{n:04}": (0, False) for n in range(1000)}
     fleet["node-0999"] = (0, True)  # the last by name
     fleet["node-0998"] = (5000, False)
-    seed(fleet)
+    seed_host_states(fleet)
 
     first = names("hosts?sort=problems&page_size=10")
 
@@ -101,7 +82,7 @@ def test_the_first_page_holds_the_problem_hosts_of_the_whole_fleet(clock: Clock)
 
 
 def test_the_state_rule_of_the_order_is_the_states(clock: Clock) -> None:
-    seed(FLEET)
+    seed_host_states(FLEET)
     clock.now = NOW + 40  # every age 40 s more: a-up, c-problem and e-up are stale now
 
     hosts = APIClient().get("/api/gpu/hosts?sort=problems").json()["results"]
@@ -116,7 +97,7 @@ def test_the_state_rule_of_the_order_is_the_states(clock: Clock) -> None:
 
 @pytest.mark.parametrize("sort", ["name", "PROBLEMS", "-host", "last seen"])
 def test_a_bad_sort_is_400_naming_it_and_the_choices(clock: Clock, sort: str) -> None:
-    seed(FLEET)
+    seed_host_states(FLEET)
 
     response = APIClient().get("/api/gpu/hosts", {"sort": sort})
 
@@ -137,7 +118,7 @@ def test_the_schema_lists_the_sorts() -> None:
 
 
 def test_the_page_sorts_problems_first_by_default(clock: Clock) -> None:
-    seed(FLEET)
+    seed_host_states(FLEET)
 
     default = APIClient().get("/api/gpu/fleet/", HTTP_ACCEPT="application/json").json()
     by_name = APIClient().get("/api/gpu/fleet/?sort=host", HTTP_ACCEPT="application/json").json()
@@ -147,7 +128,7 @@ def test_the_page_sorts_problems_first_by_default(clock: Clock) -> None:
 
 
 def test_the_page_offers_each_sort_and_keeps_the_chosen_one(clock: Clock) -> None:
-    seed(FLEET)
+    seed_host_states(FLEET)
 
     html = (
         APIClient().get("/api/gpu/fleet/?sort=last_seen", HTTP_ACCEPT="text/html").content.decode()
