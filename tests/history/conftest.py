@@ -12,13 +12,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.history.writer import Writer
+
+if TYPE_CHECKING:  # the tox cells have no psycopg: they run no PostgreSQL test
+    import psycopg
 
 RECORDER_THREADS = ("gpu-write", "gpu-xid")
 LEFT_WITHIN_S = 30.0  # how long a stopped recorder's threads may take to end, loaded
@@ -89,3 +93,16 @@ def close_recorder_thread_connections(monkeypatch: pytest.MonkeyPatch) -> None:
                     wrapper.connection.close()
 
     monkeypatch.setattr(Writer, "write_until_finished", write_until_finished)
+
+
+@pytest.fixture
+def admin() -> Iterator[psycopg.Connection[Any]]:
+    """A connection of its own to the PostgreSQL test database, outside Django, in
+    autocommit (to read pg_stat_activity, or end another backend)."""
+    import psycopg
+
+    params = connection.get_connection_params()
+    params = {k: v for k, v in params.items() if k != "cursor_factory"}
+    held = psycopg.connect(**params, autocommit=True)
+    yield held
+    held.close()

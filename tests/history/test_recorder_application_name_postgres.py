@@ -4,7 +4,6 @@ OPTIONS give an ``application_name`` of their own (marked ``postgres``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -19,18 +18,6 @@ if TYPE_CHECKING:  # the tox cells have no psycopg: they run no PostgreSQL test
     import psycopg
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def admin() -> Iterator[psycopg.Connection[Any]]:
-    """A connection of its own to the test database, outside Django, in autocommit."""
-    import psycopg
-
-    params = connection.get_connection_params()
-    params = {k: v for k, v in params.items() if k != "cursor_factory"}
-    held = psycopg.connect(**params, autocommit=True)
-    yield held
-    held.close()
 
 
 def seen_while_writing(

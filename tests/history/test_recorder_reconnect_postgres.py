@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -36,18 +35,6 @@ def make(interval: int = 10) -> Recorder:
 
 def epochs() -> list[int]:
     return sorted(set(Sample.objects.values_list("epoch", flat=True)))
-
-
-@pytest.fixture
-def admin() -> Iterator[psycopg.Connection[Any]]:
-    """A connection of its own to the test database, outside Django, in autocommit."""
-    import psycopg
-
-    params = connection.get_connection_params()
-    params = {k: v for k, v in params.items() if k != "cursor_factory"}
-    held = psycopg.connect(**params, autocommit=True)
-    yield held
-    held.close()
 
 
 class Running:
