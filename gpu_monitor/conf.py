@@ -38,6 +38,23 @@ DEFAULTS: dict[str, Any] = {
     # gpu_monitor.usage: a signed-in user who is refused PROCESS_PERMISSION_CLASSES sees
     # their own usage rows (user name equal to request.user.get_username()).
     "USAGE_SELF_SERVICE": False,
+    # gpu_monitor.notify: gpu_notify tells each holder of a GPU idle this many minutes
+    # (None: USAGE_IDLE_MINUTES), reminds every NOTIFY_REPEAT seconds while it stays idle,
+    # at most NOTIFY_MAX_REMINDERS times.
+    "NOTIFY_IDLE_MINUTES": None,
+    "NOTIFY_REPEAT": 14400,
+    "NOTIFY_MAX_REMINDERS": 2,
+    # gpu_monitor.notify: whom to tell: the Django user of that name with an e-mail
+    # address, else NOTIFY_ADDRESSES[user], else user@NOTIFY_EMAIL_DOMAIN; never the
+    # users in NOTIFY_EXCLUDE (nor "unknown").
+    "NOTIFY_ADDRESSES": {},
+    "NOTIFY_EMAIL_DOMAIN": None,
+    "NOTIFY_EXCLUDE": [],
+    # gpu_monitor.notify: a JSON POST per person (Slack-compatible "text") to this URL.
+    "NOTIFY_WEBHOOK_URL": None,
+    "NOTIFY_WEBHOOK_TIMEOUT": 5,  # seconds per attempt (one retry)
+    # gpu_monitor.notify: the digest's addresses (None: those of Django's ADMINS).
+    "NOTIFY_ADMINS": None,
 }
 # Keys holding a list of dotted paths, and the method an instance of each must have.
 CLASS_LIST_KEYS: dict[str, str] = {

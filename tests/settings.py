@@ -17,6 +17,7 @@ INSTALLED_APPS = [
     "gpu_monitor.history",
     "gpu_monitor.fleet",
     "gpu_monitor.usage",
+    "gpu_monitor.notify",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

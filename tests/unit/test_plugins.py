@@ -31,6 +31,7 @@ def test_the_installed_sub_apps_in_installed_apps_order() -> None:
         "gpu_monitor.history",
         "gpu_monitor.fleet",
         "gpu_monitor.usage",
+        "gpu_monitor.notify",
     ]
 
 
@@ -75,7 +76,11 @@ def test_with_every_sub_app_installed_none_is_absent() -> None:
 def test_an_app_without_a_declaration_is_no_sub_app(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(type(apps.get_app_config("gpu_monitor_usage")), "gpu_monitor")
 
-    assert names(plugins.sub_apps()) == ["gpu_monitor.history", "gpu_monitor.fleet"]
+    assert names(plugins.sub_apps()) == [
+        "gpu_monitor.history",
+        "gpu_monitor.fleet",
+        "gpu_monitor.notify",
+    ]
     assert plugins.problems() == []
 
 

@@ -1,0 +1,1 @@
+"""Notices to whoever holds a GPU idle (``manage.py gpu_notify``), on top of usage."""
