@@ -1,0 +1,119 @@
+"""notify.channels: e-mail through Django's mail, the webhook POST and its one retry,
+and the errors a notice records (never a webhook URL's path)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
+from django.test import override_settings
+
+from gpu_monitor.notify.channels import SendError, post_webhook, send_email, webhook_address
+from gpu_monitor.notify.messages import Message
+from tests.notify.conftest import Webhook
+
+MESSAGE = Message(subject="[GPU monitor] You hold 1 idle GPU", text="plain", html="<p>html</p>")
+PAYLOAD = {"text": "You hold 1 idle GPU: host gpu-a GPU 3, ünïcode", "user": "bob", "gpus": []}
+
+
+class Refusing(BaseEmailBackend):
+    """A mail backend whose server is away."""
+
+    def send_messages(self, email_messages: Any) -> int:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+
+def test_send_email_text_and_html_alternative(settings: Any) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.DEFAULT_FROM_EMAIL = "gpus@example.org"
+    send_email(["bob@example.org", "eve@example.org"], MESSAGE)
+    [sent] = mail.outbox
+    assert sent.subject == MESSAGE.subject
+    assert sent.body == "plain"
+    assert sent.alternatives == [("<p>html</p>", "text/html")]
+    assert sent.to == ["bob@example.org", "eve@example.org"]
+    assert sent.from_email == "gpus@example.org"
+
+
+@override_settings(EMAIL_BACKEND="tests.notify.test_channels.Refusing")
+def test_send_email_backend_error_is_send_error() -> None:
+    with pytest.raises(SendError, match="e-mail not sent: ConnectionRefusedError"):
+        send_email(["bob@example.org"], MESSAGE)
+
+
+def test_webhook_posts_json_utf8_with_a_user_agent(webhook: Webhook) -> None:
+    post_webhook(webhook.url, PAYLOAD, timeout=5)
+    [got] = webhook.received
+    assert got.body == PAYLOAD
+    assert got.headers["content-type"] == "application/json; charset=utf-8"
+    assert got.headers["user-agent"].startswith("gpu_monitor")
+    assert got.path == "/services/T000/B000/secret"
+
+
+def test_webhook_5xx_is_retried_once(webhook: Webhook) -> None:
+    webhook.answer(500, 200)
+    post_webhook(webhook.url, PAYLOAD, timeout=5)
+    assert len(webhook.received) == 2
+
+
+def test_webhook_5xx_twice_fails_naming_the_status_not_the_path(webhook: Webhook) -> None:
+    webhook.answer(503, 503, 200)
+    with pytest.raises(SendError) as caught:
+        post_webhook(webhook.url, PAYLOAD, timeout=5)
+    assert len(webhook.received) == 2
+    assert "HTTP 503" in str(caught.value)
+    assert "127.0.0.1" in str(caught.value)
+    assert "secret" not in str(caught.value) and "services" not in str(caught.value)
+
+
+def test_webhook_4xx_is_not_retried(webhook: Webhook) -> None:
+    webhook.answer(404)
+    with pytest.raises(SendError, match="HTTP 404"):
+        post_webhook(webhook.url, PAYLOAD, timeout=5)
+    assert len(webhook.received) == 1
+
+
+def test_webhook_that_hangs_fails_after_two_timeouts(webhook: Webhook) -> None:
+    webhook.hang()
+    started = time.monotonic()
+    with pytest.raises(SendError, match=r"no answer in 0.5 s") as caught:
+        post_webhook(webhook.url, PAYLOAD, timeout=0.5)
+    took = time.monotonic() - started
+    assert len(webhook.received) == 2
+    assert 0.9 < took < 2 * 0.5 + 5
+    assert "secret" not in str(caught.value)
+
+
+def test_webhook_connection_refused_is_retried_then_fails() -> None:
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/hooks/secret?token=hidden"
+    with pytest.raises(SendError, match="ConnectionRefusedError") as caught:
+        post_webhook(url, PAYLOAD, timeout=2)
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert "secret" not in str(caught.value) and "hidden" not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["not a url/secret", "ftp://example.org/secret"])
+def test_webhook_bad_url_fails_without_naming_it(url: str) -> None:
+    with pytest.raises(SendError) as caught:
+        post_webhook(url, PAYLOAD, timeout=1)
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("https://hooks.slack.com/services/T0/B0/XYZ", "hooks.slack.com"),
+        ("http://127.0.0.1:8123/hook?token=x", "127.0.0.1:8123"),
+        ("http://user:pw@example.org/x", "example.org"),
+        ("http://[::1]:99999/x", ""),  # a port out of range
+    ],
+)
+def test_webhook_address_is_host_and_port_only(url: str, address: str) -> None:
+    assert webhook_address(url) == address
