@@ -25,6 +25,7 @@ class HistoryConfig(AppConfig):
             script="gpu_monitor/history/charts.js",
             context="gpu_monitor.history.panel.context",
         ),
+        collector="gpu_monitor.history.metrics.XidCollector",  # the XID errors' series
         # Without the sub-app, its two paths say how to add it (not a bare 404).
         not_installed=plugins.NotInstalled(
             paths=("history", "events"),

@@ -31,6 +31,7 @@ class UsageConfig(AppConfig):
             permissions="PROCESS_PERMISSION_CLASSES",
             self_service="USAGE_SELF_SERVICE",
         ),
+        collector="gpu_monitor.usage.metrics.IdleHeldCollector",  # the idle-held GPUs
         tick_writer="gpu_monitor.usage.writer.write_usage",
         tick_writer_processes=True,
         maintenance="gpu_monitor.usage.writer.prune_usage",
