@@ -270,7 +270,13 @@ def test_events_bad_parameters(client: Client, params: dict[str, str], status: i
 def without_history() -> Iterator[None]:
     from django.conf import settings
 
-    needing_it = ("gpu_monitor.history", "gpu_monitor.fleet", "gpu_monitor.usage")  # need history
+    # They need history (notify needs usage).
+    needing_it = (
+        "gpu_monitor.history",
+        "gpu_monitor.fleet",
+        "gpu_monitor.usage",
+        "gpu_monitor.notify",
+    )
     apps = [app for app in settings.INSTALLED_APPS if app not in needing_it]
     with override_settings(INSTALLED_APPS=apps):
         reload_urls()

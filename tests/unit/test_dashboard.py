@@ -388,7 +388,12 @@ def core_only() -> Iterator[None]:
 
     from tests.history.test_history_api import reload_urls
 
-    optional = ("gpu_monitor.history", "gpu_monitor.fleet", "gpu_monitor.usage")
+    optional = (
+        "gpu_monitor.history",
+        "gpu_monitor.fleet",
+        "gpu_monitor.usage",
+        "gpu_monitor.notify",
+    )
     installed = [app for app in settings.INSTALLED_APPS if app not in optional]
     with override_settings(INSTALLED_APPS=installed):
         reload_urls()
@@ -459,7 +464,7 @@ def without_fleet_and_usage() -> Iterator[None]:
 
     from tests.history.test_history_api import reload_urls
 
-    optional = ("gpu_monitor.fleet", "gpu_monitor.usage")
+    optional = ("gpu_monitor.fleet", "gpu_monitor.usage", "gpu_monitor.notify")
     installed = [app for app in settings.INSTALLED_APPS if app not in optional]
     with override_settings(INSTALLED_APPS=installed):
         reload_urls()

@@ -38,6 +38,8 @@ def test_the_installed_sub_apps_in_installed_apps_order() -> None:
 def test_each_extension_point_is_read_from_the_declarations() -> None:
     from gpu_monitor.fleet.metrics import FleetCollector
     from gpu_monitor.fleet.writer import write_host_state
+    from gpu_monitor.history.metrics import XidCollector
+    from gpu_monitor.usage.metrics import IdleHeldCollector
     from gpu_monitor.usage.writer import prune_usage, write_usage
 
     assert [(p.label, p.url_name, p.permissions) for p in plugins.pages()] == [
@@ -46,7 +48,9 @@ def test_each_extension_point_is_read_from_the_declarations() -> None:
     ]
     assert [panel.template for panel in plugins.panels()] == ["gpu_monitor/history/_panel.html"]
     assert [(name, type(make())) for name, make in plugins.collectors()] == [
-        ("fleet", FleetCollector)
+        ("history", XidCollector),
+        ("fleet", FleetCollector),
+        ("usage", IdleHeldCollector),
     ]
     assert plugins.tick_writers() == [(write_host_state, False), (write_usage, True)]
     assert plugins.maintenance_tasks() == [prune_usage]
