@@ -12,7 +12,8 @@ body (a dict), so they agree by construction:
   and ``until`` rounded up to a period boundary.
 - ``idle_now(minutes=, host=None, user=None, now=None, using=None)``: the holds not
   ended, seen at the host's last ticks, whose every sample of the last ``minutes`` was
-  idle.
+  idle; with ``gpu_monitor.notify`` installed, how often each one's holder was told
+  (``notified``, one more query; null without it).
 
 Both read the database ``using``, by default the one the project's routers choose for
 reading their model (``router.db_for_read``, as the history's aggregates), so a project
@@ -27,13 +28,14 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
+from django.apps import apps
 from django.db import router
 from django.db.models import F, Max, Min, Sum
 
 from gpu_monitor.params import iso
 from gpu_monitor.usage.models import PERIOD_SECONDS, Hold, Usage, live_since
 from gpu_monitor.usage.serializers import IdleGPUsSerializer, UsageReportSerializer
-from gpu_monitor.usage.types import BY, By, IdleGPU, IdleGPUs, UsageReport, UsageRow
+from gpu_monitor.usage.types import BY, By, IdleGPU, IdleGPUs, Notified, UsageReport, UsageRow
 
 # The columns each ``by`` groups on.
 KEYS: dict[str, tuple[str, ...]] = {
@@ -54,6 +56,10 @@ SUMS = {
     "last": Max("last_epoch"),
 }
 TOTALLED = ("held", "idle", "shared", "u_sum", "u_seconds", "memory_seconds")
+# Idle episodes asked about per query of ``notify.summary.notified``: SQLite refuses an
+# expression deeper than 1000, and each episode is one more OR.
+EPISODES_PER_QUERY = 500
+Episode = tuple[str, str, str, int]  # host, gpu_uuid, user, idle_since: one idle run
 
 
 def hours(seconds: int) -> float:
@@ -162,6 +168,8 @@ def idle_now(
         holds = holds.filter(host=host)
     if user is not None:
         holds = holds.filter(user=user)
+    found = list(holds.order_by("host", "gpu_index", "user"))
+    told = notices([episode(hold) for hold in found])
     gpus = [
         IdleGPU(
             host=hold.host,
@@ -170,7 +178,36 @@ def idle_now(
             user=hold.user,
             idle_since=iso(hold.idle_since or 0),
             memory_mb=hold.memory_mb,
+            notified=None if told is None else notified(told.get(episode(hold))),
         )
-        for hold in holds.order_by("host", "gpu_index", "user")
+        for hold in found
     ]
     return dict(IdleGPUsSerializer(IdleGPUs(minutes=minutes, gpus=gpus)).data)
+
+
+def episode(hold: Hold) -> Episode:
+    """The idle run ``hold`` is in, as the notify sub-app records its notices."""
+    return (hold.host, hold.gpu_uuid, hold.user, hold.idle_since or 0)
+
+
+def notices(episodes: list[Episode]) -> dict[Episode, tuple[int, int]] | None:
+    """``{episode: (notices sent, Unix seconds of the last)}`` of those told at least
+    once, read where the project's routers put the notices (one query for up to
+    ``EPISODES_PER_QUERY``); None while ``gpu_monitor.notify`` is not installed."""
+    if not apps.is_installed("gpu_monitor.notify"):
+        return None
+    # Imported here: usage works without notify, and notify builds on this module.
+    from gpu_monitor.notify.summary import notified as summary
+
+    told: dict[Episode, tuple[int, int]] = {}
+    for start in range(0, len(episodes), EPISODES_PER_QUERY):
+        told.update(summary(episodes[start : start + EPISODES_PER_QUERY]))
+    return told
+
+
+def notified(told: tuple[int, int | None] | None) -> Notified:
+    """An episode's ``notified`` from its ``(count, last)``; never told: count 0."""
+    if told is None:
+        return Notified(count=0, last=None)
+    count, last = told
+    return Notified(count=count, last=None if last is None else iso(last))

@@ -40,6 +40,7 @@ EXAMPLE_IDLE: dict[str, Any] = {
             "user": "alice",
             "idle_since": "2026-11-28T06:40:00Z",
             "memory_mb": 19818,
+            "notified": {"count": 2, "last": "2026-11-28T08:45:00Z"},
         }
     ],
 }
@@ -130,7 +131,10 @@ def idle_docs() -> dict[str, Any]:
         "summary": "The GPUs held idle now",
         "description": "The GPUs a user holds now (a process on it at the host's last "
         "ticks) whose every sample of the last minutes was idle (utilisation at or below "
-        f"USAGE_IDLE_PERCENT), by host, GPU and user. {PERMISSIONS}",
+        f"USAGE_IDLE_PERCENT), by host, GPU and user. notified: how often gpu_notify told "
+        "the holder about this idle run (the first notice and each reminder, sent; count 0 "
+        "and last null when never), null when gpu_monitor.notify is not installed. "
+        f"{PERMISSIONS}",
         "parameters": [
             OpenApiParameter(
                 "minutes",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gpu_monitor.serializers import DataclassSerializer
-from gpu_monitor.usage.types import IdleGPU, IdleGPUs, UsageReport, UsageRow
+from gpu_monitor.usage.types import IdleGPU, IdleGPUs, Notified, UsageReport, UsageRow
 
 
 class UsageRowSerializer(DataclassSerializer):
@@ -19,10 +19,17 @@ class UsageReportSerializer(DataclassSerializer):
     total = UsageRowSerializer(read_only=True)
 
 
+class NotifiedSerializer(DataclassSerializer):
+    """How often an idle GPU's holder was told (``gpu_monitor.usage.types.Notified``)."""
+
+    dataclass = Notified
+
+
 class IdleGPUSerializer(DataclassSerializer):
     """One idle-held GPU (``gpu_monitor.usage.types.IdleGPU``)."""
 
     dataclass = IdleGPU
+    notified = NotifiedSerializer(read_only=True, allow_null=True)
 
 
 class IdleGPUsSerializer(DataclassSerializer):

@@ -47,8 +47,19 @@ class UsageReport:
 
 
 @dataclass(frozen=True)
+class Notified:
+    """How often ``gpu_notify`` told the holder of an idle GPU about this idle run (its
+    episode, from ``idle_since``): the first notice and each reminder count once, whatever
+    the channels it went through; only notices sent count."""
+
+    count: int
+    last: str | None  # ISO 8601, UTC: when the last was sent; null when count is 0
+
+
+@dataclass(frozen=True)
 class IdleGPU:
-    """A GPU a user holds now whose every sample of the last ``minutes`` was idle."""
+    """A GPU a user holds now whose every sample of the last ``minutes`` was idle;
+    ``notified`` is null while ``gpu_monitor.notify`` is not installed."""
 
     host: str
     gpu_index: int
@@ -56,6 +67,7 @@ class IdleGPU:
     user: str
     idle_since: str  # ISO 8601, UTC
     memory_mb: int
+    notified: Notified | None
 
 
 @dataclass(frozen=True)

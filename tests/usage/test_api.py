@@ -290,6 +290,7 @@ def test_idle_lists_holds_idle_for_the_minutes_and_seen_at_the_last_ticks(
                 "user": "alice",
                 "idle_since": iso(since or 0),
                 "memory_mb": 512,
+                "notified": {"count": 0, "last": None},  # never told (tests/usage/test_notified.py)
             }
         ],
     }

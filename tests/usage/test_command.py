@@ -224,12 +224,12 @@ def test_idle_lists_the_gpus_held_idle_for_the_default_60_minutes() -> None:
     lines = run("--idle").splitlines()
 
     assert lines[0] == "1 GPU(s) held with every sample idle for 60 min or more (UTC)"
-    assert lines[1].split() == [
-        "Host", "GPU", "User", "Idle", "since", "Idle", "for", "Memory", "UUID"
-    ]  # fmt: skip
+    # Notified: with gpu_monitor.notify installed (tests/usage/test_notified.py).
+    titles = ["Host", "GPU", "User", "Idle", "since", "Idle", "for", "Memory", "Notified", "UUID"]
+    assert lines[1].split() == titles
     assert lines[2].split()[:3] == ["node-1", "0", "alice"]
     assert lines[2].split()[5:8] == ["1", "h", "30"]  # idle for 1 h 30 min
-    assert lines[2].split()[-3:] == ["4096", "MiB", "GPU-00000000"]
+    assert lines[2].split()[-4:] == ["4096", "MiB", "no", "GPU-00000000"]
     assert len(lines) == 3
     assert [line.split()[2] for line in run("--idle", "20").splitlines()[2:]] == ["alice", "bob"]
 

@@ -15,6 +15,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from gpu_monitor.notify.models import Notice
 from gpu_monitor.usage.limits import DEFAULT_SPAN_S
 from gpu_monitor.usage.models import Hold, Usage
 from tests.schemathesis_helper import call_and_validate_window, kept_connection, wsgi_schema
@@ -24,7 +25,8 @@ schema = wsgi_schema("^/api/gpu/usage/")
 
 @pytest.fixture
 def recorded(db: None) -> Iterator[None]:
-    """A row and an idle hold of now, so that 200s carry data to check."""
+    """A row, an idle hold of now and a notice about it (``notified``), so that 200s
+    carry data to check."""
     now = int(time.time())
     uuid = "GPU-3a34af56-e2e8-164a-8e46-3b4aa6c7b772"
     Usage.objects.create(
@@ -34,6 +36,10 @@ def recorded(db: None) -> Iterator[None]:
     Hold.objects.create(
         host="node-1", gpu_uuid=uuid, gpu_index=0, user="zoë", held_since=now - 7200,
         idle_since=now - 7200, last_epoch=now, interval_seconds=10,
+    )  # fmt: skip
+    Notice.objects.create(
+        host="node-1", gpu_uuid=uuid, gpu_index=0, user="zoë", idle_since=now - 7200, step=0,
+        channel=Notice.Channel.EMAIL, status=Notice.Status.SENT, created=now - 60, sent=now - 60,
     )  # fmt: skip
     with kept_connection():
         yield

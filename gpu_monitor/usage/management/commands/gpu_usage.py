@@ -74,6 +74,11 @@ def duration(seconds: int) -> str:
     return f"{minutes} min"
 
 
+def notified(told: dict[str, Any]) -> str:
+    """``2x, last 2026-11-28 08:45`` (UTC), or ``no``: how often the holder was told."""
+    return f"{told['count']}x, last {when(told['last'])}" if told["count"] else "no"
+
+
 # The figures of a row, titled and formatted as the table shows them.
 METRICS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("GPU-hours", "gpu_hours", hours),
@@ -86,7 +91,16 @@ METRICS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("First seen", "first_seen", when),
     ("Last seen", "last_seen", when),
 )
-LEFT_ALIGNED = {"Host", "UUID", "User", "First seen", "Last seen", "Idle since", "Idle for"}
+LEFT_ALIGNED = {
+    "Host",
+    "UUID",
+    "User",
+    "First seen",
+    "Last seen",
+    "Idle since",
+    "Idle for",
+    "Notified",
+}
 CUTTABLE = {"Host", "UUID", "User"}  # cut to fit the terminal (terminal.fit); never a number
 
 
@@ -311,7 +325,10 @@ class Command(GPUMonitorCommand):
             )
             return
         now = datetime.datetime.now(datetime.timezone.utc)
-        titles = ["Host", "GPU", "User", "Idle since", "Idle for", "Memory", "UUID"]
+        # "Notified" only with gpu_monitor.notify installed (else the field is null).
+        told = any(g["notified"] is not None for g in gpus)
+        titles = ["Host", "GPU", "User", "Idle since", "Idle for", "Memory"]
+        titles += ["Notified", "UUID"] if told else ["UUID"]
         lines = [titles] + [
             [
                 terminal.printable(g["host"]),
@@ -320,6 +337,7 @@ class Command(GPUMonitorCommand):
                 when(g["idle_since"]),
                 duration(int((now - parsed(g["idle_since"])).total_seconds())),
                 mib(g["memory_mb"]),
+                *([notified(g["notified"])] if told else []),
                 g["gpu_uuid"] or "",
             ]
             for g in gpus
