@@ -28,6 +28,16 @@ USER_AGENT = "gpu_monitor-notify"
 ATTEMPTS = 2  # one retry after a timeout, a connection error or a 5xx
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not followed: urllib would resend a POST as a GET."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 class SendError(Exception):
     """A message could not be sent; ``str(exc)`` says why."""
 
@@ -61,14 +71,15 @@ def webhook_address(url: str) -> str:
 
 def post_webhook(url: str, payload: dict[str, Any], timeout: float) -> None:
     """POST ``payload`` as JSON to ``url``, ``timeout`` seconds per attempt; a timeout, a
-    connection error or a 5xx is tried once more, a 4xx is not."""
+    connection error or a 5xx is tried once more, a 4xx is not (nor a redirect: not
+    followed)."""
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
     where = webhook_address(url) or "(no host)"
     for attempt in range(1, ATTEMPTS + 1):
         try:
             request = urllib.request.Request(url, data=body, method="POST", headers=headers)
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with _OPENER.open(request, timeout=timeout) as response:
                 response.read()
             return
         except urllib.error.HTTPError as exc:

@@ -94,6 +94,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _text(text: str) -> str:
+    """A plain body: no blank lines at its end, one newline."""
+    return text.rstrip() + "\n"
+
+
 def _context(user: str, holds: Sequence[IdleHold], now: int) -> dict[str, Any]:
     ordered = sorted(holds, key=lambda hold: (hold.host, hold.gpu_index, hold.gpu_uuid))
     steps = {hold.step for hold in ordered}
@@ -118,18 +123,25 @@ def notice(user: str, holds: Sequence[IdleHold], now: int) -> Message:
     context = _context(user, holds, now)
     return Message(
         subject=_one_line(render_to_string("gpu_monitor/notify/notice_subject.txt", context)),
-        text=render_to_string("gpu_monitor/notify/notice.txt", context),
+        text=_text(render_to_string("gpu_monitor/notify/notice.txt", context)),
         html=render_to_string("gpu_monitor/notify/notice.html", context),
     )
 
 
+def slack_text(text: str) -> str:
+    """``text`` as Slack reads it: ``&``, ``<`` and ``>`` escaped (nothing else), so that
+    no name becomes a link or a mention such as ``<!channel>``."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def webhook_payload(user: str, holds: Sequence[IdleHold], now: int) -> dict[str, Any]:
-    """The JSON a webhook gets: ``text`` (the notice's plain text, as Slack shows it),
-    ``user`` and ``gpus``, one object per idle GPU."""
+    """The JSON a webhook gets: ``text`` (the notice's subject and plain text, escaped as
+    Slack's incoming webhooks want), ``user`` and ``gpus``, one object per idle GPU (the
+    data as it is)."""
     message = notice(user, holds, now)
     ordered = sorted(holds, key=lambda hold: (hold.host, hold.gpu_index, hold.gpu_uuid))
     return {
-        "text": f"{message.subject}\n\n{message.text}".strip(),
+        "text": slack_text(f"{message.subject}\n\n{message.text}".strip()),
         "user": user,
         "gpus": [
             {
@@ -163,6 +175,6 @@ def digest(idle: Sequence[IdleHold], outcomes: Sequence[Outcome], now: int) -> M
     }
     return Message(
         subject=_one_line(render_to_string("gpu_monitor/notify/digest_subject.txt", context)),
-        text=render_to_string("gpu_monitor/notify/digest.txt", context),
+        text=_text(render_to_string("gpu_monitor/notify/digest.txt", context)),
         html=render_to_string("gpu_monitor/notify/digest.html", context),
     )

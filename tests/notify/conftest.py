@@ -68,6 +68,8 @@ def _handler(webhook: Webhook) -> type[BaseHTTPRequestHandler]:
                 return
             text = b"ok" if status < 400 else b"no"
             self.send_response(status)
+            if 300 <= status < 400:  # a redirect to itself
+                self.send_header("Location", self.path)
             self.send_header("Content-Length", str(len(text)))
             self.end_headers()
             self.wfile.write(text)

@@ -94,6 +94,13 @@ def test_webhook_4xx_is_not_retried(webhook: Webhook) -> None:
     assert len(webhook.received) == 1
 
 
+def test_webhook_redirect_is_not_followed(webhook: Webhook) -> None:
+    webhook.answer(302)
+    with pytest.raises(SendError, match="HTTP 302 Found"):
+        post_webhook(webhook.url, PAYLOAD, timeout=5)
+    assert len(webhook.received) == 1
+
+
 def test_webhook_that_hangs_fails_after_two_timeouts(webhook: Webhook) -> None:
     webhook.hang()
     started = time.monotonic()

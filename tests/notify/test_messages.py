@@ -30,7 +30,7 @@ def test_notice_lists_host_gpu_model_since_idle_for_and_memory() -> None:
     assert "Hello bob," in message.text
     assert "You hold 1 GPU that has been idle" in message.text
     assert "end the job, or the process" in message.text
-    assert "GPU monitor" in message.text
+    assert message.text.endswith("\n--\nGPU monitor, 2026-12-07 11:15 UTC\n")
     assert "reminder" not in message.text.lower()
     assert message.subject == "[GPU monitor] You hold 1 idle GPU (gpu-a)"
 
@@ -113,6 +113,16 @@ def test_webhook_payload_shape_and_slack_text() -> None:
     }
     assert payload["gpus"][1]["host"] == "gpu-b"
     assert payload["gpus"][1]["step"] == 0
+
+
+def test_webhook_text_escaped_for_slack_data_as_it_is() -> None:
+    odd = IdleHold("gpu-a", 0, "GPU-x", "<!channel>", "A&B", SINCE, 1, 0)
+    payload = webhook_payload(odd.user, [odd], NOW)
+    assert "Hello &lt;!channel&gt;," in payload["text"]
+    assert "GPU 0 (A&amp;B)" in payload["text"]
+    assert "<" not in payload["text"]
+    assert payload["user"] == "<!channel>"
+    assert payload["gpus"][0]["model"] == "A&B"
 
 
 def test_digest_lists_idle_gpus_told_failed_and_excluded(settings: Any) -> None:
