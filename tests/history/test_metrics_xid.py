@@ -5,8 +5,12 @@ these series alone."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import socket
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -28,6 +32,15 @@ LAST = "gpu_monitor_xid_last_timestamp_seconds"
 SUCCESS = "gpu_monitor_scrape_collector_success"
 THIS = socket.gethostname()
 Samples = dict[str, list[tuple[dict[str, str], float]]]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+CRITICAL = (
+    "The latest one {age} ago: a hardware or driver fault; GET api/gpu/events?host={host} "
+    "lists them, gpu_monitor_xid_errors counts those of 24 hours."
+)
+WARNING = (
+    "The latest one {age} ago: often a program''s fault (bad memory access, a kernel "
+    "killed); GET api/gpu/events?host={host} lists them."
+)
 
 
 def event(
@@ -179,3 +192,58 @@ def test_the_history_declares_its_collector_in_its_app_config() -> None:
     declared = dict(plugins.collectors())
 
     assert isinstance(declared["history"](), XidCollector)
+
+
+def test_the_scraped_series_fire_the_xid_alert_by_class(
+    fake_nvml: ModuleType, client: Client, tmp_path: Path
+) -> None:
+    """The exposition, fed to promtool's rule tests (where time() starts at Unix time 0),
+    fires GPUXidError, critical for XID 79 and a warning for XID 13: the rule matches
+    the names and labels we export."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: install Debian's prometheus package (.ci/run does)"
+    event(120, xid=79, gpu=0)
+    event(60, xid=13, gpu=1)
+    with time_machine.travel(300, tick=False):
+        body = client.get("/api/gpu/metrics").content.decode()
+    series = [
+        f'      - series: \'{LAST}{{instance="n1",job="gpu_monitor",{found}}}\'\n'
+        f"        values: '{value}x10'"
+        for found, value in re.findall(rf"^{LAST}{{(.*)}} (\S+)$", body, re.MULTILINE)
+    ]
+    alerts = [
+        f"          - exp_labels: {{severity: {severity}, instance: n1, job: gpu_monitor, "
+        f'host: "{THIS}", gpu: "{gpu}", uuid: GPU-{THIS}-{gpu}, xid: "{xid}"}}\n'
+        f"            exp_annotations:\n"
+        f'              summary: "XID {xid} on GPU {gpu} of {THIS}"\n'
+        f"              description: '{description}'"
+        for severity, gpu, xid, description in (
+            ("critical", 0, 79, CRITICAL.format(age="3m 0s", host=THIS)),
+            ("warning", 1, 13, WARNING.format(age="4m 0s", host=THIS)),
+        )
+    ]
+    test_file = tmp_path / "test.yml"
+    test_file.write_text(
+        "\n".join(
+            [
+                f"rule_files: [{DOCS / 'prometheus-alerts.yml'}]",
+                "tests:",
+                "  - interval: 1m",
+                "    input_series:",
+                *series,
+                "    alert_rule_test:",
+                "      - eval_time: 5m",
+                "        alertname: GPUXidError",
+                "        exp_alerts:",
+                *alerts,
+            ]
+        )
+        + "\n"
+    )
+
+    result = subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, timeout=60, check=False
+    )
+
+    assert len(series) == 2
+    assert result.returncode == 0, result.stdout + result.stderr

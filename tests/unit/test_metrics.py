@@ -221,7 +221,7 @@ def test_example_alert_rules_are_valid() -> None:
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert b"SUCCESS: 10 rules found" in result.stdout
+    assert b"SUCCESS: 13 rules found" in result.stdout
 
 
 def test_alert_rules_fire_on_failing_hardware_and_only_then() -> None:

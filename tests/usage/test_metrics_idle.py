@@ -5,8 +5,12 @@ alone; no user label."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import socket
+import subprocess
 import time
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -25,6 +29,7 @@ IDLE = "gpu_monitor_idle_held_gpus"
 SUCCESS = "gpu_monitor_scrape_collector_success"
 THIS = socket.gethostname()
 Samples = dict[str, list[tuple[dict[str, str], float]]]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def hold(user: str, *, gpu: int = 0, host: str = THIS, idle_for: int | None = 3700) -> None:
@@ -133,3 +138,51 @@ def test_the_usage_declares_its_collector_in_its_app_config() -> None:
     declared = dict(plugins.collectors())
 
     assert isinstance(declared["usage"](), IdleHeldCollector)
+
+
+def test_the_scraped_series_fire_the_idle_held_alert(
+    fake_nvml: ModuleType, client: Client, tmp_path: Path
+) -> None:
+    """The exposition, fed to promtool's rule tests, fires GPUIdleHeld after its `for`:
+    the rule matches the name and label we export."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: install Debian's prometheus package (.ci/run does)"
+    hold("alice", gpu=0)
+    hold("bob", gpu=1)
+    [(found, value)] = re.findall(
+        rf"^{IDLE}{{(.*)}} (\S+)$", client.get("/api/gpu/metrics").content.decode(), re.MULTILINE
+    )
+    test_file = tmp_path / "test.yml"
+    test_file.write_text(
+        "\n".join(
+            [
+                f"rule_files: [{DOCS / 'prometheus-alerts.yml'}]",
+                "tests:",
+                "  - interval: 1m",
+                "    input_series:",
+                f'      - series: \'{IDLE}{{instance="n1",job="gpu_monitor",{found}}}\'',
+                f"        values: '{value}x30'",
+                "    alert_rule_test:",
+                "      - eval_time: 14m",
+                "        alertname: GPUIdleHeld",
+                "        exp_alerts: []",
+                "      - eval_time: 16m",
+                "        alertname: GPUIdleHeld",
+                "        exp_alerts:",
+                "          - exp_labels: {severity: warning, instance: n1, job: gpu_monitor,",
+                f'                         host: "{THIS}"}}',
+                "            exp_annotations:",
+                f'              summary: "2 GPU(s) of {THIS} held idle"',
+                "              description: 'Processes hold them and none has computed for",
+                "                USAGE_IDLE_MINUTES; GET api/gpu/usage/idle?host=" + THIS,
+                "                says who (manage.py gpu_notify tells them).'",
+            ]
+        )
+        + "\n"
+    )
+
+    result = subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, timeout=60, check=False
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
