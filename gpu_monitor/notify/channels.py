@@ -86,19 +86,17 @@ def post_webhook(url: str, payload: dict[str, Any], timeout: float) -> None:
             exc.close()
             reason = f"HTTP {exc.code} {exc.reason}".rstrip()
             again = exc.code >= 500
-        except http.client.HTTPException as exc:  # a broken answer
-            reason, again = f"{type(exc).__name__} in the answer", True
+        except http.client.HTTPException as exc:  # closed, or no HTTP, before an answer
+            reason, again = f"no valid answer ({type(exc).__name__})", True
         except ValueError:  # its text names the URL
             reason, again = "not a valid http(s) URL", False
         except (urllib.error.URLError, OSError) as exc:  # refused, reset, timed out, TLS
             cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             if isinstance(cause, TimeoutError):
                 reason = f"no answer in {timeout:g} s"
-            elif isinstance(cause, OSError) and cause.strerror:
-                reason = f"{type(cause).__name__}: {cause.strerror}"
-            elif isinstance(cause, BaseException):
-                reason = f"{type(cause).__name__}: {cause}"
-            else:  # urllib's own words: "unknown url type: ftp", "no host given"
+            elif isinstance(cause, OSError):
+                reason = f"{type(cause).__name__}: {cause.strerror or cause}"
+            else:  # urllib's own words: "unknown url type: gopher", "no host given"
                 reason = str(cause)
             again = isinstance(cause, OSError)
         logger.info("webhook %s, attempt %d of %d: %s", where, attempt, ATTEMPTS, reason)

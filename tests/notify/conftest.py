@@ -25,7 +25,8 @@ class Received:
 class Webhook:
     """The receiver a test posts to: ``url``; ``received``, each POST in order.
 
-    ``answer(500, 200)``: the statuses of the next POSTs, in order (then 200 again);
+    ``answer(500, 200)``: the statuses of the next POSTs, in order (then 200 again); 0
+    closes the connection with no answer at all;
     ``hang()``: every later POST is read, recorded and never answered: its handler waits on
     an event that the fixture sets at teardown (the client's timeout ends the wait for
     it).
@@ -64,6 +65,7 @@ def _handler(webhook: Webhook) -> type[BaseHTTPRequestHandler]:
             status = webhook._take(Received(self.path, headers, json.loads(raw.decode())))
             if status is None:
                 webhook.release.wait()
+            if not status:
                 self.close_connection = True
                 return
             text = b"ok" if status < 400 else b"no"

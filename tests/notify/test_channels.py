@@ -87,6 +87,20 @@ def test_webhook_5xx_twice_fails_naming_the_status_not_the_path(webhook: Webhook
     assert "secret" not in str(caught.value) and "services" not in str(caught.value)
 
 
+def test_webhook_closed_without_an_answer_is_retried(webhook: Webhook) -> None:
+    webhook.answer(0, 200)
+    post_webhook(webhook.url, PAYLOAD, timeout=5)
+    assert len(webhook.received) == 2
+    webhook.answer(0, 0)
+    with pytest.raises(SendError) as caught:
+        post_webhook(webhook.url, PAYLOAD, timeout=5)
+    assert (
+        str(caught.value)
+        == f"webhook {webhook_address(webhook.url)}: no valid answer (RemoteDisconnected)"
+    )
+    assert len(webhook.received) == 4
+
+
 def test_webhook_4xx_is_not_retried(webhook: Webhook) -> None:
     webhook.answer(404)
     with pytest.raises(SendError, match="HTTP 404"):
@@ -124,7 +138,7 @@ def test_webhook_connection_refused_is_retried_then_fails() -> None:
     assert "secret" not in str(caught.value) and "hidden" not in str(caught.value)
 
 
-@pytest.mark.parametrize("url", ["not a url/secret", "ftp://example.org/secret"])
+@pytest.mark.parametrize("url", ["not a url/secret", "gopher://example.org/secret"])
 def test_webhook_bad_url_fails_without_naming_it(url: str) -> None:
     with pytest.raises(SendError) as caught:
         post_webhook(url, PAYLOAD, timeout=1)
