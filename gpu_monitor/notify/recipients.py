@@ -36,11 +36,10 @@ def _django_email(user: str) -> str:
     """The e-mail of the active Django user whose username is ``user``; ``""`` if none."""
     model: Any = get_user_model()
     field = model.get_email_field_name()
-    row = (
-        model._default_manager.filter(**{model.USERNAME_FIELD: user, "is_active": True})
-        .values_list(field, flat=True)
-        .first()
-    )
+    match: dict[str, Any] = {model.USERNAME_FIELD: user}
+    if any(found.name == "is_active" for found in model._meta.get_fields()):
+        match["is_active"] = True  # a custom user model may have no such field
+    row = model._default_manager.filter(**match).values_list(field, flat=True).first()
     return str(row or "").strip()
 
 

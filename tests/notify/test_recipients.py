@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
+from gpu_monitor.notify import recipients
 from gpu_monitor.notify.recipients import address, admins, excluded
 
 pytestmark = pytest.mark.django_db
@@ -75,3 +77,21 @@ def test_notify_admins_first(settings: Any) -> None:
     assert admins() == ["ops@example.org"]
     settings.GPU_MONITOR = {"NOTIFY_ADMINS": []}  # nobody: no digest
     assert admins() == []
+
+
+def test_user_model_without_is_active(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A custom user model need not have ``is_active``: a stand-in over Group, whose
+    ``name`` is both the username and the e-mail field."""
+
+    class NoActive:
+        USERNAME_FIELD = "name"
+        _meta = Group._meta
+        _default_manager = Group.objects
+
+        @staticmethod
+        def get_email_field_name() -> str:
+            return "name"
+
+    Group.objects.create(name="ops@example.org")
+    monkeypatch.setattr(recipients, "get_user_model", lambda: NoActive)
+    assert address("ops@example.org") == ("ops@example.org", "")
