@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "gpu_monitor.history",  # samples and events in this database: manage.py gpu_record
     "gpu_monitor.fleet",  # every recorded host's latest state (needs gpu_monitor.history)
     "gpu_monitor.usage",  # GPU-hours per user and idle-held GPUs (needs gpu_monitor.history)
+    "gpu_monitor.notify",  # manage.py gpu_notify: tells idle GPUs' holders (needs usage)
 ]
 # With the optional extra gpu-monitor[openapi]: the schema, Swagger UI and ReDoc, all
 # served from this server (no CDN: GPU clusters are often offline).
@@ -145,6 +146,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# manage.py gpu_notify's e-mails: printed on stdout while DEBUG is on; a deployment sets
+# EMAIL_HOST (SMTP) and DEFAULT_FROM_EMAIL instead (docs/notify.md).
+if DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 LOGGING = {
     "version": 1,
