@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
 from django.utils.module_loading import import_string
 
 DEFAULTS: dict[str, Any] = {
@@ -76,7 +78,14 @@ WHOLE_NUMBER_KEYS: dict[str, tuple[int, int | None]] = {
     "USAGE_IDLE_PERCENT": (0, 100),
     "USAGE_IDLE_MINUTES": (1, 10080),
     "USAGE_RETENTION": (1, 36500),
+    "NOTIFY_IDLE_MINUTES": (1, 10080),  # or None: USAGE_IDLE_MINUTES
+    "NOTIFY_REPEAT": (60, None),
+    "NOTIFY_MAX_REMINDERS": (0, 100),
 }
+# Keys of WHOLE_NUMBER_KEYS that may be None (a default taken from another key), and the
+# example their hint gives instead of that None.
+NONE_ALLOWED: dict[str, int] = {"NOTIFY_IDLE_MINUTES": 60}
+MAX_WEBHOOK_TIMEOUT = 60  # seconds per attempt: gpu_notify waits at most twice this
 KIND = {
     "has_permission": "permission",
     "authenticate": "authentication",
@@ -145,7 +154,7 @@ class Settings:
                     )
                 )
         for key, (least, greatest) in WHOLE_NUMBER_KEYS.items():
-            if key not in raw:
+            if key not in raw or (raw[key] is None and key in NONE_ALLOWED):
                 continue
             value = raw[key]
             fits = type(value) is int and value >= least
@@ -159,13 +168,125 @@ class Settings:
                     Problem(
                         "gpu_monitor.E002",
                         f"GPU_MONITOR[{key!r}] must be a whole number {bounds}, not {shown}",
-                        f"For example: {key!r}: {DEFAULTS[key]}.",
+                        f"For example: {key!r}: {NONE_ALLOWED.get(key, DEFAULTS[key])}.",
                     )
                 )
         for key, method in CLASS_LIST_KEYS.items():
             if key in raw:
                 found += _class_list_problems(key, method, raw[key])
-        return found
+        return found + _notify_problems(raw)
+
+
+def _wrong(key: str, must: str, hint: str) -> Problem:
+    return Problem("gpu_monitor.E002", f"GPU_MONITOR[{key!r}] must be {must}", hint)
+
+
+def _not_addresses(values: list[Any]) -> list[int]:
+    """The places in ``values`` of those that are not an e-mail address."""
+    wrong = []
+    for place, value in enumerate(values):
+        try:
+            if not isinstance(value, str):
+                raise ValidationError("not a str")
+            validate_email(value)
+        except ValidationError:
+            wrong.append(place)
+    return wrong
+
+
+def _notify_problems(raw: dict[str, Any]) -> list[Problem]:
+    """The problems of the ``NOTIFY_*`` keys that are not whole numbers. A message (which
+    the API's 503 shows) never holds an address or the webhook URL (its path is a Slack
+    webhook's secret); a hint (the system check's only) names the entries to fix."""
+    found: list[Problem] = []
+    timeout = raw.get("NOTIFY_WEBHOOK_TIMEOUT", 5)
+    number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+    if not (number and 0 < timeout <= MAX_WEBHOOK_TIMEOUT):
+        shown = repr(timeout) if number else _describe(timeout)
+        found.append(
+            _wrong(
+                "NOTIFY_WEBHOOK_TIMEOUT",
+                f"a number of seconds above 0 and at most {MAX_WEBHOOK_TIMEOUT}, not {shown}",
+                "For example: 'NOTIFY_WEBHOOK_TIMEOUT': 5 (seconds per attempt; one retry).",
+            )
+        )
+    addresses = raw.get("NOTIFY_ADDRESSES", {})
+    example = "For example: 'NOTIFY_ADDRESSES': {'alice': 'alice@example.org'}."
+    if not isinstance(addresses, dict) or not all(isinstance(k, str) for k in addresses):
+        found.append(
+            _wrong(
+                "NOTIFY_ADDRESSES",
+                f"a dict of user name to e-mail address, not {_describe(addresses)}",
+                example,
+            )
+        )
+    else:
+        users = list(addresses)
+        wrong = [users[place] for place in _not_addresses(list(addresses.values()))]
+        if wrong:
+            found.append(
+                _wrong(
+                    "NOTIFY_ADDRESSES",
+                    f"a dict of user name to e-mail address: {len(wrong)} value(s) are not "
+                    "an e-mail address",
+                    f"Fix the address of {', '.join(map(repr, wrong))}. {example}",
+                )
+            )
+    domain = raw.get("NOTIFY_EMAIL_DOMAIN")
+    if domain is not None and (not isinstance(domain, str) or _not_addresses([f"u@{domain}"])):
+        found.append(
+            _wrong(
+                "NOTIFY_EMAIL_DOMAIN",
+                "None or a domain name that makes user@domain an e-mail address, not "
+                + ("a str that does not" if isinstance(domain, str) else _describe(domain)),
+                "For example: 'NOTIFY_EMAIL_DOMAIN': 'example.org' (no @).",
+            )
+        )
+    exclude = raw.get("NOTIFY_EXCLUDE", [])
+    if not isinstance(exclude, (list, tuple)) or not all(isinstance(u, str) for u in exclude):
+        found.append(
+            _wrong(
+                "NOTIFY_EXCLUDE",
+                f"a list of user names, not {_describe(exclude)}",
+                "For example: 'NOTIFY_EXCLUDE': ['root', 'svc-backup'].",
+            )
+        )
+    url = raw.get("NOTIFY_WEBHOOK_URL")
+    if url is not None:
+        try:
+            if not isinstance(url, str):
+                raise ValidationError("not a str")
+            URLValidator(schemes=["http", "https"])(url)
+        except ValidationError:
+            found.append(
+                _wrong(
+                    "NOTIFY_WEBHOOK_URL",
+                    "None or an http:// or https:// URL, not "
+                    + ("a str that is not one" if isinstance(url, str) else _describe(url)),
+                    "For example: 'NOTIFY_WEBHOOK_URL': 'https://hooks.slack.com/services/...'.",
+                )
+            )
+    admins = raw.get("NOTIFY_ADMINS")
+    example = "For example: 'NOTIFY_ADMINS': ['gpu-admins@example.org'] (None: ADMINS)."
+    if admins is None:
+        pass
+    elif not isinstance(admins, (list, tuple)) or not all(isinstance(a, str) for a in admins):
+        found.append(
+            _wrong(
+                "NOTIFY_ADMINS",
+                f"None or a list of e-mail addresses, not {_describe(admins)}",
+                example,
+            )
+        )
+    elif wrong_places := _not_addresses(list(admins)):
+        found.append(
+            _wrong(
+                "NOTIFY_ADMINS",
+                f"None or a list of e-mail addresses: {len(wrong_places)} item(s) are not one",
+                f"Fix the item(s) at position {', '.join(map(str, wrong_places))}. {example}",
+            )
+        )
+    return found
 
 
 def _class_list_problems(key: str, method: str, value: Any) -> list[Problem]:
