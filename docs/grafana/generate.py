@@ -480,6 +480,34 @@ def node_dashboard() -> dict[str, Any]:
             description="Needs GPU_MONITOR['METRICS_USER_MEMORY'] = True on the server. "
             'A process whose user the host cannot tell counts for user "".',
         ),
+        row("XID errors and GPUs held idle"),
+        stat(
+            "XID errors, last 24 h",
+            f"sum(gpu_monitor_xid_errors{{{NODE}}}) or vector(0)",
+            "none",
+            size=(4, 8),
+            description="Recorded by gpu_record (the history sub-app): any XID is a driver "
+            f"or hardware fault report; {CRITICAL_XIDS}.",
+            defaults={"thresholds": BAD_FROM_1},
+        ),
+        stat(
+            "GPUs held idle",
+            f"sum(gpu_monitor_idle_held_gpus{{{NODE_HOST}}}) or vector(0)",
+            "none",
+            size=(4, 8),
+            description="GPUs that processes hold while they have computed nothing for "
+            "USAGE_IDLE_MINUTES (the usage sub-app, GET api/gpu/usage/idle).",
+            defaults={"thresholds": BAD_FROM_1},
+        ),
+        series(
+            "XID errors per GPU and code, last 24 h",
+            [target(f"gpu_monitor_xid_errors{{{NODE}}}", "GPU {{gpu}} XID {{xid}}")],
+            "none",
+            size=(16, 8),
+            defaults={"min": 0, "decimals": 0},
+            description="The XID events of the last 24 hours of each GPU and code; GET "
+            "api/gpu/events lists them.",
+        ),
     )
     return dashboard(
         NODE_UID,
@@ -531,6 +559,12 @@ TABLE_COLUMNS: list[tuple[str, str, str, str]] = [
         "none",
     ),
 ]
+# As the alert rule GPUXidError (docs/prometheus-alerts.yml).
+CRITICAL_XIDS = "48, 62, 63, 64, 74, 79, 92, 94, 95, 119 and 120 are critical"
+# The history's XID errors and the usage's idle-held GPUs, one series per host whichever
+# targets export it (a node's own target and a central site's with METRICS_FLEET).
+XID_ERRORS = f"max by (host, gpu, uuid, xid) (gpu_monitor_xid_errors{{{FLEET}}})"
+IDLE_HELD = f"max by (host) (gpu_monitor_idle_held_gpus{{{FLEET}}})"
 NODE_LINK = (
     f"/d/{NODE_UID}/gpu-monitor-node?var-datasource=${{datasource}}"
     "&var-job=${__data.fields.job}&var-instance=${__data.fields.instance}"
@@ -685,6 +719,58 @@ def fleet_dashboard() -> dict[str, Any]:
             "bytes",
             defaults={"min": 0},
             description="Needs GPU_MONITOR['METRICS_USER_MEMORY'] = True on the servers.",
+        ),
+        row("XID errors and GPUs held idle"),
+        stat(
+            "XID errors, last 24 h",
+            f"sum({XID_ERRORS}) or vector(0)",
+            "none",
+            size=(4, 8),
+            description="Recorded by gpu_record (the history sub-app): each node's target "
+            "exports its own, a central site's with METRICS_FLEET every host's; "
+            f"{CRITICAL_XIDS}.",
+            defaults={"thresholds": BAD_FROM_1},
+        ),
+        stat(
+            "GPUs held idle",
+            f"sum({IDLE_HELD}) or vector(0)",
+            "none",
+            size=(4, 8),
+            description="GPUs that processes hold while they have computed nothing for "
+            "USAGE_IDLE_MINUTES (the usage sub-app, GET api/gpu/usage/idle).",
+            defaults={"thresholds": BAD_FROM_1},
+        ),
+        series(
+            "GPUs held idle per host",
+            [target(IDLE_HELD, "{{host}}")],
+            "none",
+            size=(8, 8),
+            defaults={"min": 0, "decimals": 0},
+        ),
+        panel(
+            "table",
+            "XID errors per host, GPU and code, last 24 h",
+            [target(XID_ERRORS, "", instant=True, format="table")],
+            "none",
+            size=(8, 8),
+            description="Sort by any column; GET api/gpu/events?host= lists the events.",
+            options={"showHeader": True, "sortBy": [{"displayName": "Errors", "desc": True}]},
+            transformations=[
+                {
+                    "id": "organize",
+                    "options": {
+                        "excludeByName": {"Time": True},
+                        "indexByName": {"host": 0, "gpu": 1, "xid": 2, "Value": 3, "uuid": 4},
+                        "renameByName": {
+                            "host": "Host",
+                            "gpu": "GPU",
+                            "xid": "XID",
+                            "Value": "Errors",
+                            "uuid": "UUID",
+                        },
+                    },
+                }
+            ],
         ),
     )
     return dashboard(

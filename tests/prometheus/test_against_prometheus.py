@@ -55,6 +55,14 @@ NODE = "gpu-monitor-node.json"
 FLEET = "gpu-monitor-fleet.json"
 # Panels about MIG: no series from a server without a MIG-enabled GPU.
 MIG_PANELS = {"MIG memory used per GPU instance", "MIG memory used per slice"}
+# Recorded on each server's host (tests/prometheus/seed.py): "lost" had XID 79 on GPU 1 a
+# minute ago and XID 13 twice on GPU 0 hours ago, and alice and bob hold its GPU 0 idle
+# (one GPU), carol its GPU 1 busy; "mig" had XID 31 on GPU 0 and holds no GPU.
+LOST_SEED: dict[str, list[list[Any]]] = {
+    "xids": [[1, 79, 60], [0, 13, 3 * 3600], [0, 13, 2 * 3600]],
+    "holds": [[0, "alice", 90], [0, "bob", 90], [1, "carol", None]],
+}
+MIG_SEED: dict[str, list[list[Any]]] = {"xids": [[0, 31, 2 * 3600]], "holds": []}
 
 
 def free_port() -> int:
@@ -72,12 +80,41 @@ def get_json(url: str) -> Any:
 class Server:
     """The example project under gunicorn with the fake NVML."""
 
-    def __init__(self, tmp: Path, name: str, scenario: str, state: dict[str, Any], **env: str):
+    def __init__(
+        self,
+        tmp: Path,
+        name: str,
+        scenario: str,
+        state: dict[str, Any],
+        seed: dict[str, list[list[Any]]],
+        **env: str,
+    ):
         self.port = free_port()
         self.instance = f"127.0.0.1:{self.port}"
         state_file = tmp / f"{name}.json"
         state_file.write_text(json.dumps(state))
         self.log = (tmp / f"{name}.log").open("wb")
+        environment = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "fakes"), str(ROOT)]),
+            "DJANGO_SETTINGS_MODULE": "tests.prometheus.settings_metrics",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SQLITE_PATH": str(tmp / f"{name}.sqlite3"),
+            "FAKE_NVML_GPUS": "2",
+            "FAKE_NVML_SCENARIO": scenario,
+            "FAKE_NVML_STATE_FILE": str(state_file),
+            **env,
+        }
+        # The history's XID events and the usage's holds, for their series.
+        subprocess.run(
+            [sys.executable, "-m", "tests.prometheus.seed", json.dumps(seed)],
+            cwd=ROOT,
+            env=environment,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=True,
+        )
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -92,17 +129,7 @@ class Server:
                 "2",
             ],
             cwd=ROOT,
-            env={
-                **os.environ,
-                "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "fakes"), str(ROOT)]),
-                "DJANGO_SETTINGS_MODULE": "tests.prometheus.settings_metrics",
-                "DJANGO_DEBUG": "0",
-                "DJANGO_SQLITE_PATH": str(tmp / f"{name}.sqlite3"),
-                "FAKE_NVML_GPUS": "2",
-                "FAKE_NVML_SCENARIO": scenario,
-                "FAKE_NVML_STATE_FILE": str(state_file),
-                **env,
-            },
+            env=environment,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -211,9 +238,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         "lost",
         "lost",
         {"0": {"utilization_gpu": 87, "ecc_uncorrected_volatile": 1}},
+        LOST_SEED,
         FAKE_NVML_PROCESSES="2",
     )
-    mig = Server(tmp, "mig", "mig", {"1": {"clocks_event_reasons": 0x40}})  # HW thermal
+    mig = Server(tmp, "mig", "mig", {"1": {"clocks_event_reasons": 0x40}}, MIG_SEED)  # HW thermal
     prometheus = Prometheus(tmp, [lost.instance, mig.instance])
     try:
         wait_until_ready(prometheus, [lost, mig])
@@ -371,12 +399,47 @@ def test_example_alerts_fire_on_the_fleets_failures(fleet: Fleet) -> None:
     alerts = get_json(f"{fleet.prometheus.url}/api/v1/alerts")["data"]["alerts"]
 
     assert sorted(
-        (a["labels"]["alertname"], a["labels"]["instance"], a["labels"]["gpu"], a["state"])
+        (
+            a["labels"]["alertname"],
+            a["labels"]["instance"],
+            a["labels"].get("gpu", ""),
+            a["labels"]["severity"],
+            a["state"],
+        )
         for a in alerts
     ) == sorted(
         [
-            ("GPUHardwareSlowdown", fleet.mig.instance, "1", "pending"),
-            ("GPULost", fleet.lost.instance, "1", "pending"),
-            ("GPUUncorrectableECCErrors", fleet.lost.instance, "0", "firing"),
+            ("GPUHardwareSlowdown", fleet.mig.instance, "1", "warning", "pending"),
+            ("GPULost", fleet.lost.instance, "1", "critical", "pending"),
+            ("GPUUncorrectableECCErrors", fleet.lost.instance, "0", "critical", "firing"),
+            ("GPUXidError", fleet.lost.instance, "1", "critical", "firing"),  # XID 79
+            ("GPUIdleHeld", fleet.lost.instance, "", "warning", "pending"),
         ]
     )
+
+
+def test_xid_and_idle_held_series_of_each_server(fleet: Fleet) -> None:
+    """Each server exports its own host's recorded XID errors (per GPU and code) and
+    GPUs held idle (two users on one GPU: 1), every collector answering, no user label."""
+    query = fleet.prometheus.query
+
+    def values(expr: str) -> dict[tuple[str, ...], float]:
+        return {
+            tuple(s["metric"].get(k, "") for k in ("instance", "gpu", "xid")): float(s["value"][1])
+            for s in query(expr)
+        }
+
+    assert values("gpu_monitor_xid_errors") == {
+        (fleet.lost.instance, "0", "13"): 2,
+        (fleet.lost.instance, "1", "79"): 1,
+        (fleet.mig.instance, "0", "31"): 1,
+    }
+    assert values("gpu_monitor_idle_held_gpus") == {
+        (fleet.lost.instance, "", ""): 1,
+        (fleet.mig.instance, "", ""): 0,
+    }
+    success = query("gpu_monitor_scrape_collector_success")
+    assert sorted((s["metric"]["collector"], s["value"][1]) for s in success) == sorted(
+        (collector, "1") for collector in ("history", "fleet", "usage") for _ in range(2)
+    )
+    assert query('{__name__=~"gpu_monitor_(xid_.*|idle_held_gpus)", user!=""}') == []

@@ -148,7 +148,33 @@ def test_node_dashboard_has_the_rows_of_the_issue() -> None:
         "ECC and row remapping",
         "MIG",
         "Per-user GPU memory",
+        "XID errors and GPUs held idle",
     ]
+
+
+def test_the_critical_xids_are_the_alert_rules() -> None:
+    """The XID panels name as critical the codes GPUXidError calls critical."""
+    alerts = yaml.safe_load((ROOT / "docs" / "prometheus-alerts.yml").read_text())
+    critical = next(
+        rule["expr"]
+        for group in alerts["groups"]
+        for rule in group["rules"]
+        if rule.get("alert") == "GPUXidError" and rule["labels"]["severity"] == "critical"
+    )
+    codes = re.search(r'xid=~"([\d|]+)"', critical)
+    assert codes
+    described = [
+        item["description"]
+        for name in DASHBOARD_FILES
+        for item in panels(load(name))
+        if item["title"] == "XID errors, last 24 h" and "critical" in item["description"]
+    ]
+
+    assert described
+    for text in described:
+        named = re.search(r"; ([\d, and]+) are critical", text)
+        assert named, text
+        assert re.findall(r"\d+", named.group(1)) == codes.group(1).split("|")
 
 
 def test_fleet_table_links_each_row_to_the_node_dashboard() -> None:
