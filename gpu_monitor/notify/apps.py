@@ -21,7 +21,7 @@ class NotifyConfig(AppConfig):
     label = "gpu_monitor_notify"
     verbose_name = "GPU notices"
     default_auto_field = "django.db.models.BigAutoField"
-    gpu_monitor = plugins.SubApp()
+    gpu_monitor = plugins.SubApp(maintenance="gpu_monitor.notify.run.prune_notices")
 
     def ready(self) -> None:
         if not apps.is_installed("gpu_monitor.usage"):

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, router, transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 
 from gpu_monitor.conf import conf
 from gpu_monitor.history.models import Sample
 from gpu_monitor.notify import channels, messages, recipients
 from gpu_monitor.notify.messages import IdleHold, Outcome
 from gpu_monitor.notify.models import Notice
+from gpu_monitor.usage.models import Hold
 from gpu_monitor.usage.report import idle_now
 
 logger = logging.getLogger(__name__)
@@ -310,3 +311,20 @@ def _digest(result: Result, at: int) -> None:
         result.digest_error = str(exc)
         return
     result.digest_to = admins
+
+
+def prune_notices(now: int, using: str) -> str:
+    """``gpu_history_maintain``'s upkeep: delete the notices claimed more than
+    ``USAGE_RETENTION`` days before ``now``, except those of an episode still held idle
+    (deleting them would tell its holder again from the first notice)."""
+    days = conf.get("USAGE_RETENTION")
+    ongoing = Hold.objects.using(using).filter(
+        host=OuterRef("host"),
+        gpu_uuid=OuterRef("gpu_uuid"),
+        user=OuterRef("user"),
+        idle_since=OuterRef("idle_since"),
+        ended_epoch__isnull=True,
+    )
+    old = Notice.objects.using(using).filter(created__lt=now - days * 86400)
+    deleted, _ = old.exclude(Exists(ongoing)).delete()
+    return f"notify: deleted {deleted} notice(s) older than {days} day(s)"
