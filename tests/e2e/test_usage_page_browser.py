@@ -7,6 +7,8 @@ list is on top, a user name made of HTML shows as text, and the page fits a phon
 160 users and 25 idle GPUs (the issue's trial): the first 20 rows and "show all", the
 filter, sorting by a header and back, the table within its panel at 1280 to 1920 px in
 light and dark, a phone's blocks, and a refresh that keeps the filter, sort and "show all".
+Each idle GPU says whether its holder was told ("notified 2x, last 1 h ago"), and nothing
+of it without gpu_monitor.notify.
 Screenshots at 1400 and 390 px are saved (``GPU_MONITOR_SCREENSHOT_DIR=dir`` keeps them).
 """
 
@@ -174,6 +176,57 @@ def test_bars_table_windows_and_idle_list_follow_the_api(
     page.wait_for_selector("#api-error:not([hidden])", timeout=10_000)
     assert page.locator("#api-error").text_content().startswith("Cannot read GPU usage (")
     assert shown_rows(page)[0][0] == "alice"
+
+
+NOTICES = """
+import sys, time
+from gpu_monitor.notify.models import Notice
+from gpu_monitor.usage.models import Hold
+now, odd = int(time.time()), sys.argv[1]
+held = Hold.objects.get(user=odd)
+for step, channel, ago in ((0, "email", 9000), (0, "webhook", 9000), (1, "email", 3700)):
+    Notice.objects.create(
+        host=held.host, gpu_uuid=held.gpu_uuid, gpu_index=held.gpu_index, user=odd,
+        idle_since=held.idle_since, step=step, channel=channel, status="sent",
+        created=now - ago, sent=now - ago,
+    )
+"""
+
+
+def test_each_idle_gpu_says_whether_its_holder_was_told(
+    server: Server, page: Page, tmp_path: Path
+) -> None:
+    server.run("import django; django.setup(); exec(open(0).read())", ODD, stdin=NOTICES)
+    page.goto(f"{server.url}/api/gpu/usage/")
+    page.wait_for_function("document.getElementById('updated').textContent.startsWith('Updated')")
+
+    told = api(server, "/api/gpu/usage/idle")["gpus"][0]["notified"]
+    odd, bob = page.locator("#idle li").nth(0), page.locator("#idle li").nth(1)
+    assert odd.locator(".notified").text_content() == "notified 2x, last 1 h ago"
+    title = odd.locator(".notified").get_attribute("title") or ""
+    assert len(title) == len("2026-11-28 14:05")  # the local time of told["last"]
+    shown_last = page.evaluate(
+        "iso => { const d = new Date(iso); return [d.getHours(), d.getMinutes()]; }",
+        told["last"],
+    )
+    assert title.endswith(f"{shown_last[0]:02d}:{shown_last[1]:02d}")
+    assert bob.locator(".notified").text_content() == "not notified"
+    shots = Path(os.environ.get("GPU_MONITOR_SCREENSHOT_DIR", tmp_path))
+    page.locator("#idle-panel").screenshot(path=str(shots / "usage-notified.png"))
+
+
+def test_without_the_notify_app_the_idle_list_says_nothing_of_notices(
+    start_server: StartServer, page: Page
+) -> None:
+    running = start_server(scenario="healthy", settings="tests.usage.settings_page_without_notify")
+    setup = "import django; django.setup(); exec(open(0).read())"
+    running.run(setup, json.dumps(USAGE), ODD, stdin=WRITE)
+    page.goto(f"{running.url}/api/gpu/usage/")
+    page.wait_for_function("document.getElementById('updated').textContent.startsWith('Updated')")
+
+    assert [g["notified"] for g in api(running, "/api/gpu/usage/idle")["gpus"]] == [None, None]
+    assert page.locator("#idle li").count() == 2
+    assert page.locator("#idle .notified").count() == 0
 
 
 def test_without_usage_the_page_says_so(

@@ -34,6 +34,17 @@
     return `${minutes} min`;
   }
 
+  // "notified 2x, last 3 h ago" (the local time in the title), "not notified", or
+  // nothing where the server has no gpu_monitor.notify (the field is null).
+  function notifiedText(told) {
+    if (!told) return [];
+    if (!told.count) return [element("span", "notified never", "not notified")];
+    const span = element("span", "notified",
+      `notified ${told.count}x, last ${page.ago(Math.max(0, Math.floor((Date.now() - Date.parse(told.last)) / 1000)))}`);
+    span.title = localTime(told.last);
+    return [span];
+  }
+
   function fillIdle(idle) {
     const now = Date.now();
     const items = idle.gpus.map((g) => {
@@ -44,6 +55,7 @@
         element("span", "gpu", `GPU ${g.gpu_index} · ${g.host}`),
         element("span", "since", `idle since ${localTime(g.idle_since)} (${duration((now - Date.parse(g.idle_since)) / 1000)})`),
         element("span", "memory", mib(g.memory_mb)),
+        ...notifiedText(g.notified),
       );
       li.title = g.gpu_uuid || "";
       return li;
