@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from gpu_monitor.conf import conf
 from gpu_monitor.history.models import Event
+from gpu_monitor.params import moment
 
 WINDOW_SECONDS = 86400
 LABELS = ["host", "gpu", "uuid", "xid"]
@@ -54,8 +55,10 @@ class XidCollector(Collector):
     def rows(self, now: int) -> list[tuple[str, int | None, str, int, int, int]]:
         """Host, GPU index, UUID, code, count and newest epoch of the XID events since
         ``now`` less 24 hours, sorted."""
+        # Along the (kind, timestamp) or (host, timestamp) index: the timestamp is the
+        # epoch's moment, so the window is GET hosts' (epoch after now less 24 hours).
         events = Event.objects.filter(
-            kind=Event.Kind.XID, xid__isnull=False, epoch__gt=now - WINDOW_SECONDS
+            kind=Event.Kind.XID, xid__isnull=False, timestamp__gt=moment(now - WINDOW_SECONDS)
         )
         if conf.get("METRICS_FLEET") is not True:
             events = events.filter(host=socket.gethostname())
