@@ -1,7 +1,8 @@
 """Two gpu_notify runs at once send each notice once: the second claims nothing the first
 has claimed (the unique constraint gpu_notify_once), also a failed notice both retry (the
 conditional UPDATE). Both runs read the notices, then wait for each other at a barrier
-before they claim: no sleeps. Runs on SQLite here, and on PostgreSQL under --ds
+before they claim: no sleeps. On PostgreSQL (marked ``postgres``) they also claim at the
+same moment. Runs on SQLite here, and on PostgreSQL under --ds
 tests.settings_postgres."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.db import connections
 from gpu_monitor.notify import run
 from gpu_monitor.notify.models import Notice
 from gpu_monitor.notify.run import Result
+from tests.history.conftest import on_postgres
 from tests.notify.holds import NOW, hold
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,11 +49,12 @@ def in_thread(
     return threading.Thread(target=body)
 
 
-def two_runs_at_once(monkeypatch: pytest.MonkeyPatch) -> list[Result]:
+def two_runs_at_once(monkeypatch: pytest.MonkeyPatch, serial: bool = True) -> list[Result]:
     """Two runs that have both read the notices (nothing claimed yet), then claim and
     send: each waits for the other at a barrier right after its read; then one goes on
     while the other waits for it to end (SQLite's shared in-memory database refuses a
-    write while another connection reads: "database table is locked")."""
+    write while another connection reads: "database table is locked"); ``serial``
+    False: both claim at once (PostgreSQL)."""
     real = run.recorded
     both_read = threading.Barrier(2, timeout=10)
     one_done = threading.Event()
@@ -60,7 +63,7 @@ def two_runs_at_once(monkeypatch: pytest.MonkeyPatch) -> list[Result]:
 
     def read_then_wait(*args: Any) -> Any:
         found = real(*args)
-        if both_read.wait() == 1:
+        if both_read.wait() == 1 and serial:
             assert one_done.wait(10), "the other run did not end"
         return found
 
@@ -107,3 +110,30 @@ def test_two_runs_retrying_a_failed_notice_at_once_send_it_once(
     assert [m.to for m in mail.outbox] == [["alice@example.org"]]
     assert (len(first.outcomes), second.outcomes) == (1, [])
     assert list(Notice.objects.values_list("status", "error")) == [("sent", "")]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not on_postgres(), reason="two writers at once: PostgreSQL only")
+@pytest.mark.parametrize("failed_before", [False, True])
+def test_on_postgresql_two_runs_claiming_at_the_same_moment_send_once(
+    monkeypatch: pytest.MonkeyPatch, failed_before: bool
+) -> None:
+    held = hold()
+    if failed_before:
+        Notice.objects.create(
+            host=held.host,
+            gpu_uuid=held.gpu_uuid,
+            gpu_index=0,
+            user="alice",
+            idle_since=held.idle_since,
+            step=0,
+            channel="email",
+            status="failed",
+            created=NOW - 300,
+        )
+
+    second, first = two_runs_at_once(monkeypatch, serial=False)
+
+    assert [m.to for m in mail.outbox] == [["alice@example.org"]]
+    assert (len(first.outcomes), second.outcomes) == (1, [])
+    assert list(Notice.objects.values_list("status", flat=True)) == ["sent"]
