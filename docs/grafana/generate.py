@@ -495,8 +495,9 @@ def node_dashboard() -> dict[str, Any]:
             f"sum(gpu_monitor_idle_held_gpus{{{NODE_HOST}}}) or vector(0)",
             "none",
             size=(4, 8),
-            description="GPUs that processes hold while they have computed nothing for "
-            "USAGE_IDLE_MINUTES (the usage sub-app, GET api/gpu/usage/idle).",
+            description="GPUs that processes hold while they stay idle (utilisation at or "
+            "below USAGE_IDLE_PERCENT) for USAGE_IDLE_MINUTES (the usage sub-app, GET "
+            "api/gpu/usage/idle).",
             defaults={"thresholds": BAD_FROM_1},
         ),
         series(
@@ -736,8 +737,9 @@ def fleet_dashboard() -> dict[str, Any]:
             f"sum({IDLE_HELD}) or vector(0)",
             "none",
             size=(4, 8),
-            description="GPUs that processes hold while they have computed nothing for "
-            "USAGE_IDLE_MINUTES (the usage sub-app, GET api/gpu/usage/idle).",
+            description="GPUs that processes hold while they stay idle (utilisation at or "
+            "below USAGE_IDLE_PERCENT) for USAGE_IDLE_MINUTES (the usage sub-app, GET "
+            "api/gpu/usage/idle).",
             defaults={"thresholds": BAD_FROM_1},
         ),
         series(

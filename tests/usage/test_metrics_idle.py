@@ -173,8 +173,9 @@ def test_the_scraped_series_fire_the_idle_held_alert(
                 f'                         host: "{THIS}"}}',
                 "            exp_annotations:",
                 f'              summary: "2 GPU(s) of {THIS} held idle"',
-                "              description: 'Processes hold them and none has computed for",
-                "                USAGE_IDLE_MINUTES; GET api/gpu/usage/idle?host=" + THIS,
+                "              description: 'Processes hold them idle (at or below",
+                "                USAGE_IDLE_PERCENT) for USAGE_IDLE_MINUTES or more; GET",
+                "                api/gpu/usage/idle?host=" + THIS,
                 "                says who (manage.py gpu_notify tells them).'",
             ]
         )
