@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
+from django.db import DatabaseError
 
 from gpu_monitor.notify import channels
 from gpu_monitor.notify import run as notify_run
@@ -215,3 +216,26 @@ def test_without_the_tables_it_says_to_migrate_exit_1(tmp_path: Path) -> None:
         "CommandError: The usage or notice tables cannot be read or written (no such table: "
     )
     assert result.stderr.endswith("run manage.py migrate.\n")
+
+
+def test_loop_says_a_database_error_and_runs_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    runs: list[int] = []
+
+    def one_run(now: int | None = None, dry_run: bool = False) -> Any:
+        runs.append(1)
+        if len(runs) == 1:
+            raise DatabaseError("server closed the connection unexpectedly")
+        os.kill(os.getpid(), signal.SIGTERM)
+        return notify_run.Result()
+
+    monkeypatch.setattr("gpu_monitor.notify.management.commands.gpu_notify.notify", one_run)
+    monkeypatch.setattr(threading.Event, "wait", lambda self, timeout=None: self.is_set())
+
+    out, err = gpu_notify("--loop", "600", "--verbosity", "0")
+
+    assert runs == [1, 1]
+    assert (out, err) == (
+        "",
+        "The usage or notice tables cannot be read or written (server closed the connection "
+        "unexpectedly): run manage.py migrate.\n",
+    )
