@@ -46,11 +46,7 @@ def recipient(outcome: Outcome) -> str:
 class Command(GPUMonitorCommand):
     """Notices to the holders of idle GPUs, and a digest to the admins."""
 
-    help = (
-        "Tell each user who holds a GPU idle for NOTIFY_IDLE_MINUTES (one message per person "
-        "listing all their idle GPUs), remind them every NOTIFY_REPEAT, and send the admins "
-        "a digest. Exit 1 when a send failed."
-    )
+    help = "Tell whoever holds a GPU idle (e-mail, a webhook) and send the admins a digest."
     requires_system_checks = ()  # the setting is judged below (conf.problems), once
 
     def add_arguments(self, parser: CommandParser) -> None:
