@@ -53,7 +53,11 @@ class Notice(models.Model):
                 name="gpu_notify_once",
             ),
         )
-        indexes = (models.Index(fields=["-created"], name="gpu_notify_created"),)
+        indexes = (
+            models.Index(fields=["-created"], name="gpu_notify_created"),  # the admin
+            # summary.notified: the notices of the episodes since the oldest asked about.
+            models.Index(fields=["idle_since"], name="gpu_notify_idle_since"),
+        )
         ordering = ("-created", "host", "gpu_index", "user")
 
     def __str__(self) -> str:

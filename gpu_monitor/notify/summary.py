@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import router
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max
 
 from gpu_monitor.notify.models import Notice
 
@@ -19,21 +19,21 @@ def notified(
 ) -> dict[Episode, tuple[int, int]]:
     """``{episode: (steps sent, Unix seconds of the last)}`` for each episode of
     ``episodes`` whose holder was told at least once (a step counts once, whatever the
-    channels it went through); an episode never told is absent. One query."""
-    wanted = list(episodes)
+    channels it went through); an episode never told is absent. One query, of the
+    episodes that began since the oldest asked about (an OR per episode would pass
+    SQLite's expression depth limit with a thousand), matched here."""
+    wanted = set(episodes)
     if not wanted:
         return {}
-    match = Q()
-    for host, gpu_uuid, user, idle_since in wanted:
-        match |= Q(host=host, gpu_uuid=gpu_uuid, user=user, idle_since=idle_since)
     rows = (
         Notice.objects.using(using or router.db_for_read(Notice))
-        .filter(match, status=Notice.Status.SENT)
+        .filter(idle_since__gte=min(episode[3] for episode in wanted), status=Notice.Status.SENT)
         .order_by()
-        .values("host", "gpu_uuid", "user", "idle_since")
+        .values_list("host", "gpu_uuid", "user", "idle_since")
         .annotate(steps=Count("step", distinct=True), last=Max("sent"))
     )
-    return {
-        (row["host"], row["gpu_uuid"], row["user"], row["idle_since"]): (row["steps"], row["last"])
-        for row in rows
-    }
+    found: dict[Episode, tuple[int, int]] = {}
+    for host, gpu_uuid, user, idle_since, steps, last in rows:
+        if (host, gpu_uuid, user, idle_since) in wanted:
+            found[(host, gpu_uuid, user, idle_since)] = (steps, last)
+    return found

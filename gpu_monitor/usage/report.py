@@ -56,9 +56,6 @@ SUMS = {
     "last": Max("last_epoch"),
 }
 TOTALLED = ("held", "idle", "shared", "u_sum", "u_seconds", "memory_seconds")
-# Idle episodes asked about per query of ``notify.summary.notified``: SQLite refuses an
-# expression deeper than 1000, and each episode is one more OR.
-EPISODES_PER_QUERY = 500
 Episode = tuple[str, str, str, int]  # host, gpu_uuid, user, idle_since: one idle run
 
 
@@ -192,17 +189,14 @@ def episode(hold: Hold) -> Episode:
 
 def notices(episodes: list[Episode]) -> dict[Episode, tuple[int, int]] | None:
     """``{episode: (notices sent, Unix seconds of the last)}`` of those told at least
-    once, read where the project's routers put the notices (one query for up to
-    ``EPISODES_PER_QUERY``); None while ``gpu_monitor.notify`` is not installed."""
+    once, read where the project's routers put the notices (one query); None while
+    ``gpu_monitor.notify`` is not installed."""
     if not apps.is_installed("gpu_monitor.notify"):
         return None
     # Imported here: usage works without notify, and notify builds on this module.
     from gpu_monitor.notify.summary import notified as summary
 
-    told: dict[Episode, tuple[int, int]] = {}
-    for start in range(0, len(episodes), EPISODES_PER_QUERY):
-        told.update(summary(episodes[start : start + EPISODES_PER_QUERY]))
-    return told
+    return summary(episodes)
 
 
 def notified(told: tuple[int, int | None] | None) -> Notified:
