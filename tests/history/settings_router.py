@@ -17,7 +17,13 @@ DATABASE_ROUTERS = ["tests.history.settings_router.HistoryRouter"]
 class HistoryRouter:
     """gpu_monitor.history's tables live in ``history``, everything else in ``default``."""
 
-    app_labels = ("gpu_monitor_history", "gpu_monitor_fleet", "gpu_monitor_usage")  # one tick
+    # One tick writes the first three; notify reads usage beside its own table.
+    app_labels = (
+        "gpu_monitor_history",
+        "gpu_monitor_fleet",
+        "gpu_monitor_usage",
+        "gpu_monitor_notify",
+    )
 
     def db_for_read(self, model: Any, **hints: Any) -> str | None:
         return "history" if model._meta.app_label in self.app_labels else None

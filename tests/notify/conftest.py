@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.history.conftest import pytest_collection_modifyitems  # noqa: F401 (postgres tests)
+
 
 @dataclass(frozen=True)
 class Received:

@@ -18,7 +18,6 @@ from django.db import connections
 from gpu_monitor.notify import run
 from gpu_monitor.notify.models import Notice
 from gpu_monitor.notify.run import Result
-from tests.history.conftest import on_postgres
 from tests.notify.holds import NOW, hold
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -113,7 +112,6 @@ def test_two_runs_retrying_a_failed_notice_at_once_send_it_once(
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not on_postgres(), reason="two writers at once: PostgreSQL only")
 @pytest.mark.parametrize("failed_before", [False, True])
 def test_on_postgresql_two_runs_claiming_at_the_same_moment_send_once(
     monkeypatch: pytest.MonkeyPatch, failed_before: bool

@@ -39,6 +39,7 @@ def test_each_extension_point_is_read_from_the_declarations() -> None:
     from gpu_monitor.fleet.metrics import FleetCollector
     from gpu_monitor.fleet.writer import write_host_state
     from gpu_monitor.history.metrics import XidCollector
+    from gpu_monitor.notify.run import prune_notices
     from gpu_monitor.usage.metrics import IdleHeldCollector
     from gpu_monitor.usage.writer import prune_usage, write_usage
 
@@ -53,7 +54,7 @@ def test_each_extension_point_is_read_from_the_declarations() -> None:
         ("usage", IdleHeldCollector),
     ]
     assert plugins.tick_writers() == [(write_host_state, False), (write_usage, True)]
-    assert plugins.maintenance_tasks() == [prune_usage]
+    assert plugins.maintenance_tasks() == [prune_usage, prune_notices]
     names = {getattr(p, "name", None) for p in plugins.urlpatterns()}
     assert {"history", "events", "hosts", "fleet", "usage"} <= names
 
