@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, router, transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef
 
 from gpu_monitor.conf import conf
 from gpu_monitor.history.models import Sample
@@ -115,17 +115,16 @@ def gpu_models(gpus: Sequence[dict[str, Any]], now: int) -> dict[tuple[str, str]
 
 def recorded(holds: Sequence[IdleHold], using: str) -> dict[Key, dict[int, Notice]]:
     """The notices of the episodes of ``holds``, ``{(episode, channel): {step: row}}``:
-    one query."""
+    one query, of the episodes since the oldest of ``holds`` (an OR per episode would
+    pass SQLite's expression depth limit with a thousand), matched here."""
     if not holds:
         return {}
-    match = Q()
-    for hold in holds:
-        match |= Q(
-            host=hold.host, gpu_uuid=hold.gpu_uuid, user=hold.user, idle_since=hold.idle_since
-        )
+    wanted = {(h.host, h.gpu_uuid, h.user, h.idle_since) for h in holds}
+    since = min(hold.idle_since for hold in holds)
     found: dict[Key, dict[int, Notice]] = defaultdict(dict)
-    for row in Notice.objects.using(using).filter(match).order_by():
-        found[(row.host, row.gpu_uuid, row.user, row.idle_since, row.channel)][row.step] = row
+    for row in Notice.objects.using(using).filter(idle_since__gte=since).order_by():
+        if (row.host, row.gpu_uuid, row.user, row.idle_since) in wanted:
+            found[(row.host, row.gpu_uuid, row.user, row.idle_since, row.channel)][row.step] = row
     return found
 
 

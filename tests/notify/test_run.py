@@ -333,3 +333,24 @@ def test_a_django_user_s_e_mail_comes_first(django_user_model: Any) -> None:
     notify(now=NOW)
 
     assert len(to("alice@lab.example.org")) == 1
+
+
+def test_a_thousand_idle_gpus_in_one_message_and_nothing_new_after() -> None:
+    # The run reads the episodes' notices in one query: an OR per episode would pass
+    # SQLite's expression depth limit here.
+    Hold.objects.bulk_create(
+        Hold(
+            host=f"node-{n // 8}", gpu_uuid=f"GPU-{n:08d}", gpu_index=n % 8, user="alice",
+            held_since=NOW - 3 * HOUR, idle_since=NOW - 2 * HOUR, last_epoch=NOW,
+            interval_seconds=10, memory_mb=1024,
+        )
+        for n in range(1200)
+    )  # fmt: skip
+
+    notify(now=NOW)
+    again = notify(now=NOW + 60)
+
+    (message,) = to("alice@example.org")
+    assert message.body.count("idle since") == 1200
+    assert Notice.objects.filter(status="sent").count() == 1200
+    assert again.outcomes == []
