@@ -1,6 +1,6 @@
 """The GPUs held idle now on ``GET api/gpu/metrics``, for an alert on them.
 
-``IdleHeldCollector`` counts the GPUs that ``GET usage/idle`` lists (``report.idle_now``
+``IdleHeldCollector`` counts the GPUs that ``GET usage/idle`` lists (``report.idle_holds``
 at ``USAGE_IDLE_MINUTES``), each GPU once however many users hold it: of this host (the
 name ``gpu_record`` records as by default) on a node, of every host with a hold with
 ``METRICS_FLEET`` (the central site), so that a fleet's targets never export one host
@@ -14,12 +14,13 @@ import socket
 from collections.abc import Iterator
 
 from django.db import router
+from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gpu_monitor.conf import conf
 from gpu_monitor.usage.models import Hold
-from gpu_monitor.usage.report import idle_now
+from gpu_monitor.usage.report import idle_holds
 
 
 class IdleHeldCollector(Collector):
@@ -40,17 +41,17 @@ class IdleHeldCollector(Collector):
         yield family
 
     def counts(self) -> dict[str, int]:
-        """The distinct GPUs held idle per host, 0 included."""
+        """The distinct GPUs held idle per host, 0 included: two queries."""
         fleet = conf.get("METRICS_FLEET") is True
         host = None if fleet else socket.gethostname()
-        body = idle_now(minutes=conf.get("USAGE_IDLE_MINUTES"), host=host)
+        idle = idle_holds(minutes=conf.get("USAGE_IDLE_MINUTES"), host=host).order_by()
         if host is not None:
             hosts = [host]
         else:
             held = Hold.objects.using(router.db_for_read(Hold))
             hosts = list(held.order_by().values_list("host", flat=True).distinct())
-        gpus = {(gpu["host"], gpu["gpu_uuid"]) for gpu in body["gpus"]}
         counts = dict.fromkeys(hosts, 0)
-        for gpu_host, _uuid in gpus:
-            counts[gpu_host] = counts.get(gpu_host, 0) + 1
+        gpus = idle.values("host").annotate(gpus=Count("gpu_uuid", distinct=True))
+        for row in gpus:
+            counts[row["host"]] = row["gpus"]
         return counts

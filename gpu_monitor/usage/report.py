@@ -30,7 +30,7 @@ from typing import Any, cast
 
 from django.apps import apps
 from django.db import router
-from django.db.models import F, Max, Min, Sum
+from django.db.models import F, Max, Min, QuerySet, Sum
 
 from gpu_monitor.params import iso
 from gpu_monitor.usage.models import PERIOD_SECONDS, Hold, Usage, live_since
@@ -143,18 +143,18 @@ def usage_report(
     return dict(UsageReportSerializer(report).data)
 
 
-def idle_now(
+def idle_holds(
     *,
     minutes: int,
     host: str | None = None,
     user: str | None = None,
     now: int | None = None,
     using: str | None = None,
-) -> dict[str, Any]:
-    """``GET usage/idle``'s body: ``{"minutes", "gpus": [...]}``, the holds whose idle
-    run began ``minutes`` or more before ``now`` (default the time now), not ended and
-    seen at one of their host's last ``GAP_INTERVALS`` ticks; by host, GPU index and
-    user."""
+) -> QuerySet[Hold]:
+    """The holds idle for ``minutes`` or more at ``now`` (default the time now): not
+    ended, seen at one of their host's last ``GAP_INTERVALS`` ticks, their idle run
+    begun ``minutes`` or more before; of one host and/or user. ``idle_now``'s rows, and
+    the usage metrics' (counted by the database)."""
     at = int(time.time()) if now is None else now
     holds = Hold.objects.using(using or router.db_for_read(Hold)).filter(
         ended_epoch__isnull=True,
@@ -165,6 +165,20 @@ def idle_now(
         holds = holds.filter(host=host)
     if user is not None:
         holds = holds.filter(user=user)
+    return holds
+
+
+def idle_now(
+    *,
+    minutes: int,
+    host: str | None = None,
+    user: str | None = None,
+    now: int | None = None,
+    using: str | None = None,
+) -> dict[str, Any]:
+    """``GET usage/idle``'s body: ``{"minutes", "gpus": [...]}``, the ``idle_holds``
+    by host, GPU index and user, with how often each was told (``notified``)."""
+    holds = idle_holds(minutes=minutes, host=host, user=user, now=now, using=using)
     found = list(holds.order_by("host", "gpu_index", "user"))
     told = notices([episode(hold) for hold in found])
     gpus = [
