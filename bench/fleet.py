@@ -104,8 +104,12 @@ def configure(db: str) -> None:
     values = {name: getattr(base, name) for name in dir(base) if name.isupper()}
     values.update(
         # The fleet's configuration: the history and the fleet (the usage sub-app's
-        # writer, when installed, adds its own statements to each tick).
-        INSTALLED_APPS=[app for app in base.INSTALLED_APPS if app != "gpu_monitor.usage"],
+        # writer, when installed, adds its own statements to each tick; notify needs it).
+        INSTALLED_APPS=[
+            app
+            for app in base.INSTALLED_APPS
+            if app not in ("gpu_monitor.usage", "gpu_monitor.notify")
+        ],
         DATABASES={"default": database("fleet"), "single": database("single")},
         DATABASE_ROUTERS=[Router()],
         LOGGING={"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}},
