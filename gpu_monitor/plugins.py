@@ -278,6 +278,8 @@ def _field_problems(declared: SubApp) -> list[tuple[str, str]]:
             wanted = kind.__name__ if isinstance(kind, type) else kind
             found.append((field.name, f"is a {type(value).__name__}, not a {wanted}"))
             continue
+        if field.name == "collector" and not metrics_installed():
+            continue  # no metrics at all (the view answers 501): nothing to collect
         if field.name in DOTTED_FIELDS and isinstance(value, str):
             found += _import_problem(field.name, value)
     for name, value in _parts(declared):
@@ -291,6 +293,12 @@ def _field_problems(declared: SubApp) -> list[tuple[str, str]]:
     if isinstance(context, str):
         found += _import_problem("panel.context", context)
     return found
+
+
+def metrics_installed() -> bool:
+    """Whether ``prometheus_client`` (``gpu-monitor[prometheus]``) is installed: without
+    it there is no metrics endpoint, and a collector, which imports it, is never run."""
+    return importlib.util.find_spec("prometheus_client") is not None
 
 
 def _parts(declared: SubApp) -> list[tuple[str, object]]:

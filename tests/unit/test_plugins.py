@@ -4,6 +4,8 @@ place, its declarations checked at start-up (gpu_monitor.E005), and who may open
 from __future__ import annotations
 
 import io
+import sys
+from importlib import import_module
 from types import ModuleType
 from typing import Any
 
@@ -251,3 +253,24 @@ def test_a_rejected_setting_opens_nothing(admin: User) -> None:
 class Broken:
     def has_permission(self, request: Any, view: Any) -> bool:
         raise RuntimeError("the directory service is down")
+
+
+def test_without_prometheus_client_the_collectors_are_no_problem(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # gpu-monitor without the prometheus extra: no metrics endpoint (501), and the
+    # sub-apps' collectors, which import prometheus_client, are never run.
+    for name in list(sys.modules):
+        if name.split(".")[0] == "prometheus_client":
+            monkeypatch.setitem(sys.modules, name, None)
+        elif name.startswith("gpu_monitor.") and name.endswith(".metrics"):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+    with pytest.raises(ImportError):
+        import_module("gpu_monitor.history.metrics")
+
+    assert plugins.problems() == []
+    declare(monkeypatch, plugins.SubApp(collector=42))  # type: ignore[arg-type]
+    assert [(field, text) for _, field, text in plugins.problems()] == [
+        ("collector", "is a int, not a str")
+    ]
