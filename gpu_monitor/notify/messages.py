@@ -33,6 +33,7 @@ class IdleHold:
     idle_since: int  # Unix seconds: the episode's start
     memory_mb: int  # held by the user's processes on it
     step: int  # 0: the first notice, n: the n-th reminder
+    due: bool = True  # False: listed with the due ones, told about before (no step now)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class Outcome:
     address: str  # "" when there was nobody to send to
     ok: bool
     error: str  # "" when ok; else why (no address: ..., the send's error)
+    # A failure said before: a retry that failed again, or one not tried after the
+    # channel failed for someone else (no new digest for it).
+    repeated: bool = False
 
 
 def idle_for(seconds: int) -> str:
@@ -101,15 +105,16 @@ def _text(text: str) -> str:
 
 def _context(user: str, holds: Sequence[IdleHold], now: int) -> dict[str, Any]:
     ordered = sorted(holds, key=lambda hold: (hold.host, hold.gpu_index, hold.gpu_uuid))
-    steps = {hold.step for hold in ordered}
+    steps = {hold.step for hold in ordered if hold.due}
     return {
         "user": user,
         "rows": [_row(hold, now) for hold in ordered],
         "count": len(ordered),
         "hosts": sorted({hold.host for hold in ordered}),
-        # a reminder when every GPU's notice is; "mixed": each line says which it is
-        "step": max(steps) if len(steps) == 1 else 0,
-        "mixed": len(steps) > 1,
+        # a reminder when every due GPU's notice is (and none is listed as told
+        # before); "mixed": each line says which it is
+        "step": max(steps) if len(steps) == 1 and all(h.due for h in ordered) else 0,
+        "mixed": len(steps) > 1 or not all(hold.due for hold in ordered),
         "max_reminders": conf.get("NOTIFY_MAX_REMINDERS"),
         "source": SOURCE,
         "now": when(now),
@@ -119,7 +124,8 @@ def _context(user: str, holds: Sequence[IdleHold], now: int) -> dict[str, Any]:
 def notice(user: str, holds: Sequence[IdleHold], now: int) -> Message:
     """The message to ``user`` listing all their idle GPUs ``holds``: host, GPU index and
     model, idle since (and for how long at ``now``), memory held; a reminder says so (a
-    hold's ``step`` above 0)."""
+    hold's ``step`` above 0), and a GPU told about before and not due now (``due``
+    False) says that."""
     context = _context(user, holds, now)
     return Message(
         subject=_one_line(render_to_string("gpu_monitor/notify/notice_subject.txt", context)),
@@ -153,10 +159,21 @@ def webhook_payload(user: str, holds: Sequence[IdleHold], now: int) -> dict[str,
                 "idle_minutes": max(now - hold.idle_since, 0) // 60,
                 "memory_mb": hold.memory_mb,
                 "step": hold.step,
+                "due": hold.due,
             }
             for hold in ordered
         ],
     }
+
+
+def gpu_count(holds: Sequence[IdleHold]) -> int:
+    """The GPUs of ``holds``: one two users hold counts once."""
+    return len({(hold.host, hold.gpu_uuid) for hold in holds})
+
+
+def channel_name(channel: str) -> str:
+    """``e-mail`` or ``webhook``, as the admin and the command name them."""
+    return "e-mail" if channel == "email" else channel
 
 
 def digest(idle: Sequence[IdleHold], outcomes: Sequence[Outcome], now: int) -> Message:
@@ -165,10 +182,10 @@ def digest(idle: Sequence[IdleHold], outcomes: Sequence[Outcome], now: int) -> M
     ordered = sorted(idle, key=lambda hold: (hold.host, hold.gpu_index, hold.user))
     context = {
         "rows": [_row(hold, now) for hold in ordered],
-        "count": len(ordered),
+        "count": gpu_count(ordered),  # GPUs: two users holding one count once
         "users": len({hold.user for hold in ordered}),
-        "told": [outcome for outcome in outcomes if outcome.ok],
-        "failed": [outcome for outcome in outcomes if not outcome.ok],
+        "told": [(o, channel_name(o.channel)) for o in outcomes if o.ok],
+        "failed": [(o, channel_name(o.channel)) for o in outcomes if not o.ok],
         "excluded": sorted({hold.user for hold in ordered if recipients.excluded(hold.user)}),
         "source": SOURCE,
         "now": when(now),

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 
 from gpu_monitor.conf import conf
 
-UNKNOWN = "unknown"  # the user of a process nobody could name: never told
+UNKNOWN = "unknown"  # the user of a process nobody could name: never told (nor a uid)
 
 
 def address(user: str) -> tuple[str | None, str]:
@@ -44,8 +44,15 @@ def _django_email(user: str) -> str:
 
 
 def excluded(user: str) -> bool:
-    """Never told: ``"unknown"`` and the users of ``NOTIFY_EXCLUDE``."""
-    return user == UNKNOWN or user in (conf.get("NOTIFY_EXCLUDE") or ())
+    """Never told: a user the usage could not name (``"unknown"``, a bare uid such as
+    ``1001``: ``1001@domain`` may be someone else's mailbox) and the users of
+    ``NOTIFY_EXCLUDE``."""
+    return (
+        not user
+        or user == UNKNOWN
+        or user.isdecimal()
+        or user in (conf.get("NOTIFY_EXCLUDE") or ())
+    )
 
 
 def admins() -> list[str]:

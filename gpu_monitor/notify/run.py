@@ -55,8 +55,12 @@ class Result:
 
     ``idle``: every GPU held idle now (the excluded users' too); ``outcomes``: each
     person's notice through each channel; ``excluded``: the users never told;
-    ``digest_to``: the admins the digest went to; ``digest_error``: why it could not go
-    ("" when it went or was not due); ``no_admins``: a digest was due and nobody to get it.
+    ``digest_to``: the admins the digest went to (with ``dry_run``: would go to);
+    ``digest_error``: why it could not go ("" when it went or was not due);
+    ``no_admins``: a digest was due and nobody to get it; ``news``: what makes a digest
+    due (a notice sent, a send that failed for the first time, a person found with
+    nobody to send to): a retry that fails again is said on stderr, not mailed to the
+    admins at every run of an outage.
     """
 
     idle: list[IdleHold] = field(default_factory=list)
@@ -65,6 +69,7 @@ class Result:
     digest_to: list[str] = field(default_factory=list)
     digest_error: str = ""
     no_admins: bool = False
+    news: int = 0  # notices this run sent, first failures, and new "no address" rows
 
     @property
     def failed(self) -> list[Outcome]:
@@ -153,8 +158,9 @@ def claim(due: Due, channel: str, address: str, error: str, now: int, using: str
     status = Notice.Status.SENDING if address else Notice.Status.NO_ADDRESS
     rows = Notice.objects.using(using)
     if due.retry is not None:
+        # ``created`` stays the first claim, ``error`` the last failure (the admin's record)
         taken = rows.filter(pk=due.retry, status=Notice.Status.FAILED).update(
-            status=status, address=address, error=error, created=now, sent=None
+            status=status, address=address, sent=None
         )
         return due.retry if taken else None
     hold = due.hold
@@ -195,7 +201,8 @@ def deliver(
     if dry_run:
         holds = tuple(due.hold for due in dues)
         return Outcome(user, holds, channel, address, bool(address), "" if address else why)
-    claimed = [(due, claim(due, channel, address, why, now, using)) for due in dues]
+    with transaction.atomic(using=using):  # one commit a person (each claim a savepoint)
+        claimed = [(due, claim(due, channel, address, why, now, using)) for due in dues]
     mine = [(due, pk) for due, pk in claimed if pk is not None]
     if not mine:
         return None
@@ -208,7 +215,8 @@ def deliver(
     except channels.SendError as exc:
         rows.update(status=Notice.Status.FAILED, error=str(exc))
         logger.info("%s to %s (%s) failed: %s", channel, user, address, exc)
-        return Outcome(user, holds, channel, address, False, str(exc))
+        retried = all(due.retry is not None for due, _ in mine)
+        return Outcome(user, holds, channel, address, False, str(exc), repeated=retried)
     rows.update(status=Notice.Status.SENT, sent=now)
     logger.info("%s to %s (%s): %d GPU(s)", channel, user, address, len(holds))
     return Outcome(user, holds, channel, address, True, "")
@@ -249,36 +257,59 @@ def notify(now: int | None = None, dry_run: bool = False) -> Result:
                 due[channel][hold.user].append(Due(dataclasses.replace(hold, step=step), retry))
         result.idle.append(dataclasses.replace(hold, step=steps[0]))
     context = (at, using, dry_run)
+    mine: dict[str, list[IdleHold]] = defaultdict(list)  # each person's idle GPUs
+    for hold in result.idle:
+        mine[hold.user].append(hold)
     for user, dues in sorted(due[EMAIL].items()):
         address, why = recipients.address(user)
-        outcome = deliver(user, dues, EMAIL, address or "", why, _email(user, address, at), context)
+        send = _email(user, address, at, mine[user])
+        outcome = deliver(user, dues, EMAIL, address or "", why, send, context)
         if outcome is not None:
             result.outcomes.append(outcome)
     if url:
-        _webhooks(url, due[WEBHOOK], result, context)
-    if result.outcomes and not dry_run:
-        _digest(result, at)
+        _webhooks(url, due[WEBHOOK], result, context, mine)
+    result.news = sum(1 for outcome in result.outcomes if not outcome.repeated)
+    if result.news:
+        _digest(result, at, dry_run)
     return result
 
 
-def _email(user: str, address: str | None, at: int) -> Callable[[Sequence[IdleHold]], None]:
+def listed(holds: Sequence[IdleHold], idle: Sequence[IdleHold]) -> list[IdleHold]:
+    """What a message lists: the due ``holds``, and the person's other idle GPUs of
+    ``idle`` (told before, not due now: ``due`` False), so it names all of them."""
+    told = {(hold.host, hold.gpu_uuid) for hold in holds}
+    others = [h for h in idle if (h.host, h.gpu_uuid) not in told]
+    return [*holds, *(dataclasses.replace(hold, due=False) for hold in others)]
+
+
+def _email(
+    user: str, address: str | None, at: int, idle: Sequence[IdleHold]
+) -> Callable[[Sequence[IdleHold]], None]:
     def send(holds: Sequence[IdleHold]) -> None:
-        channels.send_email([address or ""], messages.notice(user, holds, at))
+        message = messages.notice(user, listed(holds, idle), at)
+        channels.send_email([address or ""], message)
 
     return send
 
 
-def _post(url: str, user: str, at: int) -> Callable[[Sequence[IdleHold]], None]:
+def _post(
+    url: str, user: str, at: int, idle: Sequence[IdleHold]
+) -> Callable[[Sequence[IdleHold]], None]:
     timeout = float(conf.get("NOTIFY_WEBHOOK_TIMEOUT"))
 
     def send(holds: Sequence[IdleHold]) -> None:
-        channels.post_webhook(url, messages.webhook_payload(user, holds, at), timeout)
+        payload = messages.webhook_payload(user, listed(holds, idle), at)
+        channels.post_webhook(url, payload, timeout)
 
     return send
 
 
 def _webhooks(
-    url: str, due: dict[str, list[Due]], result: Result, context: tuple[int, str, bool]
+    url: str,
+    due: dict[str, list[Due]],
+    result: Result,
+    context: tuple[int, str, bool],
+    mine: dict[str, list[IdleHold]],
 ) -> None:
     """Each person's payload to the webhook. After one failure the rest are not tried
     (nor claimed: the next run has them): a webhook that hangs costs a run at most its
@@ -290,19 +321,25 @@ def _webhooks(
         holds = [d.hold for d in dues]
         if broken:
             error = f"not tried: the webhook failed for an earlier person in this run ({broken})"
-            result.outcomes.append(Outcome(user, tuple(holds), WEBHOOK, address, False, error))
+            skipped = Outcome(user, tuple(holds), WEBHOOK, address, False, error, repeated=True)
+            result.outcomes.append(skipped)
             continue
-        outcome = deliver(user, dues, WEBHOOK, address, "", _post(url, user, at), context)
+        send = _post(url, user, at, mine[user])
+        outcome = deliver(user, dues, WEBHOOK, address, "", send, context)
         if outcome is not None:
             result.outcomes.append(outcome)
             broken = outcome.error
 
 
-def _digest(result: Result, at: int) -> None:
-    """The digest to the admins: this run sent, failed or had nobody to send to."""
+def _digest(result: Result, at: int, dry_run: bool) -> None:
+    """The digest to the admins: this run sent, failed or had nobody to send to
+    (``dry_run``: only whom it would go to)."""
     admins = recipients.admins()
     if not admins:
         result.no_admins = True
+        return
+    if dry_run:
+        result.digest_to = admins
         return
     try:
         channels.send_email(admins, messages.digest(result.idle, result.outcomes, at))

@@ -58,3 +58,14 @@ def test_changes_nothing(admin_client: Client) -> None:
     assert admin_client.get(f"{URL}add/").status_code == 403
     assert admin_client.post(f"{URL}{row.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Notice.objects.count() == 1
+
+
+def test_a_long_error_is_cut_in_the_list_and_whole_on_hover(admin_client: Client) -> None:
+    row = notice("bob", 1_795_859_400, "failed")
+    row.error = "SMTP 451 " + "x" * 200
+    row.save()
+
+    page = admin_client.get(URL).content.decode()
+
+    assert f'title="SMTP 451 {"x" * 200}"' in page
+    assert f">SMTP 451 {'x' * 50}…</span>" in page

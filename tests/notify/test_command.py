@@ -76,6 +76,7 @@ def test_dry_run_says_what_it_would_send_and_sends_and_records_nothing() -> None
         "Would tell alice <alice@example.org> by e-mail: node-1 GPU 0 (first notice).",
         "Would not tell bob: no address: no Django user 'bob' with an e-mail, not in "
         "NOTIFY_ADDRESSES, no NOTIFY_EMAIL_DOMAIN: node-1 GPU 1 (first notice).",
+        "Would send the digest to gpu-admins@example.org.",
     ]
     assert (mail.outbox, Notice.objects.count()) == ([], 0)
 

@@ -3,6 +3,7 @@ the admins' digest."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ OTHER = IdleHold("gpu-b", 0, "GPU-bbb", "bob", "", SINCE - 86_400 - 600, 500, 0)
 
 
 def reminder(hold: IdleHold, step: int) -> IdleHold:
-    return IdleHold(*[*vars(hold).values()][:-1], step)
+    return dataclasses.replace(hold, step=step)
 
 
 def test_notice_lists_host_gpu_model_since_idle_for_and_memory() -> None:
@@ -110,6 +111,7 @@ def test_webhook_payload_shape_and_slack_text() -> None:
         "idle_minutes": 125,
         "memory_mb": 1234,
         "step": 1,
+        "due": True,
     }
     assert payload["gpus"][1]["host"] == "gpu-b"
     assert payload["gpus"][1]["step"] == 0
@@ -141,9 +143,9 @@ def test_digest_lists_idle_gpus_told_failed_and_excluded(settings: Any) -> None:
     text = message.text
     assert "host gpu-a GPU 3 (NVIDIA H100 80GB HBM3), user bob, idle since" in text
     assert "host gpu-c GPU 5, user root" in text
-    assert "- bob by email (bob@example.org), 1 GPU" in text
+    assert "- bob by e-mail (bob@example.org), 1 GPU" in text
     assert "- bob by webhook (hooks.example.org): webhook x: HTTP 500" in text
-    assert "- eve by email: no address: no Django user 'eve'" in text
+    assert "- eve by e-mail: no address: no Django user 'eve'" in text
     assert "Never told (excluded): root" in text
     assert "root" not in text.split("Could not be told")[1].split("Never told")[0]
     assert "no address: no Django user &#x27;eve&#x27;" in message.html
@@ -152,4 +154,4 @@ def test_digest_lists_idle_gpus_told_failed_and_excluded(settings: Any) -> None:
 def test_digest_of_nothing_says_none() -> None:
     message = digest([], [], NOW)
     assert "GPUs held idle at 2026-12-07 11:15 UTC: 0\n(none)" in message.text
-    assert "Told in this run: 0\n(nobody)" in message.text
+    assert "Told in this run: 0\n\nCould not be told: 0\n" in message.text

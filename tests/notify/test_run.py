@@ -286,6 +286,7 @@ def test_the_webhook_gets_each_persons_json_and_its_own_rows(
         "idle_minutes": 120,
         "memory_mb": 1024,
         "step": 0,
+        "due": True,
     }
     assert "node-1" in bodies[0]["text"]
     address = f"127.0.0.1:{webhook.url.split(':')[2].split('/')[0]}"
@@ -354,3 +355,73 @@ def test_a_thousand_idle_gpus_in_one_message_and_nothing_new_after() -> None:
     assert message.body.count("idle since") == 1200
     assert Notice.objects.filter(status="sent").count() == 1200
     assert again.outcomes == []
+
+
+def test_a_bare_uid_is_never_told(settings: Any) -> None:
+    # A container's user with no name here: uid@domain may be someone else's mailbox.
+    settings.GPU_MONITOR = {**ALICE, "NOTIFY_EMAIL_DOMAIN": "x.org"}
+    hold(user="1001")
+
+    result = notify(now=NOW)
+
+    assert (result.outcomes, mail.outbox, result.excluded) == ([], [], ["1001"])
+
+
+def test_a_message_lists_the_persons_other_idle_gpus_as_told_before() -> None:
+    first = hold(gpu=0)
+    notify(now=NOW)
+    hold(gpu=1, idle_for=HOUR + 600, at=NOW + 600)
+    seen(first, NOW + 600)
+    mail.outbox.clear()
+
+    notify(now=NOW + 600)
+
+    (message,) = to("alice@example.org")
+    assert "You hold 2 GPUs that have been idle" in message.body
+    assert "host node-1 GPU 0, idle since" in message.body
+    gpu0 = next(line for line in message.body.splitlines() if "GPU 0," in line)
+    gpu1 = next(line for line in message.body.splitlines() if "GPU 1," in line)
+    assert gpu0.endswith("(told before)") and not gpu1.endswith("(told before)")
+    rows = Notice.objects.filter(user="alice").order_by("gpu_index")
+    assert [(row.gpu_index, row.step) for row in rows] == [(0, 0), (1, 0)]  # GPU 0: no new row
+
+
+def test_the_digest_counts_gpus_not_holders() -> None:
+    hold(user="alice", gpu=0)
+    hold(user="bob", gpu=0)  # the same GPU
+
+    notify(now=NOW)
+
+    (digest,) = to("gpu-admins@example.org")
+    assert "1 idle GPU held by 2 users" in digest.subject
+    assert "GPUs held idle at" in digest.body and ": 1\n" in digest.body
+
+
+def test_a_retry_that_fails_again_sends_no_new_digest_and_keeps_the_first_claim(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    held = hold()
+
+    def refuse(addresses: list[str], message: Any) -> None:
+        if addresses == ["alice@example.org"]:
+            raise channels.SendError("SMTP 451 try later")
+        mail.outbox.append(message)
+
+    monkeypatch.setattr(channels, "send_email", refuse)
+    first = notify(now=NOW)
+    seen(held, NOW + 300)
+    again = notify(now=NOW + 300)
+
+    assert (first.digest_to, again.digest_to) == (["gpu-admins@example.org"], [])
+    assert not again.ok  # still said (stderr, exit 1)
+    assert len(mail.outbox) == 1  # the first failure's digest only
+    row = Notice.objects.get()
+    assert (row.status, row.created, row.error) == ("failed", NOW, "SMTP 451 try later")
+
+
+def test_a_dry_run_says_whom_the_digest_would_go_to() -> None:
+    hold()
+
+    result = notify(now=NOW, dry_run=True)
+
+    assert (result.digest_to, mail.outbox) == (["gpu-admins@example.org"], [])

@@ -433,3 +433,13 @@ def test_csv_names_with_commas_quotes_and_newlines_come_back_whole() -> None:
         ("two\nlines", "2.0"),
         ('a"b,c\r\nd', "1.0"),
     ]
+
+
+def test_idle_counts_a_gpu_two_users_hold_once() -> None:
+    hold("alice", 90)
+    hold("bob", 90)  # the same GPU
+
+    lines = run("--idle").splitlines()
+
+    assert lines[0] == "1 GPU(s) held with every sample idle for 60 min or more (UTC), 2 holders"
+    assert [line.split()[2] for line in lines[2:]] == ["alice", "bob"]

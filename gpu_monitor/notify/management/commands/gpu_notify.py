@@ -14,7 +14,7 @@ from django.db import DatabaseError
 from gpu_monitor import terminal
 from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.conf import conf
-from gpu_monitor.notify.messages import IdleHold, Outcome
+from gpu_monitor.notify.messages import IdleHold, Outcome, gpu_count
 from gpu_monitor.notify.run import EMAIL, Result, idle_minutes, notify
 from gpu_monitor.params import duration
 
@@ -58,9 +58,10 @@ class Command(GPUMonitorCommand):
         parser.add_argument(
             "--loop",
             type=loop_seconds,
-            metavar="SECONDS",
-            help="Run again every SECONDS (30m, 300) until SIGTERM or Ctrl-C, at most "
-            f"{MAX_LOOP[0]} (default: run once, from cron or a systemd timer).",
+            metavar="DURATION",
+            help="Run again every DURATION (5m, 1h; a bare number is seconds) until "
+            f"SIGTERM or Ctrl-C, at most {MAX_LOOP[0]} (default: run once, from cron or a "
+            "systemd timer).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -115,7 +116,7 @@ class Command(GPUMonitorCommand):
         if not result.outcomes:
             if self.verbosity >= (2 if loop else 1):
                 said(
-                    f"Nothing new to tell: {len(result.idle)} GPU(s) held idle for "
+                    f"Nothing new to tell: {gpu_count(result.idle)} GPU(s) held idle for "
                     f"{idle_minutes()} min or more."
                 )
             return
@@ -135,6 +136,8 @@ class Command(GPUMonitorCommand):
                     f"Failed to tell {recipient(outcome)}: {terminal.printable(outcome.error)}"
                 )
         if dry_run:
+            if result.digest_to:
+                said(f"Would send the digest to {', '.join(result.digest_to)}.")
             return
         if result.digest_to:
             said(f"Digest sent to {', '.join(result.digest_to)}.")

@@ -342,8 +342,10 @@ class Command(GPUMonitorCommand):
             ]
             for g in gpus
         ]
+        count = len({(g["host"], g["gpu_uuid"]) for g in gpus})  # two holders: one GPU
+        holders = f", {len(gpus)} holders" if len(gpus) != count else ""
         self.stdout.write(
-            f"{len(gpus)} GPU(s) held with every sample idle for {minutes} min or more (UTC)"
+            f"{count} GPU(s) held with every sample idle for {minutes} min or more (UTC)" + holders
         )
         for number, line in enumerate(self.table(lines, titles)):
             self.stdout.write(
