@@ -9,7 +9,7 @@ import re
 import shutil
 import socket
 import subprocess
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -51,7 +51,7 @@ def event(
         gpu_uuid=f"GPU-{host}-{gpu}",
         gpu_index=gpu,
         epoch=epoch,
-        timestamp=datetime.fromtimestamp(epoch, UTC),
+        timestamp=datetime.fromtimestamp(epoch, timezone.utc),
         kind=kind,
         xid=xid,
         message=f"XID {xid}",
@@ -174,7 +174,7 @@ def test_no_user_label_and_no_user_name(fake_nvml: ModuleType, client: Client) -
         gpu_uuid="GPU-x",
         gpu_index=0,
         epoch=NOW - 60,
-        timestamp=datetime.fromtimestamp(NOW - 60, UTC),
+        timestamp=datetime.fromtimestamp(NOW - 60, timezone.utc),
         kind="xid",
         xid=31,
         message="XID 31 (MMU fault) in the process of alice",

@@ -12,7 +12,7 @@ import json
 import socket
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 
 def main(seed: dict[str, list[list[object]]]) -> None:
@@ -33,7 +33,7 @@ def main(seed: dict[str, list[list[object]]]) -> None:
             gpu_uuid=f"GPU-{gpu}",
             gpu_index=gpu,
             epoch=epoch,
-            timestamp=datetime.fromtimestamp(epoch, UTC),
+            timestamp=datetime.fromtimestamp(epoch, timezone.utc),
             kind=Event.Kind.XID,
             xid=xid,
         )
