@@ -5,7 +5,7 @@
     .venv/bin/python bench/notify.py --gpus 80 --users 10 --rounds 3
 
 In a child process on a throwaway SQLite file (the settings of a recorder process,
-tests.history.settings_process) with Django's locmem e-mail backend: the usage holds of
+tests.history.settings_process) with Django's in-memory test e-mail backend: the usage holds of
 ``--gpus`` GPUs (8 a host) held idle for two hours by ``--users`` users are loaded, then
 
 - the first ``gpu_notify`` run (``notify.run.notify``): one e-mail per user and the
@@ -53,7 +53,7 @@ def measure(gpus: int, users: int, rounds: int) -> dict[str, Any]:
     from gpu_monitor.usage import report
     from gpu_monitor.usage.models import Hold
 
-    setup_test_environment()  # the locmem backend's outbox
+    setup_test_environment()  # Django's in-memory e-mail backend (mail.outbox)
     call_command("migrate", verbosity=0)
     now = int(time.time())
     Hold.objects.bulk_create(
@@ -73,7 +73,6 @@ def measure(gpus: int, users: int, rounds: int) -> dict[str, Any]:
     with override_settings(
         GPU_MONITOR=settings,
         ADMINS=[("GPU admins", "gpu-admins@example.org")],
-        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
     ):
         began = time.perf_counter()
         first = notify(now=now)

@@ -15,6 +15,8 @@ import os
 from importlib.util import find_spec
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-project-not-secret")
@@ -149,8 +151,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # manage.py gpu_notify's e-mails: printed on stdout while DEBUG is on; a deployment sets
 # EMAIL_HOST (SMTP) and DEFAULT_FROM_EMAIL instead (docs/notify.md).
-if DEBUG:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+_MAIL = "console" if DEBUG else "smtp"
+if django.VERSION >= (6, 1):  # MAILERS replaces EMAIL_BACKEND (deprecated) from 6.1
+    MAILERS = {"default": {"BACKEND": f"django.core.mail.backends.{_MAIL}.EmailBackend"}}
+else:
+    EMAIL_BACKEND = f"django.core.mail.backends.{_MAIL}.EmailBackend"
 
 LOGGING = {
     "version": 1,

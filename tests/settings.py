@@ -3,6 +3,8 @@
 from importlib.util import find_spec
 from pathlib import Path
 
+import django
+
 SECRET_KEY = "tests-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost"]
@@ -59,3 +61,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+# gpu_notify's e-mails: Django's test runner swaps in its in-memory backend (mail.outbox).
+# Django 6.1 wants MAILERS (EMAIL_BACKEND is deprecated there, and sending without
+# MAILERS warns).
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}

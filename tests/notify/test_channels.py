@@ -7,6 +7,7 @@ import socket
 import time
 from typing import Any
 
+import django
 import pytest
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
@@ -27,6 +28,14 @@ class Refusing(BaseEmailBackend):
         raise ConnectionRefusedError(111, "Connection refused")
 
 
+def email_backend(path: str) -> override_settings:
+    """The project's e-mail backend for a test: Django 6.1's MAILERS, or EMAIL_BACKEND
+    before (deprecated in 6.1)."""
+    if django.VERSION >= (6, 1):
+        return override_settings(MAILERS={"default": {"BACKEND": path}})
+    return override_settings(EMAIL_BACKEND=path)
+
+
 class Odd(BaseEmailBackend):
     """A project's own backend, failing its own way."""
 
@@ -35,7 +44,6 @@ class Odd(BaseEmailBackend):
 
 
 def test_send_email_text_and_html_alternative(settings: Any) -> None:
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.DEFAULT_FROM_EMAIL = "gpus@example.org"
     send_email(["bob@example.org", "eve@example.org"], MESSAGE)
     [sent] = mail.outbox
@@ -55,7 +63,7 @@ def test_send_email_text_and_html_alternative(settings: Any) -> None:
 )
 def test_send_email_backend_error_is_send_error(backend: str, error: str) -> None:
     with (
-        override_settings(EMAIL_BACKEND=f"tests.notify.test_channels.{backend}"),
+        email_backend(f"tests.notify.test_channels.{backend}"),
         pytest.raises(SendError) as caught,
     ):
         send_email(["bob@example.org"], MESSAGE)

@@ -31,7 +31,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def settings_for_notify(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     settings.GPU_MONITOR = {"NOTIFY_ADDRESSES": {"alice": "alice@example.org"}}
     settings.ADMINS = [("GPU admins", "gpu-admins@example.org")]
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     monkeypatch.setattr(notify_run, "time", SimpleNamespace(time=lambda: NOW))
 
 

@@ -26,7 +26,6 @@ ADMINS = [("GPU admins", "gpu-admins@example.org")]
 def settings_for_notify(settings: Any) -> None:
     settings.GPU_MONITOR = dict(ALICE)
     settings.ADMINS = ADMINS
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 
 def to(address: str) -> list[Any]:
