@@ -20,9 +20,7 @@ import time
 from collections.abc import Callable
 
 from django.db import router
-from django.db.backends.signals import connection_created
 
-from gpu_monitor import database
 from gpu_monitor.history.buffer import Tick, TickBuffer
 from gpu_monitor.history.models import Sample
 from gpu_monitor.history.retention import Retention
@@ -95,7 +93,9 @@ class Recorder:
         with the second it reads); the writer thread writes. Returns within
         STOP_WITHIN_S of ``stop()`` whatever the database does: what is left is
         ``unwritten()``."""
-        writer = threading.Thread(target=self.write_until_finished, name="gpu-write", daemon=True)
+        writer = threading.Thread(
+            target=self.writer.write_until_finished, name="gpu-write", daemon=True
+        )
         listener = None
         if not once:
             listener = threading.Thread(
@@ -104,7 +104,6 @@ class Recorder:
                 name="gpu-xid",
                 daemon=True,
             )
-        connection_created.connect(self.writer.limit_connection)
         writer.start()
         if listener is not None:
             listener.start()
@@ -129,17 +128,6 @@ class Recorder:
                 writer.join(0.02)
             if listener is not None:
                 listener.join(max(0.0, deadline - time.monotonic()))
-            connection_created.disconnect(self.writer.limit_connection)
-
-    def write_until_finished(self) -> None:
-        """The writer thread: its connection (PostgreSQL) is named ``gpu_record <host>``
-        in ``pg_stat_activity``, so that the nodes' connections tell apart, unless the
-        project's OPTIONS name it; then the writer writes until sampling is over."""
-        db = self.writer.db  # this thread's connection, not yet open
-        if db.vendor == "postgresql":
-            options = database.named(db.settings_dict.get("OPTIONS"), f"gpu_record {self.host}")
-            db.settings_dict = {**db.settings_dict, "OPTIONS": options}
-        self.writer.write_until_finished()
 
     def stop(self) -> None:
         """Ask the loop to stop (safe from a signal handler)."""

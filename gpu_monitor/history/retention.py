@@ -15,7 +15,9 @@ from typing import Any
 from django.db import DatabaseError
 from django.db.models import Model, QuerySet
 
+from gpu_monitor.database import limited
 from gpu_monitor.history import partitions
+from gpu_monitor.history.limits import STATEMENT_TIMEOUT_S
 from gpu_monitor.history.models import Event, Rollup, Sample
 
 # The recorder's parts log as one logger, the recorder's (docs/history.md).
@@ -77,12 +79,13 @@ class Retention:
         said once; any other database error is the writer's."""
         deadline = time.monotonic() + RETENTION_BUDGET_S
         try:
-            if partitions.is_partitioned(alias):
-                delete_from_default(alias, cutoff, host, deadline)
-            else:
-                delete_older(Sample, alias, cutoff, host, deadline)
-            for model in (Rollup, Event):
-                delete_older(model, alias, cutoff, host, deadline)
+            with limited(alias, STATEMENT_TIMEOUT_S):
+                if partitions.is_partitioned(alias):
+                    delete_from_default(alias, cutoff, host, deadline)
+                else:
+                    delete_older(Sample, alias, cutoff, host, deadline)
+                for model in (Rollup, Event):
+                    delete_older(model, alias, cutoff, host, deadline)
         except DatabaseError as exc:
             if getattr(exc.__cause__, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
                 raise

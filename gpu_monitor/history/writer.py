@@ -25,12 +25,11 @@ from django.db import (
     OperationalError,
     ProgrammingError,
     connections,
-    transaction,
 )
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from gpu_monitor.database import missing_schema
-from gpu_monitor.history import tick_writers
+from gpu_monitor.database import limited, missing_schema, named
+from gpu_monitor.history import limits, tick_writers
 from gpu_monitor.history.aggregate import roll_up
 from gpu_monitor.history.buffer import Tick, TickBuffer
 from gpu_monitor.history.models import ROLLUP_SECONDS, Event, Sample
@@ -43,7 +42,7 @@ logger = logging.getLogger("gpu_monitor.history.recorder")
 # The writer's own database connection (PostgreSQL): a server that does not answer a
 # connection attempt, or a statement (a lock held elsewhere), costs at most this long.
 CONNECT_TIMEOUT_S = 5
-STATEMENT_TIMEOUT_S = 30
+STATEMENT_TIMEOUT_S = limits.STATEMENT_TIMEOUT_S
 # A connection that dies silently (a host powered off, a failover, a NAT entry gone) fails
 # within KEEPALIVES_IDLE_S + KEEPALIVES_INTERVAL_S * KEEPALIVES_COUNT seconds when idle,
 # and within TCP_USER_TIMEOUT_S of data left unacknowledged, not after the kernel's
@@ -123,13 +122,6 @@ class Writer:
         """This thread's connection to the history database."""
         return connections[self.alias]
 
-    def limit_connection(self, sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-        """connection_created: a statement timeout on the writer's connection only (the
-        project's other connections keep their settings)."""
-        if connection is self.writer_db and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_S * 1000)}")
-
     def finish(self) -> None:
         """Sampling is over: write what is buffered once more, then end."""
         self.finishing.set()
@@ -143,7 +135,13 @@ class Writer:
         STATEMENT_TIMEOUT_S."""
         db = self.writer_db = self.db
         if db.vendor == "postgresql":
-            options = {**writer_options(), **(db.settings_dict.get("OPTIONS") or {})}
+            # Named ``gpu_record <host>`` in pg_stat_activity (the nodes' connections tell
+            # apart) unless the project's OPTIONS name it: a connection parameter, not a
+            # session SET, as every limit here (a pooler in transaction mode).
+            options = {
+                **writer_options(),
+                **named(db.settings_dict.get("OPTIONS"), f"gpu_record {self.host}"),
+            }
             db.settings_dict = {**db.settings_dict, "OPTIONS": options}
         try:
             while self.failure is None:
@@ -193,14 +191,16 @@ class Writer:
         """Write the buffered ticks oldest first, then roll up and prune after the last;
         how many ticks were written."""
         if not self.reconciled:
-            self.recorded, self.dirty_from = read_recorded(self.host, self.alias)
+            with limited(self.alias, STATEMENT_TIMEOUT_S):
+                self.recorded, self.dirty_from = read_recorded(self.host, self.alias)
             self.reconciled = True
         epoch, written = None, 0
         while (tick := self.buffer.oldest()) is not None:
             self.write_tick(tick)
             epoch, written = tick.epoch, written + 1
         if epoch is not None:
-            self.roll_up(epoch)
+            with limited(self.alias, STATEMENT_TIMEOUT_S):
+                self.roll_up(epoch)
             self.retention.after_write(self.alias, self.host, epoch)
         return written
 
@@ -211,7 +211,7 @@ class Writer:
         dropped = self.buffer.dropped_count()
         if dropped:
             events.append(dropped_event(self.host, tick.epoch, dropped, self.buffer.capacity))
-        with transaction.atomic(using=self.alias):
+        with limited(self.alias, STATEMENT_TIMEOUT_S):
             Sample.objects.using(self.alias).bulk_create(tick.samples, ignore_conflicts=True)
             if tick.context is not None:
                 for write in tick_writers.registered():
