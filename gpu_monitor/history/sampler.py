@@ -26,15 +26,49 @@ XID_WAIT_MS = 250  # how long the XID thread blocks in NVML: bounds the shutdown
 XID_RETRY_S = 60.0  # how often to try registering again where NVML could not
 
 
+def sample_of(host: str, epoch: int, device: GPUDevice) -> Sample:
+    """The sample of an available ``device`` with a UUID at ``epoch``: what the recorder
+    writes, read here or pushed to the site (``wire.decode``)."""
+    reasons = device.clocks_event_reasons
+    return Sample(
+        host=host,
+        gpu_uuid=device.uuid or "",
+        gpu_index=device.index,
+        name=device.name[:96],
+        epoch=epoch,
+        timestamp=moment(epoch),
+        utilization_percent=device.utilization_percent,
+        used_memory_mb=device.used_memory_mb,
+        total_memory_mb=device.total_memory_mb,
+        temperature_c=device.temperature_c,
+        power_draw_w=device.power_draw_w,
+        sm_clock_mhz=device.sm_clock_mhz,
+        ecc_errors_uncorrected_volatile=device.ecc_errors_uncorrected_volatile,
+        remapped_rows_pending=device.remapped_rows_pending,
+        clocks_event_reasons=None if reasons is None else ",".join(reasons)[:255],
+    )
+
+
 class Sampler:
     """Reads the GPUs of ``host`` into ticks; ``processes``: read the processes at every
-    tick for the tick writers' context even when no writer needs them."""
+    tick for the tick writers' context even when no writer needs them; ``push``: every
+    tick has its context, with the processes (``gpu_record --push``: the site's tick
+    writers are not this node's to know)."""
 
-    def __init__(self, manager: GPUManager, *, host: str, interval: int, processes: bool) -> None:
+    def __init__(
+        self,
+        manager: GPUManager,
+        *,
+        host: str,
+        interval: int,
+        processes: bool,
+        push: bool = False,
+    ) -> None:
         self.manager = manager
         self.host = host
         self.interval = interval
         self.processes = processes
+        self.push = push
         self.xid_queue: queue.Queue[XidEvent] = queue.Queue()
         self.uuids: dict[int, str] = {}  # the last known UUID of each index
 
@@ -52,8 +86,8 @@ class Sampler:
                 continue
             tick.found[device.index] = device.uuid or ""
             if device.uuid:
-                tick.samples.append(self.sample(epoch, device))
-        if tick_writers.registered():
+                tick.samples.append(sample_of(self.host, epoch, device))
+        if self.push or tick_writers.registered():
             tick.context = self.context(epoch, devices)
         while True:
             try:
@@ -83,7 +117,7 @@ class Sampler:
         except NVMLUnavailableError:
             driver = None
         processes = None
-        if self.processes or tick_writers.needs_processes():
+        if self.push or self.processes or tick_writers.needs_processes():
             processes = host_details.processes(
                 self.manager, command_line=conf.get("PROCESS_COMMAND_LINE")
             )
@@ -95,26 +129,6 @@ class Sampler:
             driver=driver,
             processes=processes,
             processes_recorded=self.processes,
-        )
-
-    def sample(self, epoch: int, device: GPUDevice) -> Sample:
-        reasons = device.clocks_event_reasons
-        return Sample(
-            host=self.host,
-            gpu_uuid=device.uuid or "",
-            gpu_index=device.index,
-            name=device.name[:96],
-            epoch=epoch,
-            timestamp=moment(epoch),
-            utilization_percent=device.utilization_percent,
-            used_memory_mb=device.used_memory_mb,
-            total_memory_mb=device.total_memory_mb,
-            temperature_c=device.temperature_c,
-            power_draw_w=device.power_draw_w,
-            sm_clock_mhz=device.sm_clock_mhz,
-            ecc_errors_uncorrected_volatile=device.ecc_errors_uncorrected_volatile,
-            remapped_rows_pending=device.remapped_rows_pending,
-            clocks_event_reasons=None if reasons is None else ",".join(reasons)[:255],
         )
 
     def listen_for_xid(self, stopping: threading.Event) -> None:

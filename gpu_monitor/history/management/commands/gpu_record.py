@@ -6,7 +6,6 @@ import argparse
 import gc
 import signal
 import socket
-import unicodedata
 from types import FrameType
 from typing import Any
 
@@ -17,12 +16,12 @@ from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.conf import conf
 from gpu_monitor.history.buffer import Tick
 from gpu_monitor.history.recorder import Recorder
+from gpu_monitor.history.wire import host_problem
 from gpu_monitor.manager import get_manager
 from gpu_monitor.manager.session import failures_shown_by_caller
-from gpu_monitor.params import MAX_RETENTION, duration, iso, retention, shown
+from gpu_monitor.params import MAX_RETENTION, duration, iso, retention
 
 MAX_INTERVAL = ("1d", 86400)  # a tick a day is the least that still draws a chart
-MAX_HOST_LENGTH = 255  # the host columns' max_length
 
 
 def interval(text: str) -> int:
@@ -30,30 +29,12 @@ def interval(text: str) -> int:
 
 
 def host_name(text: str) -> str:
-    """The name to record under: 1 to 255 characters, not blank, with no "/" (the URL
-    ``api/gpu/hosts/<host>`` names a host in one path segment), not "." or "..", and no
-    control character."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("a host name cannot be empty or blank")
-    if len(text) > MAX_HOST_LENGTH:
-        raise argparse.ArgumentTypeError(
-            f"a host name is at most {MAX_HOST_LENGTH} characters, not {len(text)}"
-        )
-    if "/" in text:
-        raise argparse.ArgumentTypeError(
-            f"--host must not contain '/' (the fleet's pages name a host in one URL path "
-            f"segment): {shown(text)}"
-        )
-    if text in (".", ".."):
-        raise argparse.ArgumentTypeError(
-            f"--host cannot be {text!r} (a browser reads it in a URL as this or the parent "
-            "path, so the fleet's pages could not open it)"
-        )
-    control = next((c for c in text if unicodedata.category(c) == "Cc"), None)
-    if control is not None:
-        raise argparse.ArgumentTypeError(
-            f"--host must not contain a control character ({control!r}): {shown(text)}"
-        )
+    """The name to record under (the rule a pushed body's host is held to too): 1 to 255
+    characters, not blank, with no "/" (the URL ``api/gpu/hosts/<host>`` names a host in
+    one path segment), not "." or "..", and no control character."""
+    problem = host_problem(text, "--host")
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 
