@@ -100,9 +100,11 @@ def events_of(host: str, tick: Tick, recorded: Recorded) -> tuple[list[Event], R
     return events + tick.xids, after
 
 
-def dropped_event(host: str, epoch: int, dropped: int, capacity: int) -> Event:
-    message = (
-        f"{dropped} tick(s) dropped: the database was unreachable for longer than "
-        f"the buffer of {capacity} tick(s)"
-    )
+def dropped_event(
+    host: str, epoch: int, dropped: int, capacity: int | None, unreachable: str = "the database"
+) -> Event:
+    """``dropped`` ticks a full buffer of ``capacity`` ticks (None: a node's, pushed)
+    dropped while ``unreachable`` was."""
+    buffer = "the node's buffer" if capacity is None else f"the buffer of {capacity} tick(s)"
+    message = f"{dropped} tick(s) dropped: {unreachable} was unreachable for longer than {buffer}"
     return event(host, epoch, Event.Kind.SAMPLES_DROPPED, message=message)

@@ -24,7 +24,9 @@ class TickContext:
     ``devices``: the GPUs of the tick's snapshot (``GET api/gpu/devices``); ``driver``:
     ``GET api/gpu/driver``'s, None without NVML; ``processes``: ``GET
     api/gpu/processes``'s, None unless the recorder records processes (``gpu_record
-    --processes``: ``processes_recorded``) or a writer needs them.
+    --processes``: ``processes_recorded``) or a writer needs them. ``local``: the tick
+    was sampled on this machine (False: a node pushed it, ``POST api/gpu/ingest``; its
+    processes' pids are another machine's).
     """
 
     host: str
@@ -34,6 +36,7 @@ class TickContext:
     driver: DriverInfo | None
     processes: GPUProcessesResponse | None
     processes_recorded: bool = False
+    local: bool = True
 
 
 # ``write(context, using)``: ``using`` is the database alias of the tick's transaction.

@@ -29,12 +29,13 @@ from django.db import (
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from gpu_monitor.database import limited, missing_schema, named
-from gpu_monitor.history import limits, tick_writers
+from gpu_monitor.history import limits
 from gpu_monitor.history.aggregate import roll_up
 from gpu_monitor.history.buffer import Tick, TickBuffer
-from gpu_monitor.history.models import ROLLUP_SECONDS, Event, Sample
-from gpu_monitor.history.recorded import Recorded, dropped_event, events_of, read_recorded
+from gpu_monitor.history.models import ROLLUP_SECONDS
+from gpu_monitor.history.recorded import Recorded, dropped_event, read_recorded
 from gpu_monitor.history.retention import Retention
+from gpu_monitor.history.store import write_tick
 
 # The recorder's parts log as one logger, the recorder's (docs/history.md).
 logger = logging.getLogger("gpu_monitor.history.recorder")
@@ -207,16 +208,12 @@ class Writer:
     def write_tick(self, tick: Tick) -> None:
         """One tick in one transaction; events already there (another recorder of the
         host wrote them) are skipped by the unique constraint, as samples are."""
-        events, after = events_of(self.host, tick, self.recorded)
         dropped = self.buffer.dropped_count()
+        extra = []
         if dropped:
-            events.append(dropped_event(self.host, tick.epoch, dropped, self.buffer.capacity))
+            extra.append(dropped_event(self.host, tick.epoch, dropped, self.buffer.capacity))
         with limited(self.alias, STATEMENT_TIMEOUT_S):
-            Sample.objects.using(self.alias).bulk_create(tick.samples, ignore_conflicts=True)
-            if tick.context is not None:
-                for write in tick_writers.registered():
-                    write(tick.context, self.alias)
-            Event.objects.using(self.alias).bulk_create(events, ignore_conflicts=True)
+            events, after = write_tick(self.host, tick, self.recorded, self.alias, extra)
         self.recorded = after
         self.buffer.accept(tick, dropped)
         if dropped:

@@ -53,23 +53,24 @@ def uid_owner(pid: int) -> str | None:
         return str(uid)
 
 
-def user_of(process: GPUProcess) -> str:
+def user_of(process: GPUProcess, local: bool = True) -> str:
     """Who a process belongs to: its ``username`` (psutil's), else, when psutil is not
     installed, the owner of its pid in /proc, else ``unknown``; cut to MAX_USER_LENGTH.
 
-    /proc is read only where psutil is missing and this PID namespace is the host's:
-    where psutil could not name the owner (a pid of another namespace, a process that
-    ended or whose pid was reused) /proc would name someone else's process.
+    /proc is read only where psutil is missing, this PID namespace is the host's and
+    the process is this machine's (``local``; a pushed tick's is not): where psutil could
+    not name the owner (a pid of another namespace or machine, a process that ended or
+    whose pid was reused) /proc would name someone else's process.
     """
     name = process.username
-    if not name and readable_owner(process):
+    if not name and readable_owner(process, local):
         name = uid_owner(process.pid)
     return (name or UNKNOWN_USER)[:MAX_USER_LENGTH]
 
 
-def readable_owner(process: GPUProcess) -> bool:
+def readable_owner(process: GPUProcess, local: bool = True) -> bool:
     missing = process.field_errors.get("username") == host_details.NO_PSUTIL
-    return missing and not host_details.CHILD_NAMESPACE
+    return local and missing and not host_details.CHILD_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def holders(context: TickContext) -> list[Held]:
     for process in processes:
         if process.gpu_index in devices:
             users = memory.setdefault(process.gpu_index, {})
-            user = user_of(process)
+            user = user_of(process, context.local)
             users[user] = users.get(user, 0) + (process.used_memory_mb or 0)
     threshold = conf.get("USAGE_IDLE_PERCENT")
     found = []
