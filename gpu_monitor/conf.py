@@ -9,6 +9,7 @@ it finds anything (fail closed: a setting meant to lock the API never leaves it 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,11 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_WEBHOOK_TIMEOUT": 5,  # seconds per attempt (one retry)
     # gpu_monitor.notify: the digest's addresses (None: those of Django's ADMINS).
     "NOTIFY_ADMINS": None,
+    # gpu_monitor.fleet: POST api/gpu/ingest refuses a body (compressed, or once
+    # decompressed) of more bytes (413), and more requests of one host token than this
+    # rate (429; DRF's "number/period", None: not throttled).
+    "INGEST_MAX_BYTES": 8 * 1024 * 1024,
+    "INGEST_RATE": "120/min",
 }
 # Keys holding a list of dotted paths, and the method an instance of each must have.
 CLASS_LIST_KEYS: dict[str, str] = {
@@ -81,10 +87,13 @@ WHOLE_NUMBER_KEYS: dict[str, tuple[int, int | None]] = {
     "NOTIFY_IDLE_MINUTES": (1, 10080),  # or None: USAGE_IDLE_MINUTES
     "NOTIFY_REPEAT": (60, None),
     "NOTIFY_MAX_REMINDERS": (0, 100),
+    "INGEST_MAX_BYTES": (1024, None),
 }
 # Keys of WHOLE_NUMBER_KEYS that may be None (a default taken from another key), and the
 # example their hint gives instead of that None.
 NONE_ALLOWED: dict[str, int] = {"NOTIFY_IDLE_MINUTES": 60}
+# DRF's rate: requests per second, minute, hour or day (DRF reads the first letter).
+RATE = re.compile(r"[1-9][0-9]{0,8}/(s|sec|second|m|min|minute|h|hour|d|day)")
 MAX_WEBHOOK_TIMEOUT = 60  # seconds per attempt: gpu_notify waits at most twice this
 KIND = {
     "has_permission": "permission",
@@ -174,7 +183,7 @@ class Settings:
         for key, method in CLASS_LIST_KEYS.items():
             if key in raw:
                 found += _class_list_problems(key, method, raw[key])
-        return found + _notify_problems(raw)
+        return found + _notify_problems(raw) + _rate_problems(raw)
 
 
 def _wrong(key: str, must: str, hint: str) -> Problem:
@@ -287,6 +296,22 @@ def _notify_problems(raw: dict[str, Any]) -> list[Problem]:
             )
         )
     return found
+
+
+def _rate_problems(raw: dict[str, Any]) -> list[Problem]:
+    """``INGEST_RATE``: None, or DRF's ``number/period`` (``s``, ``m``, ``h`` or ``d``,
+    as DRF reads the period's first letter) of at least one request."""
+    rate = raw.get("INGEST_RATE")
+    if rate is None or (isinstance(rate, str) and RATE.fullmatch(rate)):
+        return []
+    shown = repr(rate) if isinstance(rate, str) and len(rate) <= 40 else _describe(rate)
+    return [
+        _wrong(
+            "INGEST_RATE",
+            f"None or a rate such as '120/min' (requests per s, min, hour or day), not {shown}",
+            "For example: 'INGEST_RATE': '120/min' (per host token; None: not throttled).",
+        )
+    ]
 
 
 def _class_list_problems(key: str, method: str, value: Any) -> list[Problem]:
