@@ -1,14 +1,17 @@
-"""A read-only admin page for the hosts' latest states, and the node roles' page."""
+"""A read-only admin page for the hosts' latest states, the node roles' page, and the
+host tokens' list (read-only, with an action that revokes)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from gpu_monitor.admin import ReadOnlyAdmin, time_column
-from gpu_monitor.fleet.models import HostState, NodeRole
+from gpu_monitor.fleet.models import HostState, HostToken, NodeRole
 
 
 @admin.register(HostState)
@@ -35,3 +38,31 @@ class NodeRoleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("role", "host")
     search_fields = ("role", "host")
     ordering = ("role",)
+
+
+@admin.register(HostToken)
+class HostTokenAdmin(ReadOnlyAdmin):
+    """The nodes' host tokens (manage.py gpu_host_token): listed, never shown (only
+    their digest is stored), made by the command only; revoked here by whoever may
+    change host tokens."""
+
+    list_display = (
+        "host",
+        "key",
+        time_column("created", "created"),
+        time_column("last_used", "last used"),
+        time_column("revoked", "revoked"),
+    )
+    search_fields = ("host", "key")
+    ordering = ("host", "created")
+    exclude = ("digest",)
+    actions = ("revoke",)
+
+    @admin.action(description="Revoke the selected host tokens", permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[HostToken]) -> None:
+        count = queryset.filter(revoked__isnull=True).update(revoked=timezone.now())
+        self.message_user(request, f"Revoked {count} host token(s).")
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        """The action's: the model's change permission (the rows stay read-only here)."""
+        return admin.ModelAdmin.has_change_permission(self, request)

@@ -61,3 +61,27 @@ class NodeRole(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} -> {self.host}"
+
+
+class HostToken(models.Model):
+    """A node's token for ``POST api/gpu/ingest``: it writes the ticks of ``host`` only,
+    and opens nothing else (gpu_monitor.fleet.tokens; ``manage.py gpu_host_token``).
+
+    Only the token's SHA-256 is stored; ``key`` is its public id (the characters after
+    ``gpumon_``), to tell tokens apart in lists. The table's name is outside the tables a
+    node's database role is granted: a node cannot give itself a token.
+    """
+
+    host = models.CharField(max_length=255, db_index=True)
+    key = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64, unique=True)  # hex SHA-256 of the token
+    created = models.DateTimeField()
+    last_used = models.DateTimeField(null=True)  # updated at most once a minute
+    revoked = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "gpu_monitor_host_token"
+        ordering = ("host", "created", "id")
+
+    def __str__(self) -> str:
+        return f"{self.host} ({self.key})"

@@ -31,7 +31,7 @@ from django.core.management.base import CommandError
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 
-from gpu_monitor.fleet.models import HostState, NodeRole
+from gpu_monitor.fleet.models import HostState, HostToken, NodeRole
 from gpu_monitor.history import node_roles, partitions
 from gpu_monitor.history.models import Event, Rollup, Sample
 from gpu_monitor.params import moment
@@ -253,8 +253,13 @@ def test_the_tables_with_policies_are_every_table_a_node_writes_with_a_host() ->
     assert set(node_roles.TABLES) == granted - {NodeRole._meta.db_table}
     assert NodeRole._meta.db_table == node_roles.MAPPING
     assert not re.search(names[1], node_roles.MAPPING)
-    # The central site's own tables with a host: no node is granted them (notify's).
-    assert with_host - granted - {node_roles.MAPPING} == {"gpu_monitor_notify_notice"}
+    # The central site's own tables with a host: no node is granted them (notify's; the
+    # host tokens of the nodes that push: a node must not give itself one).
+    assert with_host - granted - {node_roles.MAPPING} == {
+        "gpu_monitor_notify_notice",
+        HostToken._meta.db_table,
+    }
+    assert not re.search(names[1], HostToken._meta.db_table)
 
 
 def test_every_table_a_node_writes_has_row_level_security_enabled_not_forced() -> None:
@@ -559,3 +564,20 @@ def test_the_migrations_back_remove_the_policies_and_forth_put_them_back(back: s
         executor.migrate(executor.loader.graph.leaf_nodes())
 
     assert policies() == every
+
+
+def test_a_node_can_neither_make_nor_revive_a_host_token(as_a: As) -> None:
+    superuser(
+        f'INSERT INTO "{HostToken._meta.db_table}" (host, key, digest, created, revoked) '
+        "VALUES ('host-b', 'revoked1', 'digest-of-b', now(), now())"
+    )
+    table = HostToken._meta.db_table
+
+    made = as_a.refused(
+        f'INSERT INTO "{table}" (host, key, digest, created) '
+        "VALUES ('host-b', 'mine1234', 'digest-of-mine', now())"
+    )
+    revived = as_a.refused(f'UPDATE "{table}" SET revoked = NULL')
+
+    assert f"permission denied for table {table}" in made
+    assert f"permission denied for table {table}" in revived
