@@ -119,7 +119,10 @@ DATABASES = {
 # CONN_MAX_AGE 0 (Django's default) each request connects, so connect_timeout bounds a
 # server that does not answer at all; statement_timeout a query that waits (a lock, a
 # server overloaded); keepalives and tcp_user_timeout a peer gone from the network. The
-# recorder's own connection sets the same (docs/history.md).
+# recorder's own connection sets the same (docs/history.md). Behind PgBouncer in
+# transaction mode, drop "options" (PgBouncer refuses it) and give the role the timeout
+# instead: ALTER ROLE ... SET statement_timeout = '15s' (docs/fleet.md, "Bounded waits on
+# the central site"); server-side cursors are off for it.
 POSTGRES_OPTIONS = {
     "connect_timeout": 5,  # seconds
     "options": "-c statement_timeout=15000",  # ms: under gunicorn's 30 s worker timeout
@@ -138,6 +141,7 @@ if os.environ.get("DJANGO_POSTGRES_NAME"):
         "USER": os.environ.get("DJANGO_POSTGRES_USER", ""),
         "PASSWORD": os.environ.get("DJANGO_POSTGRES_PASSWORD", ""),
         "CONN_MAX_AGE": 0,
+        "DISABLE_SERVER_SIDE_CURSORS": True,  # a pooler in transaction mode
         "OPTIONS": POSTGRES_OPTIONS,
     }
 
