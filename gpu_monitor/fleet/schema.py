@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from gpu_monitor.fleet.hosts import DOWN_AFTER_INTERVALS, STALE_AFTER_INTERVALS
 from gpu_monitor.fleet.limits import SORTS, HostPagination
 from gpu_monitor.fleet.types import STATES
 from gpu_monitor.schema import GPU_BURN, H100
 from gpu_monitor.stored import MAX_HOST_LENGTH, page_queries, query
+
+V = TypeVar("V")
 
 EXAMPLE_HOST: dict[str, Any] = {
     "host": "gpu-node-1",
@@ -193,5 +197,121 @@ def host_processes_docs() -> dict[str, Any]:
                 "Host 'gpu-node-1' records no processes: run gpu_record --processes there.",
             ),
             **common_responses(),
+        },
+    }
+
+
+def document_post(name: str, docs: Callable[[], dict[str, Any]]) -> Callable[[V], V]:
+    """``gpu_monitor.schema.document`` for a view that answers POST."""
+    try:
+        from drf_spectacular.utils import extend_schema, extend_schema_view
+    except ImportError:
+        return lambda view: view
+    return cast(
+        "Callable[[V], V]",
+        extend_schema_view(post=extend_schema(tags=["gpu"], operation_id=f"gpu_{name}", **docs())),
+    )
+
+
+EXAMPLE_BATCH: dict[str, Any] = {
+    "version": 1,
+    "host": "gpu-node-1",
+    "interval": 10,
+    "processes_recorded": False,
+    "dropped": 0,
+    "ticks": [
+        {
+            "epoch": 1795856000,
+            "nvml_error": None,
+            "devices": [H100],
+            "lost": [],
+            "driver": {
+                "driver_version": "580.159.04",
+                "cuda_driver_version": "13.0",
+                "nvml_version": "13.580.159.04",
+            },
+            "processes": {"processes": [], "count": 0, "gpu_errors": {}},
+            "xids": [],
+        }
+    ],
+}
+
+
+@functools.cache  # a subclass registers itself when defined: once
+def describe_host_token() -> None:
+    """The host token as the schema's ``hostToken`` security scheme (HTTP bearer)."""
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+    class HostTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+        target_class = "gpu_monitor.fleet.ingest.HostTokenAuthentication"
+        name = "hostToken"
+
+        def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+            return {"type": "http", "scheme": "bearer", "bearerFormat": "gpumon_..."}
+
+
+def ingest_docs() -> dict[str, Any]:
+    from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+
+    from gpu_monitor.schema import MISCONFIGURED, error_response
+
+    describe_host_token()
+
+    written = {"host": "gpu-node-1", "written": 2, "duplicates": 0}
+    return {
+        "summary": "Write the ticks a node pushed (gpu_record --push)",
+        "description": "A node's buffered ticks (version 1, docs/api.md), written in one "
+        "transaction through the recorder's tick writers; a tick at or before the newest "
+        "one the host has written is a duplicate, counted and not written again. "
+        "Authorization: Bearer and the host's token (manage.py gpu_host_token create "
+        "HOST): it writes that host only and opens no other endpoint. Content-Type "
+        "application/json, Content-Encoding gzip or none, at most "
+        "GPU_MONITOR['INGEST_MAX_BYTES'] bytes compressed and decompressed; "
+        "GPU_MONITOR['INGEST_RATE'] requests per host.",
+        "request": {"application/json": {"type": "object"}},
+        "examples": [OpenApiExample("One tick of one GPU", value=EXAMPLE_BATCH, request_only=True)],
+        "parameters": [OpenApiParameter("format", exclude=True)],
+        "responses": {
+            200: OpenApiResponse(
+                {
+                    "type": "object",
+                    "properties": {
+                        "host": {"type": "string"},
+                        "written": {"type": "integer"},
+                        "duplicates": {"type": "integer"},
+                    },
+                    "required": ["host", "written", "duplicates"],
+                },
+                description="The ticks written and the duplicates",
+                examples=[OpenApiExample("Two ticks written", value=written)],
+            ),
+            400: error_response(
+                "Not JSON, not gzip, or a field that is wrong",
+                'ticks[3].devices[0].temperature_c: an integer or null, not "hot"',
+            ),
+            401: error_response("No token, or an unknown or revoked one", "Unknown host token."),
+            403: error_response(
+                "The body's host is not the token's",
+                "This token writes host 'gpu-node-1' only, not 'gpu-node-2'.",
+            ),
+            405: error_response("Not a POST", 'Method "GET" not allowed.'),
+            411: error_response(
+                "No Content-Length", "A body needs a Content-Length (a number of bytes)."
+            ),
+            413: error_response(
+                "The body is too large",
+                "The body is over the limit of 8388608 bytes (INGEST_MAX_BYTES).",
+            ),
+            415: error_response(
+                "Not JSON, or an encoding other than gzip",
+                "The body must be JSON (Content-Type: application/json).",
+            ),
+            429: error_response(
+                "Throttled (Retry-After)", "Request was throttled. Expected available in 3 seconds."
+            ),
+            503: error_response(
+                "The database cannot write, or GPU_MONITOR is misconfigured (Retry-After)",
+                MISCONFIGURED,
+            ),
         },
     }
