@@ -110,6 +110,15 @@ class HostTokenThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.auth.host}
 
 
+def read_at_most(request: HttpRequest, size: int) -> bytes:
+    """Up to ``size`` bytes of the body (a server's stream may give fewer at a time)."""
+    chunks, left = [], size
+    while left > 0 and (chunk := request.read(left)):
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
 def read_body(request: HttpRequest, limit: int) -> bytes:
     """The body, gunzipped when its ``Content-Encoding`` is gzip: 413 as soon as it (or
     what it decompresses to) is over ``limit`` bytes, judged by ``Content-Length`` first,
@@ -119,7 +128,7 @@ def read_body(request: HttpRequest, limit: int) -> bytes:
         raise LengthRequired("A body needs a Content-Length (a number of bytes).")
     if int(length) > limit:
         raise TooLarge(f"The body is {length} bytes, over the limit of {limit} (INGEST_MAX_BYTES).")
-    raw = request.read(limit + 1)
+    raw = read_at_most(request, limit + 1)
     if len(raw) > limit:
         raise TooLarge(f"The body is over the limit of {limit} bytes (INGEST_MAX_BYTES).")
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
