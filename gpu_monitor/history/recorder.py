@@ -8,9 +8,12 @@ A small service that runs the recorder's parts, each in its module:
   (beyond that the oldest are dropped and counted);
 - ``writer``: the writer thread, its connection, reconnects, error classes and events
   (``recorded``: worked out against what the database last recorded for the host);
-- ``retention``: old rows deleted, the path ``gpu_history_maintain`` shares.
+- ``retention``: old rows deleted, the path ``gpu_history_maintain`` shares;
+- ``push`` (``gpu_record --push``): the pusher in the writer's place, which posts the
+  ticks to the site's ``api/gpu/ingest`` (``wire``: the body) and touches no database.
 
-All of it goes to the database that the project's router picks for the history models.
+All of it goes to the database that the project's router picks for the history models,
+or to the site.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from collections.abc import Callable
 
 from django.db import router
 
+from gpu_monitor.history import push as pushing
 from gpu_monitor.history.buffer import Tick, TickBuffer
 from gpu_monitor.history.models import Sample
+from gpu_monitor.history.push import Pusher, Site
 from gpu_monitor.history.retention import Retention
 from gpu_monitor.history.sampler import Sampler
 from gpu_monitor.history.writer import CONNECT_TIMEOUT_S, STATEMENT_TIMEOUT_S, Writer
@@ -36,7 +41,8 @@ ONCE_WITHIN_S = CONNECT_TIMEOUT_S + STATEMENT_TIMEOUT_S  # --once: time for its 
 
 
 class Recorder:
-    """Records the GPUs of this host every ``interval`` seconds until ``stop()``."""
+    """Records the GPUs of this host every ``interval`` seconds until ``stop()``, into
+    the database, or to ``push``'s site (then ``retention_s`` must be None: the site's)."""
 
     def __init__(
         self,
@@ -48,20 +54,39 @@ class Recorder:
         buffer_ticks: int,
         clock: Callable[[], float] = time.time,
         processes: bool = False,
+        push: Site | None = None,
     ) -> None:
-        self.buffer = TickBuffer(buffer_ticks)
         self.interval = interval
         self.clock = clock
         self.host = host
-        self.sampler = Sampler(manager, host=host, interval=interval, processes=processes)
-        self.retention = Retention(retention_s)  # None: never delete (a node)
-        self.writer = Writer(
-            self.buffer,
-            host=host,
-            alias=router.db_for_write(Sample),
-            retention=self.retention,
-            on_failure=self.stop,
+        self.sampler = Sampler(
+            manager, host=host, interval=interval, processes=processes, push=push is not None
         )
+        self.retention = Retention(retention_s)  # None: never delete (a node)
+        self.writer: Writer | Pusher
+        if push is None:
+            self.buffer = TickBuffer(buffer_ticks)
+            self.writer = Writer(
+                self.buffer,
+                host=host,
+                alias=router.db_for_write(Sample),
+                retention=self.retention,
+                on_failure=self.stop,
+            )
+            self.once_within_s = ONCE_WITHIN_S
+        else:
+            if retention_s is not None:
+                raise ValueError("a recorder that pushes keeps no retention: the site does")
+            self.buffer = TickBuffer(buffer_ticks, target="the site")
+            self.writer = Pusher(
+                self.buffer,
+                host=host,
+                interval=interval,
+                processes_recorded=processes,
+                site=push,
+                on_failure=self.stop,
+            )
+            self.once_within_s = pushing.ONCE_WITHIN_S
         # Set by stop() (a signal) or a permanent error: sampling ends, the writer has
         # until ``stop_requested + STOP_WITHIN_S``.
         self.stopping = threading.Event()
@@ -71,8 +96,14 @@ class Recorder:
     # What gpu_record reads once run() returns.
 
     @property
+    def target(self) -> str:
+        """Where the ticks go, as the messages name it: the database, or the site."""
+        return self.buffer.target
+
+    @property
     def failure(self) -> str | None:
-        """A permanent database error, said to the user; None: none."""
+        """A permanent database error (or the site's refusal), said to the user; None:
+        none."""
         return self.writer.failure
 
     @property
@@ -91,7 +122,7 @@ class Recorder:
     def run(self, once: bool = False) -> None:
         """Tick on wall-clock multiples of the interval until stopped (or once, stamped
         with the second it reads); the writer thread writes. Returns within
-        STOP_WITHIN_S of ``stop()`` whatever the database does: what is left is
+        STOP_WITHIN_S of ``stop()`` whatever the database (or site) does: what is left is
         ``unwritten()``."""
         writer = threading.Thread(
             target=self.writer.write_until_finished, name="gpu-write", daemon=True
@@ -119,7 +150,7 @@ class Recorder:
         finally:
             self.stopping.set()  # the XID listener leaves while the writer writes
             self.writer.finish()
-            deadline = time.monotonic() + (ONCE_WITHIN_S if once else STOP_WITHIN_S)
+            deadline = time.monotonic() + (self.once_within_s if once else STOP_WITHIN_S)
             while writer.is_alive():
                 if self.stop_requested is not None:
                     deadline = min(deadline, self.stop_requested + STOP_WITHIN_S)
@@ -148,7 +179,8 @@ class Recorder:
 
     def watch_writer(self) -> None:
         """Say so (once) when a write has not returned for STALLED_AFTER_S: a database
-        that does not answer at all (a frozen server) raises no error to report."""
+        that does not answer at all (a frozen server) raises no error to report; nor
+        does a site that has not answered yet."""
         since = self.writer.writing_since
         if since is not None and time.monotonic() - since > STALLED_AFTER_S:
             self.writer.outage(f"no answer for {time.monotonic() - since:.0f} s")

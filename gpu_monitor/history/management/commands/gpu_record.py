@@ -1,11 +1,14 @@
-"""``manage.py gpu_record``: record the GPUs of this host into the project's database."""
+"""``manage.py gpu_record``: record the GPUs of this host into the project's database, or
+push them to the site (``--push``)."""
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import signal
 import socket
+import urllib.parse
 from types import FrameType
 from typing import Any
 
@@ -15,13 +18,16 @@ from gpu_monitor import plugins
 from gpu_monitor.commands import GPUMonitorCommand
 from gpu_monitor.conf import conf
 from gpu_monitor.history.buffer import Tick
+from gpu_monitor.history.push import Site
 from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.history.wire import host_problem
 from gpu_monitor.manager import get_manager
 from gpu_monitor.manager.session import failures_shown_by_caller
-from gpu_monitor.params import MAX_RETENTION, duration, iso, retention
+from gpu_monitor.params import MAX_RETENTION, duration, iso, retention, shown
 
 MAX_INTERVAL = ("1d", 86400)  # a tick a day is the least that still draws a chart
+DEFAULT_RETENTION = "7d"
+TOKEN_VARIABLE = "GPU_MONITOR_TOKEN"
 
 
 def interval(text: str) -> int:
@@ -38,10 +44,60 @@ def host_name(text: str) -> str:
     return text
 
 
+def push_url(text: str) -> str:
+    """The site's ingest URL: http or https, with a host, no user or password."""
+    try:
+        url = urllib.parse.urlsplit(text)
+        url.port  # noqa: B018 (raises ValueError for a port that is not one)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a URL ({exc}): {shown(text)}") from exc
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise argparse.ArgumentTypeError(
+            "an http or https URL, such as https://gpus.example.org/api/gpu/ingest, "
+            f"not {shown(text)}"
+        )
+    if url.username is not None or url.password is not None:
+        raise argparse.ArgumentTypeError(
+            f"the URL must not hold a user or password (the token goes in --token-file or "
+            f"{TOKEN_VARIABLE})"
+        )
+    return text
+
+
+def read_token(path: str | None) -> str:
+    """The host's token: read once from ``path``, else from ``GPU_MONITOR_TOKEN``; never
+    said back (a message names only where it came from)."""
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as file:
+                token, where = file.read().strip(), f"--token-file {path}"
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise CommandError(f"--token-file {path}: cannot read it ({reason}).") from exc
+        if not token:
+            raise CommandError(f"--token-file {path} is empty: it holds the host's token.")
+    else:
+        token, where = os.environ.get(TOKEN_VARIABLE, "").strip(), TOKEN_VARIABLE
+        if not token:
+            raise CommandError(
+                f"--push needs the host's token: in a file (--token-file PATH) or the "
+                f"{TOKEN_VARIABLE} environment variable (manage.py gpu_host_token create "
+                "HOST on the site prints one)."
+            )
+    if not all(33 <= ord(c) < 127 for c in token):
+        raise CommandError(
+            f"The token in {where} is not one: a token is one word of printable ASCII."
+        )
+    return token
+
+
 class Command(GPUMonitorCommand):
     """Sample every GPU each interval into gpu_monitor.history's tables until stopped."""
 
-    help = "Record a sample of every GPU of this host each interval, and GPU events (XID)."
+    help = (
+        "Record a sample of every GPU of this host each interval, and GPU events (XID), "
+        "into the project's database or (--push) to the site."
+    )
     # No system checks at start: some read the database (Django 6.1 asks SQLite whether it
     # supports JSON fields), and the recorder must start and buffer while it is down.
     requires_system_checks = ()
@@ -58,11 +114,12 @@ class Command(GPUMonitorCommand):
         parser.add_argument(
             "--retention",
             type=retention,
-            default=duration("7d"),
+            default=argparse.SUPPRESS,  # given or not: with --push it may not be
             metavar="DURATION",
             help="Delete this host's samples and events older than this: 7d, 12h, 30m; "
             "'off' never deletes (a node whose database role may not: gpu_history_maintain "
-            f"keeps the retention centrally) (default: 7d; at most {MAX_RETENTION[0]}).",
+            f"keeps the retention centrally) (default: {DEFAULT_RETENTION}; at most "
+            f"{MAX_RETENTION[0]}; not with --push: the site keeps it).",
         )
         parser.add_argument(
             "--host",
@@ -85,6 +142,22 @@ class Command(GPUMonitorCommand):
             "pass the job's period as --interval, the time each tick counts for "
             "(default: run until SIGTERM or Ctrl-C).",
         )
+        parser.add_argument(
+            "--push",
+            type=push_url,
+            metavar="URL",
+            help="Post the ticks to the site's ingest endpoint, e.g. "
+            "https://gpus.example.org/api/gpu/ingest, instead of writing them to a "
+            "database: this node needs no database settings, only the host's token "
+            "(default: write to the project's database).",
+        )
+        parser.add_argument(
+            "--token-file",
+            metavar="PATH",
+            help="With --push: the file that holds the host's token (made on the site by "
+            f"manage.py gpu_host_token create HOST), read once at start (default: the "
+            f"{TOKEN_VARIABLE} environment variable).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         problems = conf.problems()  # what the system checks would say, without the database
@@ -99,6 +172,7 @@ class Command(GPUMonitorCommand):
                 f"{app.name}: gpu_monitor.{field} {text}" for app, field, text in wrong
             )
             raise CommandError(f"A sub-app's declaration is wrong: {said}; run manage.py check")
+        site, kept = self.destination(options)
         # NVML's failed initialisation is said in this command's own line (below), once,
         # not again as a warning on stderr.
         with failures_shown_by_caller():
@@ -110,9 +184,10 @@ class Command(GPUMonitorCommand):
                 manager,
                 host=options["host"],
                 interval=options["interval"],
-                retention_s=options["retention"],
+                retention_s=kept,
                 buffer_ticks=conf.get("HISTORY_BUFFER_TICKS"),
                 processes=options["processes"],
+                push=site,
             )
         except (TypeError, ValueError) as exc:  # a setting the system checks reject
             raise CommandError(f"GPU_MONITOR['HISTORY_BUFFER_TICKS']: {exc}") from exc
@@ -126,8 +201,10 @@ class Command(GPUMonitorCommand):
             # including the one at exit, which would take tenths of a second of the 1 s
             # that SIGTERM has to exit in.
             gc.freeze()
-            kept = options["retention"]
-            keeping = "retention off" if kept is None else f"keeping {kept} s"
+            if site is not None:
+                keeping = f"pushing to {site.url}"
+            else:
+                keeping = "retention off" if kept is None else f"keeping {kept} s"
             self.stdout.write(
                 f"Recording host {options['host']!r} every {options['interval']} s, "
                 f"{keeping}{without}; SIGTERM or Ctrl-C stops."
@@ -143,7 +220,7 @@ class Command(GPUMonitorCommand):
             raise CommandError(f"{recorder.failure}{lost}.")
         if unwritten:
             raise CommandError(
-                f"{unwritten} tick(s) could not be written: the database "
+                f"{unwritten} tick(s) could not be written: {recorder.target} "
                 + (
                     "did not answer in time."
                     if recorder.writing_since is not None
@@ -152,6 +229,19 @@ class Command(GPUMonitorCommand):
             )
         if options["once"] and recorder.last_taken is not None and options["verbosity"] >= 1:
             self.stdout.write(written(options["host"], recorder.last_taken))
+
+    def destination(self, options: dict[str, Any]) -> tuple[Site | None, int | None]:
+        """The site to push to (None: the database) and the retention in seconds."""
+        if options["push"] is None:
+            if options["token_file"] is not None:
+                raise CommandError("--token-file is for --push (the token of a pushing node).")
+            return None, options.get("retention", duration(DEFAULT_RETENTION))
+        if "retention" in options:
+            raise CommandError(
+                "--retention is the site's with --push: its gpu_history_maintain deletes "
+                "old rows (docs/history.md)."
+            )
+        return Site(options["push"], read_token(options["token_file"])), None
 
 
 def written(host: str, tick: Tick) -> str:
