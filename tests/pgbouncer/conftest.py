@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,12 +82,13 @@ class Bouncer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def ini(directory: str, cluster_dir: str, cluster_port: int) -> str:
-    """pgbouncer.ini: every database of the cluster (the ``*`` entry), pooled per
+def ini(directory: str) -> str:
+    """pgbouncer.ini: every database of the run's cluster (the ``*`` entry), pooled per
     user+database in transaction mode; trust, for the users of ``userlist.txt``."""
+    cluster = settings.CLUSTER
     return f"""\
 [databases]
-* = host={cluster_dir} port={cluster_port}
+* = host={cluster.directory} port={cluster.port}
 
 [pgbouncer]
 listen_addr =
@@ -105,12 +106,20 @@ log_disconnections = 0
 """
 
 
-def start(cluster_dir: str, cluster_port: int) -> Bouncer:
-    """Start pgbouncer (as ``postgres`` when root: it refuses to run as root) and wait
-    until it takes a connection."""
+def start(
+    config: Callable[[str], str],
+    users: dict[str, str],
+    port: int = PORT,
+    database: str = "postgres",
+) -> Bouncer:
+    """Start pgbouncer with the ini ``config(directory)`` and the ``users`` (name:
+    password) of its auth_file, as ``postgres`` when root (it refuses to run as root),
+    and wait until it takes a connection to ``database`` (as the first user)."""
     directory = tempfile.mkdtemp(prefix="gpu-monitor-pgbouncer-")
-    Path(directory, "pgbouncer.ini").write_text(ini(directory, cluster_dir, cluster_port))
-    Path(directory, "userlist.txt").write_text(f'"postgres" ""\n"{SITE_ROLE}" ""\n')
+    Path(directory, "pgbouncer.ini").write_text(config(directory))
+    Path(directory, "userlist.txt").write_text(
+        "".join(f'"{name}" "{password}"\n' for name, password in users.items())
+    )
     as_user: dict[str, Any] = {}
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres", "postgres")
@@ -121,11 +130,12 @@ def start(cluster_dir: str, cluster_port: int) -> Bouncer:
         stderr=subprocess.DEVNULL,
         **as_user,
     )
-    bouncer = Bouncer(directory, process)
+    user, password = next(iter(users.items()))
+    bouncer = Bouncer(directory, process, port)
     deadline = time.monotonic() + STARTS_WITHIN_S
     while True:
         try:
-            bouncer.connect("postgres").close()
+            bouncer.connect(database, user, password=password or None).close()
             return bouncer
         except Exception:
             if process.poll() is not None or time.monotonic() > deadline:
@@ -158,8 +168,7 @@ def bouncer(django_db_setup: None, django_db_blocker: Any) -> Iterator[Bouncer]:
     and a role dropped under a pooled connection breaks it)."""
     if not os.path.exists(PGBOUNCER):
         pytest.fail("pgbouncer not found: install PgBouncer (apt-get install pgbouncer)")
-    cluster = settings.CLUSTER
-    running = start(cluster.directory, cluster.port)
+    running = start(ini, {"postgres": "", SITE_ROLE: ""})
     with direct() as admin:
         admin.execute(f"CREATE ROLE {SITE_ROLE} LOGIN")
         admin.execute(f"ALTER ROLE {SITE_ROLE} SET statement_timeout = {SITE_TIMEOUT_MS}")

@@ -187,7 +187,9 @@ def test_gpu_history_maintain_works_through_pgbouncer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Its DDL (CREATE, ATTACH, DROP with SET LOCAL lock_timeout) runs in transactions:
-    the pooler's transaction mode serves it."""
+    the pooler's transaction mode serves it. Its clock is in 2030: the days partitioned
+    for the real today are past the retention and dropped (``partitions_kept`` makes
+    them again)."""
     monkeypatch.setattr(gpu_history_maintain, "now", lambda: NOW)
     out = io.StringIO()
     with through(bouncer):
@@ -195,5 +197,6 @@ def test_gpu_history_maintain_works_through_pgbouncer(
     said = out.getvalue()
 
     assert "partitions: today and 1 day(s) ahead (2030-03-10 .. 2030-03-11): 2 created" in said
+    assert re.search(r"samples: dropped [1-9]\d* partition", said), said  # this run's real days
     days = {partitions.day_name(NOW // 86400 * 86400 + n * 86400) for n in range(2)}
     assert days <= {p.name for p in partitions.partitions("default")}
