@@ -75,7 +75,7 @@ def test_a_token_file_that_is_no_use_is_named_and_its_content_never_said(
     elif content is not None:
         path.write_text(content)
     with pytest.raises(CommandError) as raised:
-        record("--push", refused_port(), "--token-file", str(path))
+        record("--push", refused_port(), "--token-file", str(path), "--once")
     assert str(path) in str(raised.value) and said in str(raised.value)
     assert SECRET not in str(raised.value)
 
@@ -85,7 +85,7 @@ def test_no_token_at_all_is_said_before_sampling(
 ) -> None:
     monkeypatch.delenv("GPU_MONITOR_TOKEN", raising=False)
     with pytest.raises(CommandError, match="--push needs the host's token: in a file"):
-        record("--push", refused_port())
+        record("--push", refused_port(), "--once")
     assert fake_nvml.CALLS["nvmlDeviceGetCount"] == 0
 
 
@@ -107,7 +107,7 @@ def test_options_that_do_not_go_together_are_refused(
     if "--push" in args and "--token-file" not in args:
         args = [*args, "--token-file", str(token_file)]
     with pytest.raises(CommandError, match=said.replace("(", r"\(")):
-        record(*args)
+        record(*args, "--once")  # --once: a mistake that lets it run ends all the same
 
 
 def test_a_refusal_is_the_command_s_error_with_the_site_s_detail(

@@ -11,12 +11,16 @@ from typing import Any
 import pytest
 from django.forms.models import model_to_dict
 
-from gpu_monitor.history import wire
+from gpu_monitor.fleet.models import HostState
+from gpu_monitor.history import store, tick_writers, wire
 from gpu_monitor.history.buffer import Tick
-from gpu_monitor.history.models import Event
+from gpu_monitor.history.models import ROLLUP_SECONDS, Event, Rollup, Sample
 from gpu_monitor.history.recorded import event
+from gpu_monitor.history.recorder import Recorder
 from gpu_monitor.history.sampler import Sampler
 from gpu_monitor.manager import GPUManager
+from gpu_monitor.types import XidEvent
+from gpu_monitor.usage.models import Hold, Usage
 
 UUID1 = "GPU-3a34af56-e2e8-164a-8e46-000000000001"
 
@@ -81,6 +85,20 @@ def test_push_mode_reads_the_processes_at_every_tick(fake_nvml: ModuleType) -> N
     assert tick.context.processes.count > 0
     (back,) = round_trip([tick]).ticks
     assert back.context is not None and back.context.processes == tick.context.processes
+
+
+def test_push_mode_builds_the_context_on_a_node_without_tick_writers(
+    fake_nvml: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node's own apps declare no tick writer (or none that needs the processes): the
+    site's may, so a pushed tick always has its context, processes included."""
+    monkeypatch.setattr(tick_writers, "registered", lambda: ())
+    monkeypatch.setattr(tick_writers, "needs_processes", lambda: False)
+    fake_nvml.configure(gpus=2, scenario="load")
+    tick = sampled(fake_nvml)
+    assert tick.context is not None and tick.context.processes is not None
+    direct = Sampler(GPUManager(), host="node-1", interval=10, processes=False).snapshot(1000)
+    assert direct.context is None  # as before: nothing to write it
 
 
 def test_without_nvml_a_tick_has_its_error_and_no_gpu(fake_nvml: ModuleType) -> None:
@@ -282,3 +300,47 @@ def test_a_long_value_is_cut_in_the_message(fake_nvml: ModuleType) -> None:
         wire.decode(body)
     shown = '["' + "x" * 35 + "..."  # 40 characters
     assert str(raised.value) == f"ticks[0].devices[0].name: a string, not {shown}"
+
+
+# -- a pushed tick writes what the recorder writes ---------------------------------------
+
+WRITTEN = (Sample, Rollup, Event, HostState, Usage, Hold)  # by the recorder and tick writers
+
+
+def written_rows() -> dict[str, list[dict[str, Any]]]:
+    """Every row the recorder and the sub-apps' tick writers keep, without ids."""
+    return {
+        model.__name__: sorted(rows(list(model.objects.all())), key=lambda row: str(row))
+        for model in WRITTEN
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("scenario", ["lost", "load", "no_nvml"])
+def test_a_pushed_tick_writes_the_rows_the_recorder_writes(
+    fake_nvml: ModuleType, scenario: str
+) -> None:
+    """The same two snapshots, written by the recorder, then (the rows deleted) pushed:
+    decoded and written by the site's store, as the ingest endpoint does."""
+    fake_nvml.configure(gpus=3, scenario=scenario)
+    xid = XidEvent(gpu_index=0, gpu_uuid=None, xid=79, at=995.5)
+    direct = Recorder(GPUManager(), host="node-1", interval=10, retention_s=None, buffer_ticks=9)
+    direct.sampler.xid_queue.put(xid)
+    later = 1000 + ROLLUP_SECONDS  # the first tick's period is over: rolled up
+    direct.tick(1000)
+    direct.tick(later)
+    by_recorder = written_rows()
+    assert by_recorder["Event"] and by_recorder["HostState"]
+    assert by_recorder["Rollup"] or scenario == "no_nvml"
+    assert by_recorder["Sample"] or scenario == "no_nvml"
+    assert by_recorder["Usage"] or scenario != "load"
+    for model in WRITTEN:
+        model.objects.all().delete()
+
+    sampler = Sampler(GPUManager(), host="node-1", interval=10, processes=False, push=True)
+    sampler.xid_queue.put(xid)
+    ticks = [sampler.snapshot(1000), sampler.snapshot(later)]
+    batch = wire.decode(json.loads(json.dumps(wire.encode("node-1", 10, False, ticks))))
+    assert store.write_pushed(batch, "default") == store.Written(2, 0)
+
+    assert written_rows() == by_recorder
