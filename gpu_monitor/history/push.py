@@ -138,6 +138,9 @@ class Pusher:
         body = wire.encode(self.host, self.interval, self.processes_recorded, ticks, dropped)
         try:
             status, headers, answer = self.send(gzip.compress(json.dumps(body).encode()))
+        except (ValueError, http.client.InvalidURL) as exc:  # a URL it will not send
+            self.refused(f"Cannot post to {self.site.url!r}: {exc}")
+            return None
         except (OSError, http.client.HTTPException) as exc:
             self.outage(reason_of(exc))
             self.back_off(None)

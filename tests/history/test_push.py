@@ -217,6 +217,14 @@ def test_a_4xx_is_a_refusal_said_once_and_the_recorder_stops(
     assert [r.getMessage() for r in errors] == [sending.failure]
 
 
+def test_a_url_http_client_will_not_send_is_a_refusal_not_a_dead_thread() -> None:
+    sending = pusher("http://127.0.0.1:1/api/gpu/ingest with a space")
+    sending.write()
+    assert sending.failure is not None
+    assert sending.failure.startswith("Cannot post to 'http://127.0.0.1:1/api/gpu/ingest with")
+    assert sending.stopped == [sending]  # type: ignore[attr-defined]
+
+
 def test_a_redirect_is_a_refusal_naming_where_it_points(site: FakeSite) -> None:
     site.script = [Answer(308, b"", {"Location": "https://gpus.example.org/api/gpu/ingest"})]
     sending = pusher(site.url)

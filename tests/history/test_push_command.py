@@ -96,6 +96,7 @@ def test_no_token_at_all_is_said_before_sampling(
         (["--push", "gpus.example.org/api/gpu/ingest"], "an http or https URL"),
         (["--push", "https://user:pw@gpus.example.org/"], "must not hold a user or password"),
         (["--push", "https://gpus.example.org:99999/"], "not a URL (Port out of range"),
+        (["--push", "https://gpus.example.org/a b"], "a URL has no space or control character"),
         (["--token-file", "/nowhere"], "--token-file is for --push"),
         (["--push", "http://127.0.0.1:1/", "--retention", "1d"], "--retention is the site's"),
         (["--push", "http://127.0.0.1:1/", "--retention", "off"], "--retention is the site's"),

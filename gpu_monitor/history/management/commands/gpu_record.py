@@ -8,6 +8,7 @@ import gc
 import os
 import signal
 import socket
+import unicodedata
 import urllib.parse
 from types import FrameType
 from typing import Any
@@ -51,6 +52,8 @@ def push_url(text: str) -> str:
         url.port  # noqa: B018 (raises ValueError for a port that is not one)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a URL ({exc}): {shown(text)}") from exc
+    if any(c.isspace() or unicodedata.category(c) == "Cc" for c in text):
+        raise argparse.ArgumentTypeError(f"a URL has no space or control character: {shown(text)}")
     if url.scheme not in ("http", "https") or not url.hostname:
         raise argparse.ArgumentTypeError(
             "an http or https URL, such as https://gpus.example.org/api/gpu/ingest, "
