@@ -184,6 +184,7 @@ class Node:
             text=True,
         )
         self.lines: list[str] = []
+        self.stdout = ""
         self.reader = threading.Thread(target=self.read, name="test-node-stderr", daemon=True)
         self.reader.start()
 
@@ -198,6 +199,9 @@ class Node:
     def finish(self, seconds: float = WAIT_S) -> tuple[int, str]:
         self.process.wait(seconds)
         self.reader.join(seconds)
+        assert self.process.stdout is not None
+        if not self.process.stdout.closed:
+            self.stdout = self.process.stdout.read()
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()
@@ -236,7 +240,10 @@ def test_every_tick_is_written_and_sigterm_ends_it_within_a_second(
 
     assert code == 0, stderr
     assert elapsed < 1.0
-    assert "Traceback" not in stderr
+    assert (node.stdout, stderr) == (
+        f"Recording host 'push-1' every 1 s, pushing to {site.url}; SIGTERM or Ctrl-C stops.\n",
+        "",
+    )
     epochs = site.epochs("push-1")
     assert contiguous(epochs), epochs  # every tick, none twice (samples: 2 a tick)
     with contextlib.closing(sqlite3.connect(site.db)) as db:

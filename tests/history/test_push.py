@@ -10,8 +10,11 @@ import json
 import logging
 import os
 import random
+import shutil
 import socket
+import ssl
 import statistics
+import subprocess
 import threading
 import time
 import urllib.error
@@ -19,6 +22,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,7 +49,7 @@ class FakeSite:
     """An HTTP server that answers each POST with the next scripted ``Answer`` (or
     ``answer(body)``), and keeps what it was sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.script: list[Answer] = []
         self.answer: Callable[[dict[str, Any]], Answer] | None = None
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
@@ -85,7 +89,11 @@ class FakeSite:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/gpu/ingest"
+        scheme = "http"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}/api/gpu/ingest"
         self.thread = threading.Thread(
             target=self.server.serve_forever, args=(0.02,), name="test-site"
         )
@@ -451,3 +459,40 @@ def test_an_answer_sent_before_the_body_was_read_is_read(site: FakeSite) -> None
         push.build_opener().open(request, timeout=10)
     with raised.value:
         assert raised.value.code == 413
+
+
+def test_https_is_verified_and_ssl_cert_file_names_a_private_ca(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site whose certificate no system CA signed is an outage that says so; with the
+    certificate in SSL_CERT_FILE (a private CA's bundle) the ticks go."""
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is missing: install Debian's openssl package"
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    made = FakeSite(tls)
+    try:
+        made.answer = lambda body: Answer()
+        sending = pusher(made.url)
+        sending.write()
+        assert "CERTIFICATE_VERIFY_FAILED" in sending.last_error
+        assert made.requests == [] and len(sending.buffer) == 1
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        sending.write()
+        assert made.epochs() == [[1000]] and len(sending.buffer) == 0
+    finally:
+        made.close()
