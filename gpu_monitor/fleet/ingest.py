@@ -17,7 +17,8 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import router
+from django.db import connections, router
+from django.db.models import F
 from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import (
@@ -153,12 +154,19 @@ def read_body(request: HttpRequest, limit: int) -> bytes:
 
 
 def lock_host(host: str, using: str) -> None:
-    """Lock the host's token rows (PostgreSQL; elsewhere a no-op): two requests of one
-    host write one after the other, the second reading what the first wrote."""
+    """Lock the host's token rows, first in the transaction: two requests of one host
+    write one after the other, the second reading what the first wrote. PostgreSQL: a
+    row lock (SELECT ... FOR UPDATE). SQLite, which has no row locks: an UPDATE that
+    changes nothing takes the database's write lock now, waiting for another writer
+    (the connection's timeout), where a read first would fail the transaction's later
+    write at once with "database is locked" (a worker's push against another's)."""
     if router.db_for_write(HostToken) != using:
         return  # the tokens live in another database: its lock would not serialize these
-    rows = HostToken.objects.using(using).select_for_update().filter(host=host).order_by("pk")
-    list(rows.values_list("pk", flat=True))
+    rows = HostToken.objects.using(using).filter(host=host)
+    if connections[using].vendor == "sqlite":
+        rows.update(host=F("host"))
+        return
+    list(rows.select_for_update().order_by("pk").values_list("pk", flat=True))
 
 
 @document_post("ingest", ingest_docs)

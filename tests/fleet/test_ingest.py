@@ -90,3 +90,29 @@ def test_periods_that_are_over_are_rolled_up(fake_nvml: ModuleType) -> None:
 
     assert set(Rollup.objects.values_list("epoch", flat=True)) == {1200}
     assert Rollup.objects.count() == len(fake_nvml.STATE.gpus)
+
+
+def test_the_write_lock_is_the_transaction_s_first_statement(fake_nvml: ModuleType) -> None:
+    """Another worker's push waits for this one's write lock (PostgreSQL: the host's
+    token rows FOR UPDATE; SQLite: an UPDATE that changes nothing takes the database's
+    write lock): a read first would make SQLite fail the later write at once with
+    "database is locked", a 503 (the example site under gunicorn, 4 workers and 6 nodes
+    pushing every second: 23 in 45 s before)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    token = token_for()
+    with CaptureQueriesContext(connection) as queries:
+        response = post(body(ticks(1000)), token)
+
+    assert response.status_code == 200, response.content
+    statements = [q["sql"] for q in queries.captured_queries]
+    first = next(i for i, sql in enumerate(statements) if sql.startswith(("BEGIN", "SAVEPOINT")))
+    lock = next(s for s in statements[first + 1 :] if not s.startswith("SET LOCAL"))
+    assert '"gpu_monitor_host_token"' in lock
+    if connection.vendor == "sqlite":
+        assert lock.startswith(
+            'UPDATE "gpu_monitor_host_token" SET "host" = "gpu_monitor_host_token"."host"'
+        )
+    else:
+        assert lock.startswith("SELECT") and lock.endswith("FOR UPDATE")
