@@ -162,6 +162,16 @@ class Pusher:
                     self.buffer.capacity,
                 )
             logger.debug("Pushed %d tick(s): %s", len(ticks), detail)
+            repeated = duplicates(answer)
+            if repeated:
+                logger.warning(
+                    "The site had %d of %d tick(s) of host %r already, at or after their "
+                    "time: not written again (a body posted again after a lost answer, or "
+                    "another recorder posting under this host name)",
+                    repeated,
+                    len(ticks),
+                    self.host,
+                )
             return len(ticks)
         if status == 413 and len(ticks) > 1:
             self.batch_ticks = max(1, len(ticks) // 2)
@@ -239,9 +249,14 @@ def refusal(status: int, detail: str, headers: Message) -> str:
             "--push that URL"
         )
     if status == 401:
+        made = (
+            ""
+            if "gpu_host_token" in detail
+            else " (manage.py gpu_host_token create HOST on the site)"
+        )
         return (
             f"The site refused the token ({said}): give a valid one in --token-file or "
-            "GPU_MONITOR_TOKEN (manage.py gpu_host_token create HOST on the site)"
+            f"GPU_MONITOR_TOKEN{made}"
         )
     if status == 403:
         return f"The site refused the ticks ({said}): give --host the host the token is for"
@@ -273,6 +288,13 @@ def ingested(answer: bytes) -> bool:
     except ValueError:
         return False
     return isinstance(data, dict) and type(data.get("written")) is int
+
+
+def duplicates(answer: bytes) -> int:
+    """How many of the posted ticks the ingest's answer counts as duplicates."""
+    data = json.loads(answer)  # ``ingested``: a JSON object
+    count = data.get("duplicates")
+    return count if type(count) is int else 0
 
 
 def retry_after(headers: Message | None) -> float | None:

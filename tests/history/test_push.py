@@ -496,3 +496,37 @@ def test_https_is_verified_and_ssl_cert_file_names_a_private_ca(
         assert made.epochs() == [[1000]] and len(sending.buffer) == 0
     finally:
         made.close()
+
+
+def test_ticks_the_site_had_already_are_said_at_warning(
+    site: FakeSite, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Duplicates are not silent: a replay after a lost answer, or two recorders under
+    one host name (the site keeps the first and drops the other's ticks)."""
+    site.script = [Answer(body=b'{"host": "node-1", "written": 1, "duplicates": 2}'), Answer()]
+    sending = pusher(site.url, ticks=3)
+    with caplog.at_level(logging.WARNING, RECORDER):
+        sending.write()
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert said.startswith("The site had 2 of 3 tick(s) of host 'node-1' already")
+    assert "another recorder posting under this host name" in said
+    assert len(sending.buffer) == 0
+
+
+def test_no_duplicates_no_warning(site: FakeSite, caplog: pytest.LogCaptureFixture) -> None:
+    site.script = [Answer(body=b'{"host": "node-1", "written": 2, "duplicates": 0}')]
+    sending = pusher(site.url, ticks=2)
+    with caplog.at_level(logging.WARNING, RECORDER):
+        sending.write()
+    assert caplog.records == []
+
+
+def test_a_revoked_token_says_how_to_make_one_once(site: FakeSite) -> None:
+    detail = (
+        "This host token (ab12) was revoked: create a new one with manage.py gpu_host_token create."
+    )
+    site.script = [Answer(401, json.dumps({"detail": detail}).encode())]
+    sending = pusher(site.url)
+    sending.write()
+    assert sending.failure is not None
+    assert sending.failure.count("gpu_host_token create") == 1

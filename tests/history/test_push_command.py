@@ -131,3 +131,12 @@ def test_an_unreachable_site_leaves_the_tick_unwritten(
         record("--push", refused_port(), "--token-file", str(token_file), "--once")
     assert str(raised.value).startswith("1 tick(s) could not be written: the site is unreachable (")
     assert "Connection refused" in str(raised.value)
+
+
+def test_no_option_is_taken_by_its_abbreviation(fake_nvml: ModuleType) -> None:
+    """``--token TOKEN`` is not ``--token-file``: no abbreviation passes, so no token
+    lands on the command line as a file name (and in the error that names it)."""
+    with pytest.raises(CommandError, match="unrecognized arguments: --token gpumon_x"):
+        record("--push", "http://127.0.0.1:1/api/gpu/ingest", "--token", "gpumon_x", "--once")
+    with pytest.raises(CommandError, match="unrecognized arguments: --proc"):
+        record("--proc", "--once")

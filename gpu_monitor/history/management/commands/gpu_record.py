@@ -105,6 +105,12 @@ class Command(GPUMonitorCommand):
     # supports JSON fields), and the recorder must start and buffer while it is down.
     requires_system_checks = ()
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        # No abbreviations: "--token gpumon_..." must not pass as --token-file, which
+        # would put the token on the command line and in the error that names the file.
+        kwargs.setdefault("allow_abbrev", False)
+        return super().create_parser(prog_name, subcommand, **kwargs)
+
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--interval",
@@ -159,7 +165,8 @@ class Command(GPUMonitorCommand):
             metavar="PATH",
             help="With --push: the file that holds the host's token (made on the site by "
             f"manage.py gpu_host_token create HOST), read once at start (default: the "
-            f"{TOKEN_VARIABLE} environment variable).",
+            f"{TOKEN_VARIABLE} environment variable). No option takes the token itself: "
+            "a command line is readable by every user of the machine.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
