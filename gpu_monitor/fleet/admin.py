@@ -48,7 +48,7 @@ class HostTokenAdmin(ReadOnlyAdmin):
 
     list_display = (
         "host",
-        "key",
+        "token_id",
         time_column("created", "created"),
         time_column("last_used", "last used"),
         time_column("revoked", "revoked"),
@@ -57,6 +57,11 @@ class HostTokenAdmin(ReadOnlyAdmin):
     ordering = ("host", "created")
     exclude = ("digest",)
     actions = ("revoke",)
+
+    @admin.display(description="id", ordering="key")
+    def token_id(self, token: HostToken) -> str:
+        """The token's public id, as gpu_host_token list and revoke --id name it."""
+        return token.key
 
     @admin.action(description="Revoke the selected host tokens", permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[HostToken]) -> None:

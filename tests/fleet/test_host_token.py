@@ -84,6 +84,8 @@ def test_revoke_a_host_or_one_token_by_id() -> None:
     assert not HostToken.objects.filter(revoked__isnull=True).exists()
     with pytest.raises(CommandError, match="No host token has the id 'nope'"):
         run("revoke", "--id", "nope")
+    with pytest.raises(CommandError, match=r"Host nosuch has no token \(see gpu_host_token list"):
+        run("revoke", "nosuch")  # a typo is not "Revoked 0 token(s)", exit 0
     with pytest.raises(CommandError, match="revoke needs a HOST"):
         run("revoke")
     with pytest.raises(CommandError, match="create needs a HOST"):
@@ -119,6 +121,7 @@ def test_the_admin_lists_tokens_read_only_and_revokes(admin_client: Client) -> N
 
     listed = admin_client.get(PAGE).content.decode()
     assert "node-1" in listed and row.key in listed and token not in listed
+    assert '<th scope="col" class="sortable column-token_id">' in listed  # "Id", as the CLI
     assert row.digest not in listed
     assert admin_client.get(f"{PAGE}add/").status_code == 403
     detail = admin_client.get(f"{PAGE}{row.pk}/change/").content.decode()

@@ -41,7 +41,13 @@ class Command(GPUMonitorCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=("create", "list", "revoke"), metavar="ACTION")
+        parser.add_argument(
+            "action",
+            choices=("create", "list", "revoke"),
+            metavar="ACTION",
+            help="create (print a new token for HOST), list (the tokens, [HOST]'s only when "
+            "given) or revoke (HOST's tokens, or --id ID's)",
+        )
         parser.add_argument(
             "host",
             nargs="?",
@@ -101,5 +107,14 @@ class Command(GPUMonitorCommand):
         count = tokens.revoke(host=options["host"], key=key)
         if key is not None and not count and not HostToken.objects.filter(key=key).exists():
             raise CommandError(f"No host token has the id {key!r} (see gpu_host_token list).")
+        if (
+            key is None
+            and not count
+            and not HostToken.objects.filter(host=options["host"]).exists()
+        ):
+            raise CommandError(
+                f"Host {terminal.printable(options['host'])} has no token (see gpu_host_token "
+                "list)."
+            )
         what = f"id {key}" if key is not None else f"host {terminal.printable(options['host'])}"
         self.stdout.write(f"Revoked {count} token(s) of {what}.")
