@@ -46,16 +46,14 @@ class HostTokenAdmin(ReadOnlyAdmin):
     their digest is stored), made by the command only; revoked here by whoever may
     change host tokens."""
 
-    list_display = (
-        "host",
-        "token_id",
-        time_column("created", "created"),
-        time_column("last_used", "last used"),
-        time_column("revoked", "revoked"),
-    )
+    created_at = staticmethod(time_column("created", "created"))
+    last_used_at = staticmethod(time_column("last_used", "last used"))
+    revoked_at = staticmethod(time_column("revoked", "revoked"))
+    list_display = ("host", "token_id", "created_at", "last_used_at", "revoked_at")
+    # A token's page shows the list's columns, as the list shows them (never the digest).
+    fields = readonly_fields = list_display
     search_fields = ("host", "key")
     ordering = ("host", "created")
-    exclude = ("digest",)
     actions = ("revoke",)
 
     @admin.display(description="id", ordering="key")

@@ -89,6 +89,7 @@ class Pusher:
         self.writing_since: float | None = None  # monotonic start of the post in flight
         self.batch_ticks = BATCH_TICKS
         self.failures = 0  # outages in a row: the backoff's exponent
+        self.duplicates = 0  # ticks the site had already, over every post
         self.retry_at: float | None = None  # after an outage: when to try again (clock)
 
     def finish(self) -> None:
@@ -163,6 +164,7 @@ class Pusher:
                 )
             logger.debug("Pushed %d tick(s): %s", len(ticks), detail)
             repeated = duplicates(answer)
+            self.duplicates += repeated
             if repeated:
                 logger.warning(
                     "The site had %d of %d tick(s) of host %r already, at or after their "

@@ -14,6 +14,7 @@ from django.test import Client
 
 from gpu_monitor.fleet import tokens
 from gpu_monitor.fleet.models import HostToken
+from gpu_monitor.params import iso
 
 pytestmark = pytest.mark.django_db
 PAGE = "/admin/gpu_monitor_fleet/hosttoken/"
@@ -126,6 +127,9 @@ def test_the_admin_lists_tokens_read_only_and_revokes(admin_client: Client) -> N
     assert admin_client.get(f"{PAGE}add/").status_code == 403
     detail = admin_client.get(f"{PAGE}{row.pk}/change/").content.decode()
     assert row.digest not in detail and 'name="host"' not in detail
+    # The list's columns, as the list shows them: "id" (not "Key"), times in ISO.
+    assert "<label>Id:</label>" in detail and "<label>Key:</label>" not in detail
+    assert iso(row.created.timestamp()) in detail
 
     answer = admin_client.post(
         PAGE, {"action": "revoke", "_selected_action": [row.pk]}, follow=True

@@ -140,3 +140,14 @@ def test_no_option_is_taken_by_its_abbreviation(fake_nvml: ModuleType) -> None:
         record("--push", "http://127.0.0.1:1/api/gpu/ingest", "--token", "gpumon_x", "--once")
     with pytest.raises(CommandError, match="unrecognized arguments: --proc"):
         record("--proc", "--once")
+
+
+def test_once_says_when_the_site_had_the_tick_already(
+    fake_nvml: ModuleType, site: FakeSite, token_file: Path
+) -> None:
+    """Two --once of one host in one second: the second is not "Recorded"."""
+    site.script = [Answer(body=b'{"host": "node-1", "written": 0, "duplicates": 1}')]
+    said = record("--push", site.url, "--token-file", str(token_file), "--once")
+
+    assert said.startswith("Host 'node-1' at ")
+    assert said.endswith(": the site had this tick already, not written again.\n")

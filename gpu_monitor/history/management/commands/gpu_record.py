@@ -238,7 +238,14 @@ class Command(GPUMonitorCommand):
                 )
             )
         if options["once"] and recorder.last_taken is not None and options["verbosity"] >= 1:
-            self.stdout.write(written(options["host"], recorder.last_taken))
+            if getattr(recorder.writer, "duplicates", 0):  # the site had it (a Pusher's count)
+                at = iso(recorder.last_taken.epoch)
+                self.stdout.write(
+                    f"Host {options['host']!r} at {at}: the site had this tick already, "
+                    "not written again."
+                )
+            else:
+                self.stdout.write(written(options["host"], recorder.last_taken))
 
     def destination(self, options: dict[str, Any]) -> tuple[Site | None, int | None]:
         """The site to push to (None: the database) and the retention in seconds."""
