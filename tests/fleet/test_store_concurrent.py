@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.db import connections
 
 from gpu_monitor.history import store
 from gpu_monitor.history.models import Event, Sample
 from tests.fleet.ingest_helpers import body, post, ticks, token_for
-from tests.history.conftest import on_postgres
+from tests.history.conftest import close_thread_connections, on_postgres
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REQUESTS = 3
@@ -49,7 +48,7 @@ def test_concurrent_requests_of_one_host_write_each_tick_once(
             response = post(sent, token)
             answers.append((response.status_code, response.json()))
         finally:
-            connections.close_all()
+            close_thread_connections()
 
     threads = [threading.Thread(target=request) for _ in range(REQUESTS)]
     for thread in threads:

@@ -74,23 +74,31 @@ def no_recorder_left_running(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     assert not left, f"recorder threads still running {LEFT_WITHIN_S} s after stop(): {left}"
 
 
+def close_thread_connections() -> None:
+    """Close this thread's database connections, its in-memory SQLite one too: Django
+    keeps an in-memory test database open on close(), and Python 3.13 reports it
+    unclosed when the thread is gone. Every test thread that queries calls it last."""
+    from django.db import connections
+
+    for wrapper in connections.all(initialized_only=True):
+        if wrapper.vendor == "sqlite" and wrapper.connection is not None:
+            wrapper.connection.close()
+    connections.close_all()
+
+
 @pytest.fixture(autouse=True)
 def close_recorder_thread_connections(monkeypatch: pytest.MonkeyPatch) -> None:
     """The recorder's writer thread closes its connection when it ends, but Django keeps
     an in-memory test database open even on close(): close the thread's SQLite
     connection itself, or Python 3.13 reports it unclosed when the thread is gone.
     (The sub-apps' conftests, whose tests run recorders too, import it.)"""
-    from django.db import connections
-
     original = Writer.write_until_finished
 
     def write_until_finished(self: Writer) -> None:
         try:
             original(self)
         finally:
-            for wrapper in connections.all(initialized_only=True):
-                if wrapper.vendor == "sqlite" and wrapper.connection is not None:
-                    wrapper.connection.close()
+            close_thread_connections()
 
     monkeypatch.setattr(Writer, "write_until_finished", write_until_finished)
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from django.core import mail
-from django.db import connections
 
 from gpu_monitor.notify import run
 from gpu_monitor.notify.models import Notice
 from gpu_monitor.notify.run import Result
+from tests.history.conftest import close_thread_connections
 from tests.notify.holds import NOW, hold
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,12 +41,7 @@ def in_thread(
         except BaseException as exc:
             errors.append(exc)
         finally:
-            # Django keeps an in-memory test database open on close(): close the
-            # thread's SQLite connection itself (Python 3.13 reports it unclosed).
-            for wrapper in connections.all(initialized_only=True):
-                if wrapper.vendor == "sqlite" and wrapper.connection is not None:
-                    wrapper.connection.close()
-            connections.close_all()
+            close_thread_connections()
             done.set()
 
     return threading.Thread(target=body)
