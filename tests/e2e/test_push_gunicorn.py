@@ -17,7 +17,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +28,7 @@ import pytest
 
 from gpu_monitor.history import push
 from tests.e2e import ROOT
+from tests.history.test_recorder_process import Watched
 
 pytestmark = pytest.mark.e2e
 
@@ -155,7 +155,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     made.close()
 
 
-class Node:
+class Node(Watched):
     """A ``gpu_record --push`` process, its stderr read by a thread as it comes."""
 
     def __init__(self, site: Site, host: str, token_file: Path, *args: str) -> None:
@@ -164,7 +164,7 @@ class Node:
             "DJANGO_SETTINGS_MODULE": "tests.e2e.settings_push_node",
         }
         env.pop("GPU_MONITOR_TOKEN", None)
-        self.process = subprocess.Popen(
+        process = subprocess.Popen(
             [
                 sys.executable,
                 "manage.py",
@@ -183,18 +183,8 @@ class Node:
             stderr=subprocess.PIPE,
             text=True,
         )
-        self.lines: list[str] = []
         self.stdout = ""
-        self.reader = threading.Thread(target=self.read, name="test-node-stderr", daemon=True)
-        self.reader.start()
-
-    def read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line)
-
-    def said(self, text: str) -> int:
-        return sum(text in line for line in list(self.lines))
+        self.watch(process)
 
     def finish(self, seconds: float = WAIT_S) -> tuple[int, str]:
         self.process.wait(seconds)

@@ -123,9 +123,11 @@ class Watched:
 
     def __init__(self, db: str, *args: str, **extra: str) -> None:
         # -v 3: the command lets its DEBUG lines through (its default 1 says warnings only)
-        self.process = record(
-            db, *args, "--verbosity", "3", HISTORY_TEST_LOG_LEVEL="DEBUG", **extra
-        )
+        self.watch(record(db, *args, "--verbosity", "3", HISTORY_TEST_LOG_LEVEL="DEBUG", **extra))
+
+    def watch(self, process: subprocess.Popen[str]) -> None:
+        """Read ``process``'s stderr in a thread, line by line as it comes."""
+        self.process = process
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self.read, name="test-stderr", daemon=True)
         self.reader.start()
